@@ -1,0 +1,103 @@
+/* gmcnn gmat: group matrices, the group-diagonal expansion, displacement and
+ * displacement rank, index tables ("plans") for structured products.
+ *
+ * Notation (G of order n, elements g_0..g_{n-1}, g_0 = e):
+ *   group matrix      M_G(f)[i][j] = f(g_i^-1 g_j)
+ *   convolution       (a*b)(x) = sum_u a(u) b(u^-1 x);  M_G(a) M_G(b) = M_G(a*b)
+ *   left translation  (L_v x)(g) = x(v^-1 g)
+ *   right translation (B_s x)(h) = x(h s^-1)     (the "group diagonal" of s)
+ *   diagonals         M = sum_g diag(F_g) B_g,  F_g[h] = M[h][h g^-1]
+ *   displacement      D(M) = F(M) - F(M) P,  (F P)[g][h] = F[g][(h-1) mod n]
+ *                     i.e. D[g][h] = F[g][h] - F[g][(h-1) mod n]
+ *   DR(M)             rank D(M) (numerical); 0 iff M is a group matrix
+ *   defect            E_v(M, x) = ||M L_v x - L_v M x|| / ||M x||
+ *
+ * Dense matrices are double, row-major n x n, allocated by the caller. F is
+ * stored with the group element g as the row and the position h as the
+ * column: F[g*n + h].
+ */
+#ifndef GMCNN_GMAT_H
+#define GMCNN_GMAT_H
+
+#include <stdint.h>
+
+#include "gmcnn/core.h"
+#include "gmcnn/group.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- plans: index tables of a support ------------------------------------
+ * For a support S = (s_0..s_{K-1}) the plan holds
+ *   T[k][g]    = index(g s_k^-1)   (the gather of a group convolution)
+ *   Tinv[k][g] = index(g s_k)      (its inverse permutation, for backward)
+ * as K x n int32 row-major arrays. Immutable; shareable across threads. */
+typedef struct gm_gmat_plan gm_gmat_plan;
+
+GM_NODISCARD gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **out);
+void gm_gmat_plan_free(gm_gmat_plan *p);
+int64_t gm_gmat_plan_support_size(const gm_gmat_plan *p); /* K */
+int64_t gm_gmat_plan_order(const gm_gmat_plan *p);        /* n */
+const int32_t *gm_gmat_plan_table(const gm_gmat_plan *p);
+const int32_t *gm_gmat_plan_table_inverse(const gm_gmat_plan *p);
+
+/* Structured product with kernel w on the support: y[g] = sum_k w[k] x[T[k][g]].
+ * Equals M_G(f) x for f = gm_gmat_plan_kernel_function(w). */
+void gm_gmat_plan_matvec(const gm_gmat_plan *p, const double *w, const double *x, double *y);
+/* Transpose product: z[h] = sum_k w[k] x[Tinv[k][h]] = (M_G(f)^T x)[h]. */
+void gm_gmat_plan_matvec_transpose(const gm_gmat_plan *p, const double *w, const double *x,
+                                   double *z);
+/* The function f on G whose group matrix the plan applies: f = 0 except
+ * f(s_k^-1) += w[k] (repeated support elements add up). f has n entries. */
+void gm_gmat_plan_kernel_function(const gm_gmat_plan *p, const gm_group *g, const double *w,
+                                  double *f);
+
+/* --- dense group matrices and the algebra -------------------------------- */
+/* m = M_G(f). */
+void gm_gmat_dense(const gm_group *g, const double *f, double *m);
+/* out = a * b (group convolution), O(n^2). out must not alias a or b. */
+void gm_gmat_convolve(const gm_group *g, const double *a, const double *b, double *out);
+/* out = L_v x. out must not alias x. */
+void gm_gmat_left_translate(const gm_group *g, int32_t v, const double *x, double *out);
+/* out = B_s x. out must not alias x. */
+void gm_gmat_right_translate(const gm_group *g, int32_t s, const double *x, double *out);
+
+/* --- diagonal expansion and displacement --------------------------------- */
+/* F[g*n + h] = M[h][h g^-1]. */
+void gm_gmat_diagonals(const gm_group *g, const double *m, double *f_diag);
+/* Inverse of gm_gmat_diagonals: M[h][h g^-1] = F[g*n + h]. */
+void gm_gmat_from_diagonals(const gm_group *g, const double *f_diag, double *m);
+/* D[g][h] = F[g][h] - F[g][(h-1) mod n], for an n x n F. */
+void gm_gmat_displacement(int64_t n, const double *f_diag, double *d);
+
+/* Numerical rank of a rows x cols matrix: the number of singular values
+ * above tol. tol < 0 selects the default tol = sigma_max * max(rows, cols) *
+ * DBL_EPSILON (the usual LAPACK/NumPy choice). Singular values are computed
+ * by LAPACK's dgesdd. If sigma is not NULL it receives the min(rows, cols)
+ * singular values in descending order. If tol_used is not NULL it receives
+ * the tolerance applied. */
+GM_NODISCARD gm_status gm_gmat_rank(int64_t rows, int64_t cols, const double *a, double tol,
+                                    int64_t *rank, double *sigma, double *tol_used);
+/* DR(M) = rank(D(M)) with the tolerance rule of gm_gmat_rank, applied
+ * relative to max(sigma_max(D), ||F(M)||_2 estimate) so that a group matrix
+ * whose displacement is pure rounding gets rank 0: tol < 0 selects
+ * tol = max(n * DBL_EPSILON * ||M||_F, 1e-300) * 16. */
+GM_NODISCARD gm_status gm_gmat_displacement_rank(const gm_group *g, const double *m, double tol,
+                                                 int64_t *rank, double *tol_used);
+
+/* --- equivariance -------------------------------------------------------- */
+/* E_v(M, x) = ||M L_v x - L_v M x||_2 / ||M x||_2 (0 when both are 0, +inf
+ * when only M x is 0). */
+GM_NODISCARD gm_status gm_gmat_equivariance_defect(const gm_group *g, const double *m, int32_t v,
+                                                   const double *x, double *defect);
+/* ||M L_v - L_v M||_F / ||M||_F (0 when M = 0): zero for every v iff M is a
+ * group matrix. */
+GM_NODISCARD gm_status gm_gmat_commutator_norm(const gm_group *g, const double *m, int32_t v,
+                                               double *norm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GMCNN_GMAT_H */

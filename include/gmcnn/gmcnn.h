@@ -1,0 +1,9 @@
+/* gmcnn: group-matrix networks. Umbrella header. */
+#ifndef GMCNN_GMCNN_H
+#define GMCNN_GMCNN_H
+
+#include "gmcnn/core.h"
+#include "gmcnn/group.h"
+#include "gmcnn/gmat.h"
+
+#endif

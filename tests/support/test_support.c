@@ -1,0 +1,81 @@
+#define _POSIX_C_SOURCE 200809L
+#include "test_support.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+gm_group *ts_group(const char *spec) {
+    gm_group *g = NULL;
+    gm_status st = gm_group_from_spec(spec, &g);
+    cr_assert_eq(st, GM_OK, "group spec '%s': %s", spec, gm_error_detail());
+    return g;
+}
+
+void ts_fill_uniform(gm_rng *rng, int64_t n, double *x) {
+    for (int64_t i = 0; i < n; i++) x[i] = 2.0 * gm_rng_uniform(rng) - 1.0;
+}
+
+double ts_max_abs_diff(int64_t n, const double *a, const double *b) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+char *ts_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = gm_malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += r;
+        if (cap - len - 1 == 0) {
+            cap *= 2;
+            buf = gm_realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
+const char *ts_write_temp(const char *text) {
+    static char paths[8][64];
+    static int slot;
+    char *path = paths[slot++ % 8];
+    snprintf(path, 64, "/tmp/gmcnn-test-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0, "mkstemp failed");
+    size_t len = strlen(text);
+    cr_assert_eq(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+char *ts_run(const char *cmd, int *rc) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert(p != NULL, "popen failed: %s", cmd);
+    size_t cap = 4096, len = 0;
+    char *buf = gm_malloc(cap);
+    size_t r;
+    while ((r = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += r;
+        if (cap - len - 1 == 0) {
+            cap *= 2;
+            buf = gm_realloc(buf, cap);
+        }
+    }
+    buf[len] = '\0';
+    int status = pclose(p);
+    *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return buf;
+}
