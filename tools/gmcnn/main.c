@@ -1,12 +1,113 @@
+/* gmcnn: the command-line entry point and shared argument helpers. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "gmcnn/gmcnn.h"
+#include "cli.h"
+
+static const char usage[] =
+    "usage: gmcnn [--version] [--help] <command> [<args>]\n"
+    "\n"
+    "Group-matrix networks: structured matrices of finite groups.\n"
+    "\n"
+    "commands:\n"
+    "  group info SPEC      facts about a finite group (order, generators, elements,\n"
+    "                       Cayley table, subgroups and cosets)\n"
+    "  gm rank FILE         displacement rank of a matrix w.r.t. a group\n"
+    "  gm demo              group matrices, displacement rank and equivariance at work\n"
+    "\n"
+    "Group specs: C28, D14, C28xC28, D14xD14, D31xC23, p4:32, p4m:28, S4,\n"
+    "             perm:(0 1 2),(0 1), table:PATH\n"
+    "Run 'gmcnn <command> --help' for a command's options.\n";
+
+int cli_usage_error(const char *context, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "gmcnn: %s: ", context);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_status_error(const char *context, gm_status st) {
+    const char *detail = gm_error_detail();
+    fprintf(stderr, "gmcnn: %s: %s\n", context, detail[0] ? detail : gm_strerror(st));
+    return CLI_FAIL;
+}
+
+bool cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *s, double *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char **value) {
+    const char *arg = argv[*i];
+    const size_t len = strlen(flag);
+    if (strncmp(arg, flag, len) != 0) return 0;
+    if (arg[len] == '=') {
+        *value = arg + len + 1;
+        return 1;
+    }
+    if (arg[len] != '\0') return 0;
+    if (*i + 1 >= argc) return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+bool cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
+
+bool cli_parse_element(const gm_group *g, const char *s, int32_t *out) {
+    int64_t v;
+    const int64_t n = gm_group_order(g);
+    if (cli_parse_i64(s, 0, n - 1, &v)) {
+        *out = (int32_t)v;
+        return true;
+    }
+    char name[256];
+    for (int32_t a = 0; a < n; a++) {
+        gm_group_element_name(g, a, name, sizeof name);
+        if (!strcmp(name, s)) {
+            *out = a;
+            return true;
+        }
+    }
+    return false;
+}
 
 int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("%s\n", gm_build_info());
-        return 0;
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
     }
-    return 0;
+    const char *cmd = argv[1];
+    if (cli_is_help(cmd)) {
+        fputs(usage, stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("%s\n", gm_build_info());
+        return CLI_OK;
+    }
+    if (!strcmp(cmd, "group")) return cmd_group(argc - 2, argv + 2);
+    if (!strcmp(cmd, "gm")) return cmd_gm(argc - 2, argv + 2);
+    return cli_usage_error("usage", "unknown command '%s' (try 'gmcnn --help')", cmd);
 }

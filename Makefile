@@ -1,0 +1,46 @@
+# gmcnn: the two commands of the README and their building blocks.
+#   make run    set up, build, and run the main job
+#   make test   set up, build, and pass the test suite (plus the sanitizer build)
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BUILD_TYPE ?= Release
+# Warnings are errors in CI.
+WERROR     ?= $(if $(CI),ON,OFF)
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all setup build run test test-fast test-sanitize install clean
+
+all: build
+
+setup:
+	@scripts/setup-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DGM_WERROR=$(WERROR) >/dev/null
+
+build: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	scripts/main-job.sh $(BUILD)/gmcnn
+
+test-fast: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ON \
+	  -DGM_WERROR=$(WERROR) >/dev/null
+
+test-sanitize: setup $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+test: test-fast test-sanitize
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gmcnn needs to build and test, quietly, and
+# only those missing. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+packages=(
+  gcc make cmake ninja-build pkg-config
+  libopenblas-openmp-dev liblapacke-dev
+  libcriterion-dev libcjson-dev
+  python3-numpy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,160 @@
+/* The gmcnn tool end to end: outputs, exit codes and one-line errors. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test_support.h"
+
+/* Runs `gmcnn ARGS`, asserts the exit code, returns the output (gm_free it). */
+static char *cli(const char *args, int expect_rc) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s", GM_CLI_PATH, args);
+    int rc;
+    char *out = ts_run(cmd, &rc);
+    cr_assert_eq(rc, expect_rc, "gmcnn %s: exit %d, expected %d; output:\n%s", args, rc, expect_rc,
+                 out);
+    return out;
+}
+
+static void expect_contains(const char *out, const char *needle) {
+    cr_assert(strstr(out, needle) != NULL, "expected '%s' in:\n%s", needle, out);
+}
+
+/* Errors are one line on stderr, starting with "gmcnn: ". */
+static void expect_one_line_error(const char *out, const char *needle) {
+    expect_contains(out, needle);
+    cr_assert(strncmp(out, "gmcnn: ", 7) == 0, "error starts with 'gmcnn: ': %s", out);
+    const char *nl = strchr(out, '\n');
+    cr_assert(nl && nl[1] == '\0', "error is one line: %s", out);
+}
+
+Test(cli, version_names_build_and_blas) {
+    char *out = cli("--version", 0);
+    expect_contains(out, "gmcnn " GM_VERSION_STRING);
+    expect_contains(out, "OpenBLAS");
+    gm_free(out);
+}
+
+Test(cli, help_for_every_command) {
+    const char *cmds[] = {"--help", "group --help", "group info --help", "gm --help",
+                          "gm rank --help", "gm demo --help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *out = cli(cmds[i], 0);
+        expect_contains(out, "usage: gmcnn");
+        gm_free(out);
+    }
+}
+
+Test(cli, group_info_d14xd14) {
+    char *out = cli("group info D14xD14", 0);
+    expect_contains(out, "group      D14xD14\n");
+    expect_contains(out, "order      784\n");
+    expect_contains(out, "abelian    no\n");
+    expect_contains(out, "generators 4:");
+    expect_contains(out, "(e,e) (e,r) (e,r^2)");
+    gm_free(out);
+}
+
+Test(cli, group_info_p4_8) {
+    char *out = cli("group info p4:8 --elements all", 0);
+    expect_contains(out, "group      p4:8\n");
+    expect_contains(out, "order      256\n");
+    expect_contains(out, "abelian    no\n");
+    expect_contains(out, "generators 3:");
+    expect_contains(out, "[64, order 4]"); /* the rotation ((0,0),1) at index 64 */
+    gm_free(out);
+}
+
+Test(cli, group_info_subgroup_and_cosets) {
+    char *out = cli("group info D4 --subgroup 'r^2,f' --cosets left --table", 0);
+    expect_contains(out, "subgroup   order 4, index 2, normal");
+    expect_contains(out, "left cosets 2, representatives e r\n");
+    expect_contains(out, "cayley table");
+    gm_free(out);
+    out = cli("group info S3 --subgroup '(0 1)' --cosets right", 0);
+    expect_contains(out, "subgroup   order 2, index 3, not normal");
+    expect_contains(out, "right cosets 3");
+    gm_free(out);
+}
+
+Test(cli, bad_inputs_exit_with_one_line) {
+    char *out = cli("group info D0", 1);
+    expect_one_line_error(out, "D0");
+    gm_free(out);
+    out = cli("group info C4y", 1);
+    expect_one_line_error(out, "column");
+    gm_free(out);
+    out = cli("group info C4 --bogus", 2);
+    expect_one_line_error(out, "--bogus");
+    gm_free(out);
+    out = cli("group info", 2);
+    expect_one_line_error(out, "missing");
+    gm_free(out);
+    out = cli("group info C4 --subgroup 9", 2);
+    expect_one_line_error(out, "'9' is not an element of C4");
+    gm_free(out);
+    out = cli("group info C1000 --table", 2);
+    expect_one_line_error(out, "--table");
+    gm_free(out);
+    out = cli("frobnicate", 2);
+    expect_one_line_error(out, "unknown command");
+    gm_free(out);
+    out = cli("gm rank /nonexistent/m.txt --group C4", 1);
+    expect_one_line_error(out, "/nonexistent/m.txt");
+    gm_free(out);
+    out = cli("gm rank m.txt", 2);
+    expect_one_line_error(out, "--group");
+    gm_free(out);
+    out = cli("gm demo --radius -1", 2);
+    expect_one_line_error(out, "--radius");
+    gm_free(out);
+}
+
+/* Writes an n x n text matrix M[i][j] = f(i, j). */
+static const char *write_matrix(int n, double (*f)(int, int)) {
+    static char text[1 << 16];
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++)
+            off += (size_t)snprintf(text + off, sizeof text - off, j ? " %.17g" : "%.17g", f(i, j));
+        off += (size_t)snprintf(text + off, sizeof text - off, "\n");
+    }
+    return ts_write_temp(text);
+}
+
+/* A circulant of C8: M[i][j] = c((j - i) mod 8), a group matrix. */
+static double circulant(int i, int j) {
+    static const double c[8] = {1.5, -2, 0.25, 3, 0, 1, -0.5, 2};
+    return c[((j - i) % 8 + 8) % 8];
+}
+
+/* The circulant plus a rank-one change of its diagonals, F_g[h] += u(g) v(h). */
+static double perturbed(int i, int j) {
+    int g = ((i - j) % 8 + 8) % 8; /* F_g[h] = M[h][h - g] in C8 */
+    return circulant(i, j) + 0.3 * (g + 1) * ((i * i) % 5 - 2);
+}
+
+Test(cli, gm_rank_of_a_group_matrix_and_a_perturbation) {
+    char args[256];
+    snprintf(args, sizeof args, "gm rank %s --group C8 --sigma 3", write_matrix(8, circulant));
+    char *out = cli(args, 0);
+    expect_contains(out, "displacement rank   0");
+    expect_contains(out, "group matrix        yes");
+    gm_free(out);
+    snprintf(args, sizeof args, "gm rank %s --group C8", write_matrix(8, perturbed));
+    out = cli(args, 0);
+    expect_contains(out, "displacement rank   1");
+    expect_contains(out, "group matrix        no");
+    gm_free(out);
+    snprintf(args, sizeof args, "gm rank %s --group C4", write_matrix(8, circulant));
+    out = cli(args, 1);
+    expect_one_line_error(out, "is 8 x 8, but C4 has order 4");
+    gm_free(out);
+}
+
+Test(cli, gm_demo_shows_exactness_and_the_rank_knob) {
+    char *out = cli("gm demo --group C6xC6 --radius 1 --rank 3 --seed 7", 0);
+    expect_contains(out, "group convolution   DR = 0");
+    expect_contains(out, "+ rank-3 displacement DR = 3");
+    gm_free(out);
+}
