@@ -5,5 +5,6 @@
 #include "gmcnn/core.h"
 #include "gmcnn/group.h"
 #include "gmcnn/gmat.h"
+#include "gmcnn/data.h"
 
 #endif
