@@ -76,13 +76,24 @@ void gm_gmat_displacement(int64_t n, const double *f_diag, double *d);
  * DBL_EPSILON (the usual LAPACK/NumPy choice). Singular values are computed
  * by LAPACK's dgesdd. If sigma is not NULL it receives the min(rows, cols)
  * singular values in descending order. If tol_used is not NULL it receives
- * the tolerance applied. */
+ * the tolerance applied. Errors: GM_ERR_INVALID_ARG (rows or cols < 1, tol
+ * NaN), GM_ERR_TOO_LARGE (size overflow), GM_ERR_NUMERIC (a non-finite
+ * entry, named by (i,j); SVD failure), GM_ERR_NOMEM. */
 GM_NODISCARD gm_status gm_gmat_rank(int64_t rows, int64_t cols, const double *a, double tol,
                                     int64_t *rank, double *sigma, double *tol_used);
-/* DR(M) = rank(D(M)) with the tolerance rule of gm_gmat_rank, applied
- * relative to max(sigma_max(D), ||F(M)||_2 estimate) so that a group matrix
- * whose displacement is pure rounding gets rank 0: tol < 0 selects
- * tol = max(n * DBL_EPSILON * ||M||_F, 1e-300) * 16. */
+/* DR(M) = rank(D(M)) for an n x n m, n = |G|: the number of singular values
+ * of D(M) above tol. tol < 0 selects
+ *     tol = n * DBL_EPSILON * max(sigma_max(D(M)), ||M||_F)
+ * i.e. the rule of gm_gmat_rank, but relative to the scale of M as well as of
+ * D: a group matrix whose displacement is pure rounding (a product of group
+ * matrices, say) gets 0, while a displacement singular value above about
+ * n * 2.2e-16 * ||M||_F counts. So a random rank-r change U V^T of F(M)
+ * (U, V n x r) counts r once ||U V^T||_F >= ~1e-10 ||M||_F for n up to a few
+ * thousand; components of V constant in h have zero displacement and never
+ * count. tol >= 0 is used as given. *tol_used (if not NULL) receives the
+ * tolerance applied.
+ * Errors: GM_ERR_NUMERIC (a non-finite entry of m, named by (i,j); SVD
+ * failure), GM_ERR_INVALID_ARG (tol is NaN), GM_ERR_NOMEM. */
 GM_NODISCARD gm_status gm_gmat_displacement_rank(const gm_group *g, const double *m, double tol,
                                                  int64_t *rank, double *tol_used);
 

@@ -1,0 +1,98 @@
+/* Index tables of a kernel support: the whole of the group structure a
+ * group convolution needs, so that the kernels below the plan never see a
+ * group. */
+#include <stdint.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+#include "gmcnn/gmat.h"
+
+struct gm_gmat_plan {
+    int64_t n;     /* group order */
+    int64_t k;     /* support size */
+    int32_t *t;    /* k x n, t[k*n + g] = index(g s_k^-1) */
+    int32_t *tinv; /* k x n, tinv[k*n + g] = index(g s_k) */
+};
+
+gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **out) {
+    *out = NULL;
+    const int64_t n = gm_group_order(g);
+    const int64_t ns = gm_nbhd_group_order(s);
+    const int64_t kk = gm_nbhd_size(s);
+    GM_RETURN_ERROR_IF(ns != n, GM_ERR_INVALID_ARG,
+                       "gmat plan: the support belongs to a group of order %lld, but group %s "
+                       "has order %lld",
+                       (long long)ns, gm_group_name(g), (long long)n);
+    int64_t cells;
+    GM_RETURN_ERROR_IF(n > INT32_MAX || gm_mul_overflow_i64(kk, n, &cells) ||
+                           (uint64_t)cells > SIZE_MAX / (2 * sizeof(int32_t)),
+                       GM_ERR_TOO_LARGE,
+                       "gmat plan: support of %lld elements on group %s (order %lld) is too large",
+                       (long long)kk, gm_group_name(g), (long long)n);
+
+    gm_gmat_plan *p = gm_calloc(1, sizeof *p);
+    if (!p) return gm__nomem("gmat plan");
+    p->t = gm_malloc_array((size_t)cells, sizeof *p->t);
+    p->tinv = gm_malloc_array((size_t)cells, sizeof *p->tinv);
+    if (!p->t || !p->tinv) {
+        gm_gmat_plan_free(p);
+        return gm__nomem("gmat plan index tables");
+    }
+    p->n = n;
+    p->k = kk;
+
+    const int32_t *elems = gm_nbhd_elements(s);
+    for (int64_t k = 0; k < kk; k++) {
+        const int32_t sk = elems[k];
+        const int32_t skinv = gm_group_inv(g, sk);
+        int32_t *row = p->t + k * n;
+        int32_t *rowinv = p->tinv + k * n;
+        for (int64_t x = 0; x < n; x++) {
+            row[x] = gm_group_mul(g, (int32_t)x, skinv);
+            rowinv[x] = gm_group_mul(g, (int32_t)x, sk);
+        }
+    }
+    *out = p;
+    return GM_OK;
+}
+
+void gm_gmat_plan_free(gm_gmat_plan *p) {
+    if (!p) return;
+    gm_free(p->t);
+    gm_free(p->tinv);
+    gm_free(p);
+}
+
+int64_t gm_gmat_plan_support_size(const gm_gmat_plan *p) { return p->k; }
+int64_t gm_gmat_plan_order(const gm_gmat_plan *p) { return p->n; }
+const int32_t *gm_gmat_plan_table(const gm_gmat_plan *p) { return p->t; }
+const int32_t *gm_gmat_plan_table_inverse(const gm_gmat_plan *p) { return p->tinv; }
+
+/* Offset-major order: each pass streams one table row and y, which is the
+ * access pattern the optimized ops kernels use too. */
+static void gm_gather_accumulate(int64_t n, int64_t kk, const int32_t *table, const double *w,
+                                 const double *x, double *y) {
+    for (int64_t g = 0; g < n; g++) y[g] = 0.0;
+    for (int64_t k = 0; k < kk; k++) {
+        const double wk = w[k];
+        const int32_t *row = table + k * n;
+        for (int64_t g = 0; g < n; g++) y[g] += wk * x[row[g]];
+    }
+}
+
+void gm_gmat_plan_matvec(const gm_gmat_plan *p, const double *w, const double *x, double *y) {
+    gm_gather_accumulate(p->n, p->k, p->t, w, x, y);
+}
+
+void gm_gmat_plan_matvec_transpose(const gm_gmat_plan *p, const double *w, const double *x,
+                                   double *z) {
+    gm_gather_accumulate(p->n, p->k, p->tinv, w, x, z);
+}
+
+void gm_gmat_plan_kernel_function(const gm_gmat_plan *p, const gm_group *g, const double *w,
+                                  double *f) {
+    GM_ASSERT(gm_group_order(g) == p->n);
+    for (int64_t x = 0; x < p->n; x++) f[x] = 0.0;
+    /* T[k][e] = e s_k^-1 = s_k^-1, so the table already holds the inverses. */
+    for (int64_t k = 0; k < p->k; k++) f[p->t[k * p->n]] += w[k];
+}
