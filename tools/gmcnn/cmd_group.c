@@ -77,16 +77,9 @@ static int parse_element_list(const gm_group *g, const char *list, int32_t **out
     return CLI_OK;
 }
 
-static int print_subgroup(const gm_group *g, const char *list, const char *side) {
-    int32_t *gens = NULL;
-    int64_t ngens = 0;
-    int rc = parse_element_list(g, list, &gens, &ngens);
-    if (rc != CLI_OK) return rc;
-    gm_subgroup *h = NULL;
+static int print_subgroup(const gm_group *g, gm_subgroup *h, const char *side) {
     gm_cosets *c = NULL;
-    gm_status st = gm_subgroup_generated_new(g, ngens, gens, &h);
-    free(gens);
-    if (st != GM_OK) return cli_status_error("group info --subgroup", st);
+    gm_status st;
     const int64_t order = gm_subgroup_order(h);
     printf("subgroup   order %lld, index %lld, %s\n", (long long)order,
            (long long)(gm_group_order(g) / order), gm_subgroup_is_normal(h) ? "normal" : "not normal");
@@ -94,10 +87,7 @@ static int print_subgroup(const gm_group *g, const char *list, const char *side)
     print_elements(g, order, gm_subgroup_elements(h), GROUP_LIST_LIMIT);
     if (side) {
         st = gm_cosets_new(h, strcmp(side, "left") ? GM_COSET_RIGHT : GM_COSET_LEFT, &c);
-        if (st != GM_OK) {
-            gm_subgroup_free(h);
-            return cli_status_error("group info --cosets", st);
-        }
+        if (st != GM_OK) return cli_status_error("group info --cosets", st);
         const int64_t nc = gm_cosets_count(c);
         const int32_t *reps = gm_cosets_reps(c);
         printf("%s cosets %lld, representatives ", side, (long long)nc);
@@ -115,7 +105,6 @@ static int print_subgroup(const gm_group *g, const char *list, const char *side)
         }
     }
     gm_cosets_free(c);
-    gm_subgroup_free(h);
     return CLI_OK;
 }
 
@@ -173,6 +162,20 @@ static int group_info(int argc, char **argv) {
         return cli_usage_error("group info", "--table: order %lld is above the printable limit %d",
                                (long long)n, GROUP_TABLE_LIMIT);
     }
+    /* Resolve the subgroup first, so that a bad element fails before any output. */
+    gm_subgroup *h = NULL;
+    if (subgroup) {
+        int32_t *gens = NULL;
+        int64_t ngens = 0;
+        int rc = parse_element_list(g, subgroup, &gens, &ngens);
+        if (rc == CLI_OK && (st = gm_subgroup_generated_new(g, ngens, gens, &h)) != GM_OK)
+            rc = cli_status_error("group info --subgroup", st);
+        free(gens);
+        if (rc != CLI_OK) {
+            gm_group_free(g);
+            return rc;
+        }
+    }
     printf("group      %s\n", gm_group_name(g));
     printf("order      %lld\n", (long long)n);
     printf("abelian    %s\n", gm_group_is_abelian(g) ? "yes" : "no");
@@ -187,7 +190,8 @@ static int group_info(int argc, char **argv) {
     printf("elements   ");
     print_elements(g, n, NULL, show);
     if (table) print_table(g);
-    int rc = subgroup ? print_subgroup(g, subgroup, side) : CLI_OK;
+    int rc = h ? print_subgroup(g, h, side) : CLI_OK;
+    gm_subgroup_free(h);
     gm_group_free(g);
     return rc;
 }
