@@ -1,6 +1,7 @@
 # gmcnn: the two commands of the README and their building blocks.
 #   make run    set up, build, and run the main job
-#   make test   set up, build, and pass the test suite (plus the sanitizer build)
+#   make test   set up, build, and pass the test suite, again under ASan+UBSan, and
+#               check that the installed library links through pkg-config
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -9,7 +10,7 @@ BUILD_TYPE ?= Release
 WERROR     ?= $(if $(CI),ON,OFF)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup build run test test-fast test-sanitize install clean
+.PHONY: all setup build run test test-fast test-sanitize install install-check clean
 
 all: build
 
@@ -37,7 +38,10 @@ test-sanitize: setup $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
-test: test-fast test-sanitize
+install-check: build
+	scripts/install-check.sh $(BUILD)
+
+test: test-fast test-sanitize install-check
 
 install: build
 	cmake --install $(BUILD)

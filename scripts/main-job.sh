@@ -7,6 +7,6 @@ gmcnn=${1:-build/gmcnn}
 echo
 "$gmcnn" group info D14xD14
 echo
-"$gmcnn" group info p4:8 --subgroup "((0,0),1)" --cosets left
+"$gmcnn" group info p4:8 --subgroup "((0,0),r)" --cosets left
 echo
 "$gmcnn" gm demo --group D14xD14 --radius 1 --rank 2

@@ -154,7 +154,7 @@ Test(cli, gm_rank_of_a_group_matrix_and_a_perturbation) {
 
 Test(cli, gm_demo_shows_exactness_and_the_rank_knob) {
     char *out = cli("gm demo --group C6xC6 --radius 1 --rank 3 --seed 7", 0);
-    expect_contains(out, "group convolution   DR = 0");
-    expect_contains(out, "+ rank-3 displacement DR = 3");
+    expect_contains(out, "group convolution    DR = 0");
+    expect_contains(out, "+ rank-3 displacement  DR = 3");
     gm_free(out);
 }

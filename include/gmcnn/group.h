@@ -46,6 +46,8 @@ extern "C" {
 #define GM_GROUP_MAX_ORDER ((int64_t)1 << 24)
 /* Largest order of a group given by permutations (closure is enumerated). */
 #define GM_GROUP_MAX_PERM_ORDER ((int64_t)1 << 20)
+/* Largest degree (number of points) of a permutation group. */
+#define GM_GROUP_MAX_PERM_DEGREE ((int64_t)1 << 16)
 /* Largest order of a group given by a Cayley table file or array. */
 #define GM_GROUP_MAX_TABLE_ORDER ((int64_t)4096)
 

@@ -194,7 +194,15 @@ int gm_group_element_name(const gm_group *g, int32_t a, char *buf, size_t size) 
     }
     case GM_GROUP_SEMIDIRECT: {
         const int32_t nn = (int32_t)g->a->order;
-        return gm_pair_name(g->a, a % nn, g->b, a / nn, buf, size);
+        if (g->param == 0) return gm_pair_name(g->a, a % nn, g->b, a / nn, buf, size);
+        /* p4 and p4m: name the point-group part as a rotation/reflection of
+         * D4 (C4's index k is r^k there too): "((a,b),r^2)", "((a,b),f*r)". */
+        char point[16];
+        gm_dihedral_name(4, a / nn, point, sizeof point);
+        size_t off = gm_clamp(snprintf(buf, size, "("), size);
+        int total = 1 + gm_group_element_name(g->a, a % nn, buf + off, size - off);
+        off = gm_clamp(total, size);
+        return total + snprintf(buf + off, size - off, ",%s)", point);
     }
     case GM_GROUP_PERM:
         return gm__perm_name(g, a, buf, size);

@@ -9,7 +9,6 @@
 
 /* Degree and storage caps: keep the closure's images (order*degree int32)
  * within 256 MiB so that a hostile spec cannot exhaust memory. */
-#define GM_PERM_MAX_DEGREE ((int64_t)1 << 16)
 #define GM_PERM_MAX_IMAGES ((int64_t)1 << 26)
 
 /* 64-bit FNV-1a over the images, finished with a murmur-style mix so that
@@ -174,9 +173,9 @@ static gm_status gm_perm_closure_run(gm_perm_closure *c, int64_t ngens, const in
 static gm_status gm_perm_check_gens(int64_t degree, int64_t ngens, const int32_t *gens) {
     GM_RETURN_ERROR_IF(degree < 1, GM_ERR_INVALID_ARG,
                        "permutation group: degree %lld must be at least 1", (long long)degree);
-    GM_RETURN_ERROR_IF(degree > GM_PERM_MAX_DEGREE, GM_ERR_TOO_LARGE,
+    GM_RETURN_ERROR_IF(degree > GM_GROUP_MAX_PERM_DEGREE, GM_ERR_TOO_LARGE,
                        "permutation group: degree %lld exceeds the limit %lld", (long long)degree,
-                       (long long)GM_PERM_MAX_DEGREE);
+                       (long long)GM_GROUP_MAX_PERM_DEGREE);
     GM_RETURN_ERROR_IF(ngens < 0 || (ngens > 0 && !gens), GM_ERR_INVALID_ARG,
                        "permutation group: bad generator list (%lld generators)",
                        (long long)ngens);

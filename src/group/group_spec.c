@@ -8,8 +8,8 @@
 #include "group_internal.h"
 
 /* Largest point of a perm: factor, so that its degree stays within what
- * gm_group_perm_new accepts (degree <= 2^16). */
-#define GM_SPEC_MAX_POINT ((int64_t)65535)
+ * gm_group_perm_new accepts. */
+#define GM_SPEC_MAX_POINT (GM_GROUP_MAX_PERM_DEGREE - 1)
 /* Cap on the generators' images built while parsing (ngens * degree). */
 #define GM_SPEC_MAX_IMAGES ((int64_t)1 << 24)
 

@@ -218,7 +218,7 @@ static gm_status demo_run(const gm_group *g, int64_t t, int64_t r, uint64_t seed
 
     gm_gmat_plan_matvec(plan, w, x, y1);
     dense_matvec(n, m, x, y2);
-    printf("structured product  gather vs dense: relative difference %.2e\n", rel_diff(n, y1, y2));
+    printf("structured product   gather vs dense: relative difference %.2e\n", rel_diff(n, y1, y2));
 
     /* M(a) M(b) = M(a*b), checked through their action on x. */
     fill_uniform(&rng, n, f2);
@@ -228,7 +228,7 @@ static gm_status demo_run(const gm_group *g, int64_t t, int64_t r, uint64_t seed
     dense_matvec(n, m, y1, y2);
     gm_gmat_dense(g, fc, mp);
     dense_matvec(n, mp, x, y1);
-    printf("algebra             M(a)M(b)x vs M(a*b)x: relative difference %.2e\n",
+    printf("algebra              M(a)M(b)x vs M(a*b)x: relative difference %.2e\n",
            rel_diff(n, y2, y1));
 
     int64_t dr;
@@ -236,7 +236,7 @@ static gm_status demo_run(const gm_group *g, int64_t t, int64_t r, uint64_t seed
     if ((st = gm_gmat_displacement_rank(g, m, -1.0, &dr, &tol)) != GM_OK) goto done;
     if ((st = max_defect(g, m, x, &defect)) != GM_OK) goto done;
     if ((st = max_commutator(g, m, &comm)) != GM_OK) goto done;
-    printf("group convolution   DR = %lld, equivariance defect %.2e, commutator %.2e\n",
+    printf("group convolution    DR = %lld, equivariance defect %.2e, commutator %.2e\n",
            (long long)dr, defect, comm);
 
     /* A rank-r displacement: F(M) + U V^T, scaled to 10% of M's diagonals. */
@@ -251,7 +251,7 @@ static gm_status demo_run(const gm_group *g, int64_t t, int64_t r, uint64_t seed
     if ((st = gm_gmat_displacement_rank(g, mp, -1.0, &dr, &tol)) != GM_OK) goto done;
     if ((st = max_defect(g, mp, x, &defect)) != GM_OK) goto done;
     if ((st = max_commutator(g, mp, &comm)) != GM_OK) goto done;
-    printf("+ rank-%lld displacement DR = %lld, equivariance defect %.2e, commutator %.2e\n",
+    printf("+ rank-%lld displacement  DR = %lld, equivariance defect %.2e, commutator %.2e\n",
            (long long)r, (long long)dr, defect, comm);
 done:
     free(w);
