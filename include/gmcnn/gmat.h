@@ -37,10 +37,34 @@ typedef struct gm_gmat_plan gm_gmat_plan;
 
 GM_NODISCARD gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **out);
 void gm_gmat_plan_free(gm_gmat_plan *p);
-int64_t gm_gmat_plan_support_size(const gm_gmat_plan *p); /* K */
-int64_t gm_gmat_plan_order(const gm_gmat_plan *p);        /* n */
+/* Every plan is a gather table of `rows` x `cols` indices into an input of
+ * length input_size: T[r][c] in [0, input_size). For a convolution plan rows
+ * = K, cols = input_size = n. */
+int64_t gm_gmat_plan_support_size(const gm_gmat_plan *p); /* rows */
+int64_t gm_gmat_plan_order(const gm_gmat_plan *p);        /* cols: the output length */
+int64_t gm_gmat_plan_input_size(const gm_gmat_plan *p);
 const int32_t *gm_gmat_plan_table(const gm_gmat_plan *p);
+/* Tinv for convolution plans (each row a permutation); NULL for the others. */
 const int32_t *gm_gmat_plan_table_inverse(const gm_gmat_plan *p);
+
+/* --- plans between a group, its subgroups and homogeneous spaces ----------
+ * Pooling onto H <= G with the right-coset window R = (r_0 = e, r_1, ...)
+ * (representatives of the right cosets H r, ascending): rows = [G:H],
+ * cols = |H| (H's elements ascending, i.e. gm_subgroup_elements), input = |G|,
+ *   T[c][j] = index(h_j r_c).
+ * Every element of G appears exactly once in the table. On C_n x C_n with
+ * H = 2Z_n x 2Z_n the window is {0,1}^2: 2x2 stride-2 pooling. */
+GM_NODISCARD gm_status gm_gmat_plan_pool_new(const gm_subgroup *h, gm_gmat_plan **out);
+/* Lifting convolution from G/K (left cosets xK, numbered as gm_cosets) to G
+ * with support S in G: rows = |S|, cols = |G|, input = [G:K],
+ *   T[k][g] = coset(g s_k^-1).
+ * y(g) = sum_k w_k x(g s_k^-1 K) commutes with the action of G. */
+GM_NODISCARD gm_status gm_gmat_plan_lift_new(const gm_subgroup *k, const gm_nbhd *s,
+                                             gm_gmat_plan **out);
+/* Projection from G to G/K (pooling over K): rows = |K|, cols = [G:K],
+ * input = |G|,  T[j][c] = index(x_c k_j), x_c the representative of the c-th
+ * left coset and k_j the j-th element of K. Covers G exactly once. */
+GM_NODISCARD gm_status gm_gmat_plan_project_new(const gm_subgroup *k, gm_gmat_plan **out);
 
 /* Structured product with kernel w on the support: y[g] = sum_k w[k] x[T[k][g]].
  * Equals M_G(f) x for f = gm_gmat_plan_kernel_function(w). */

@@ -5,6 +5,9 @@
 #include "gmcnn/core.h"
 #include "gmcnn/group.h"
 #include "gmcnn/gmat.h"
+#include "gmcnn/tensor.h"
+#include "gmcnn/ops.h"
+#include "gmcnn/nn.h"
 #include "gmcnn/data.h"
 
 #endif

@@ -1,0 +1,129 @@
+/* gmcnn nn: layers with parameters, the named architectures of SPEC §4, and
+ * equivariance measurement.
+ *
+ * A model owns a model arena holding its parameters (and their gradients),
+ * each a named tensor ("blocks.0.conv.weight", ...). Its forward pass runs
+ * ops in a gm_ctx, so gm_ctx_backward computes every parameter gradient.
+ *
+ * Initialisation follows the reference: GM kernels, 1x1 convolutions and
+ * linear layers get kaiming-uniform with a = sqrt(5), i.e. U(-b, b) with
+ * b = 1/sqrt(fan_in); biases start at zero; PReLU slopes at 0.25.
+ */
+#ifndef GMCNN_NN_H
+#define GMCNN_NN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmcnn/core.h"
+#include "gmcnn/group.h"
+#include "gmcnn/ops.h"
+#include "gmcnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every element of t. */
+void gm_nn_init_kaiming_uniform(gm_tensor *t, int64_t fan_in, gm_rng *rng);
+
+typedef enum gm_model_kind {
+    /* The reference GMCNN classifier: blocks of shared-form GMConv +
+     * LayerNorm + one shared PReLU, 1x1 residuals where channels change,
+     * global max over G, dropout, linear. */
+    GM_MODEL_GMCNN = 0,
+    /* The reference plume regressor: 1x1 in, blocks of PReLU(LDR-GMConv) +
+     * skip, 1x1 out. */
+    GM_MODEL_PLUME = 1,
+    /* Deeper GM-CNN: full-form GMConv stages with GMPool between blocks
+     * (block.pool), features moving to the pooling subgroup. */
+    GM_MODEL_GMCNN_DEEP = 2,
+    /* Plain CNN baseline: zero-padded 3x3 conv + ReLU (+ 2x2 max pool per
+     * pooled block), global mean, linear (classifier) or 1x1 out (regressor). */
+    GM_MODEL_CNN = 3,
+    /* MLP baseline on the flattened input. */
+    GM_MODEL_MLP = 4
+} gm_model_kind;
+
+#define GM_MODEL_MAX_BLOCKS 16
+
+typedef struct gm_block_desc {
+    int64_t num_layers;   /* GMConv layers in the block (>= 1) */
+    int64_t out_channels; /* channels of every layer of the block */
+    bool pool;            /* GMCNN_DEEP / CNN: pool after the block */
+} gm_block_desc;
+
+/* A model description (the config format fills it). Zero values select the
+ * defaults noted. */
+typedef struct gm_model_desc {
+    gm_model_kind kind;
+    const char *group;     /* group spec of the input's domain, e.g. "D14xD14" */
+    int64_t radius;        /* t of the kernel support: the reference radius-t
+                            * neighbourhood, or the word ball where the group
+                            * has none */
+    int64_t in_channels;   /* C_in */
+    int64_t out_dim;       /* classes, or output channels of a regressor */
+    int64_t nblocks;
+    gm_block_desc blocks[GM_MODEL_MAX_BLOCKS];
+    double dropout;        /* before the final linear layer */
+    gm_conv_form form;     /* GMCNN_DEEP and PLUME: GMConv form */
+    int64_t ldr_rank;      /* PLUME: LDR-GMConv rank r (0 = exact GMConv) */
+    bool modulated;        /* PLUME: the reference's modulated layer instead */
+    gm_reduce pool_mode;   /* GMCNN_DEEP: max (default) or mean pooling */
+    int64_t hidden;        /* PLUME: channels C after the input 1x1 (0 = 128);
+                            * MLP: hidden width (0 = 256) */
+    int64_t image_h, image_w; /* CNN/MLP: image size (0 = from the group:
+                               * |G1| x |G2| of a two-factor product) */
+} gm_model_desc;
+
+typedef struct gm_model gm_model;
+
+/* Builds the model and initialises its parameters from `seed`. Errors (bad
+ * group spec, inconsistent sizes) name the description field. */
+GM_NODISCARD gm_status gm_model_new(const gm_model_desc *desc, uint64_t seed, gm_model **out);
+void gm_model_free(gm_model *m);
+const gm_model_desc *gm_model_description(const gm_model *m);
+/* The group of the input's domain (NULL for baselines without one). */
+const gm_group *gm_model_group(const gm_model *m);
+
+/* x (B, C_in, |G|) for GM models (images flattened in group order), or
+ * (B, C_in, H*W) for the baselines: out (B, classes) or (B, C_out, |G|). */
+GM_NODISCARD gm_status gm_model_forward(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **out);
+
+/* Parameters in a fixed order, with their names. */
+int64_t gm_model_param_count(const gm_model *m);
+const char *gm_model_param_name(const gm_model *m, int64_t i);
+gm_tensor *gm_model_param(gm_model *m, int64_t i);
+/* Total number of scalar parameters. */
+int64_t gm_model_num_params(const gm_model *m);
+/* Zeroes every parameter gradient (allocating them on first use). */
+GM_NODISCARD gm_status gm_model_zero_grad(gm_model *m);
+
+/* --- equivariance measurement -------------------------------------------- */
+#define GM_EQUIV_MAX_STAGES 64
+
+typedef struct gm_equiv_stage {
+    char name[48];  /* "blocks.0.layers.0", "pool.1", "logits", ... */
+    bool invariant; /* true for outputs on which G acts trivially (logits) */
+    double defect;  /* max over generators v of ||f(L_v x) - L_v f(x)|| / ||f(x)|| */
+} gm_equiv_stage;
+
+typedef struct gm_equiv_report {
+    int64_t nstages;
+    gm_equiv_stage stages[GM_EQUIV_MAX_STAGES];
+    double end_to_end; /* defect of the model output */
+} gm_equiv_report;
+
+/* Runs the model (no gradients, evaluation mode) on x and on L_v x for every
+ * generator v of the acting group and reports the defect of every
+ * intermediate feature map (measured under the group acting on it: G, or the
+ * pooling subgroup after a GMPool, whose generators are used there) and of
+ * the output. Baselines without a group: GM_ERR_UNSUPPORTED. */
+GM_NODISCARD gm_status gm_model_equivariance(gm_model *m, gm_ctx *ctx, gm_tensor *x,
+                                             gm_equiv_report *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GMCNN_NN_H */

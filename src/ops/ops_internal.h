@@ -1,0 +1,31 @@
+/* Shared by the files of src/ops/: BLAS in gm_real precision, and helpers
+ * for shape errors. */
+#ifndef GMCNN_OPS_INTERNAL_H
+#define GMCNN_OPS_INTERNAL_H
+
+#include <cblas.h>
+#include <stdbool.h>
+
+#include "core/core_internal.h"
+#include "gmcnn/ops.h"
+
+/* C = alpha op(A) op(B) + beta C, row-major, in gm_real precision. */
+static inline void gm__gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                            gm_real alpha, const gm_real *a, int64_t lda, const gm_real *b,
+                            int64_t ldb, gm_real beta, gm_real *c, int64_t ldc) {
+#ifdef GM_REAL_DOUBLE
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+#else
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+#endif
+}
+
+/* Returns GM_ERR_SHAPE with "<op>: <what> has shape (..), expected <expected>". */
+gm_status gm__shape_error(const char *op, const char *what, const gm_tensor *t,
+                          const char *expected);
+
+#endif
