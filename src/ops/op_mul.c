@@ -1,0 +1,42 @@
+/* out = a * b elementwise. */
+#include "ops_internal.h"
+
+static gm_status gm__mul_backward(gm_tape_node *node) {
+    const gm_real *g = node->out->grad;
+    int64_t n = node->out->numel;
+    /* d/da = g * b and d/db = g * a; with a == b the two passes sum to 2 a g. */
+    for (int i = 0; i < 2; i++) {
+        gm_tensor *x = node->in[i];
+        if (!x->requires_grad) continue;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+        const gm_real *other = node->in[1 - i]->data;
+        gm_real *gx = x->grad;
+#pragma omp parallel for if (n >= (1 << 16))
+        for (int64_t j = 0; j < n; j++) gx[j] += g[j] * other[j];
+    }
+    return GM_OK;
+}
+
+gm_status gm_op_mul(gm_ctx *ctx, gm_tensor *a, gm_tensor *b, gm_tensor **out) {
+    GM_RETURN_ERROR_IF(!ctx || !a || !b || !out, GM_ERR_INVALID_ARG,
+                       "mul: ctx, a, b and out must be non-NULL");
+    *out = NULL;
+    if (!gm_tensor_same_shape(a, b)) {
+        char want[96];
+        gm_tensor_shape_str(a, want, sizeof want);
+        return gm__shape_error("mul", "b", b, want);
+    }
+    gm_tensor *y = NULL;
+    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), a->ndim, a->shape, &y));
+    const gm_real *pa = a->data, *pb = b->data;
+    gm_real *py = y->data;
+    int64_t n = y->numel;
+#pragma omp parallel for if (n >= (1 << 16))
+    for (int64_t j = 0; j < n; j++) py[j] = pa[j] * pb[j];
+    gm_tensor *in[2] = {a, b};
+    if (gm_ctx_needs_grad(ctx, 2, in)) {
+        GM_FORWARD_IF_ERROR(gm_ctx_record(ctx, GM_OP_MUL, gm__mul_backward, y, 2, in, NULL));
+    }
+    *out = y;
+    return GM_OK;
+}
