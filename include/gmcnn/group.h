@@ -149,6 +149,13 @@ bool gm_subgroup_is_normal(const gm_subgroup *h);
  * So 2Z_n x 2Z_n <= C_n x C_n becomes a group ordered like a (n/2) x (n/2)
  * image. The new group keeps the parent alive. */
 GM_NODISCARD gm_status gm_subgroup_as_group(const gm_subgroup *h, gm_group **out);
+/* The "stride-2" pooling subgroup of a direct product of cyclic and dihedral
+ * factors of even order parameter n: 2Z_n in C_n, <r^2, f> in D_n, and the
+ * product of those in a product (2Z_n x 2Z_n in C_n x C_n: every other row
+ * and column of an image). Its order is |G| / 2^factors and, as a group, it
+ * is ordered exactly like the same product of C_{n/2} and D_{n/2}. Other
+ * groups, or an odd n: GM_ERR_UNSUPPORTED naming the factor. */
+GM_NODISCARD gm_status gm_subgroup_stride2_new(const gm_group *g, gm_subgroup **out);
 
 /* --- cosets and homogeneous spaces -------------------------------------- */
 typedef enum gm_coset_side {

@@ -5,14 +5,35 @@
 #include <string.h>
 
 #include "core/core_internal.h"
+#include "gmat/plan_internal.h"
 #include "gmcnn/gmat.h"
 
-struct gm_gmat_plan {
-    int64_t n;     /* group order */
-    int64_t k;     /* support size */
-    int32_t *t;    /* k x n, t[k*n + g] = index(g s_k^-1) */
-    int32_t *tinv; /* k x n, tinv[k*n + g] = index(g s_k) */
-};
+gm_status gm__gmat_plan_alloc(const char *what, int64_t rows, int64_t cols, int64_t in,
+                              bool with_inverse, gm_gmat_plan **out) {
+    *out = NULL;
+    int64_t cells;
+    GM_RETURN_ERROR_IF(rows < 1 || cols < 1 || in < 1, GM_ERR_INVALID_ARG,
+                       "%s: table of %lld x %lld entries into %lld inputs is empty", what,
+                       (long long)rows, (long long)cols, (long long)in);
+    GM_RETURN_ERROR_IF(cols > INT32_MAX || in > INT32_MAX ||
+                           gm_mul_overflow_i64(rows, cols, &cells) ||
+                           (uint64_t)cells > SIZE_MAX / (2 * sizeof(int32_t)),
+                       GM_ERR_TOO_LARGE, "%s: table of %lld x %lld entries is too large", what,
+                       (long long)rows, (long long)cols);
+    gm_gmat_plan *p = gm_calloc(1, sizeof *p);
+    if (!p) return gm__nomem(what);
+    p->t = gm_malloc_array((size_t)cells, sizeof *p->t);
+    if (with_inverse) p->tinv = gm_malloc_array((size_t)cells, sizeof *p->tinv);
+    if (!p->t || (with_inverse && !p->tinv)) {
+        gm_gmat_plan_free(p);
+        return gm__nomem(what);
+    }
+    p->n = cols;
+    p->k = rows;
+    p->in = in;
+    *out = p;
+    return GM_OK;
+}
 
 gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **out) {
     *out = NULL;
@@ -23,23 +44,12 @@ gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **o
                        "gmat plan: the support belongs to a group of order %lld, but group %s "
                        "has order %lld",
                        (long long)ns, gm_group_name(g), (long long)n);
-    int64_t cells;
-    GM_RETURN_ERROR_IF(n > INT32_MAX || gm_mul_overflow_i64(kk, n, &cells) ||
-                           (uint64_t)cells > SIZE_MAX / (2 * sizeof(int32_t)),
-                       GM_ERR_TOO_LARGE,
-                       "gmat plan: support of %lld elements on group %s (order %lld) is too large",
-                       (long long)kk, gm_group_name(g), (long long)n);
+    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE,
+                       "gmat plan: group %s (order %lld) is too large", gm_group_name(g),
+                       (long long)n);
 
-    gm_gmat_plan *p = gm_calloc(1, sizeof *p);
-    if (!p) return gm__nomem("gmat plan");
-    p->t = gm_malloc_array((size_t)cells, sizeof *p->t);
-    p->tinv = gm_malloc_array((size_t)cells, sizeof *p->tinv);
-    if (!p->t || !p->tinv) {
-        gm_gmat_plan_free(p);
-        return gm__nomem("gmat plan index tables");
-    }
-    p->n = n;
-    p->k = kk;
+    gm_gmat_plan *p;
+    GM_FORWARD_IF_ERROR(gm__gmat_plan_alloc("gmat plan", kk, n, n, true, &p));
 
     const int32_t *elems = gm_nbhd_elements(s);
     for (int64_t k = 0; k < kk; k++) {
@@ -65,6 +75,7 @@ void gm_gmat_plan_free(gm_gmat_plan *p) {
 
 int64_t gm_gmat_plan_support_size(const gm_gmat_plan *p) { return p->k; }
 int64_t gm_gmat_plan_order(const gm_gmat_plan *p) { return p->n; }
+int64_t gm_gmat_plan_input_size(const gm_gmat_plan *p) { return p->in; }
 const int32_t *gm_gmat_plan_table(const gm_gmat_plan *p) { return p->t; }
 const int32_t *gm_gmat_plan_table_inverse(const gm_gmat_plan *p) { return p->tinv; }
 
@@ -86,12 +97,13 @@ void gm_gmat_plan_matvec(const gm_gmat_plan *p, const double *w, const double *x
 
 void gm_gmat_plan_matvec_transpose(const gm_gmat_plan *p, const double *w, const double *x,
                                    double *z) {
+    GM_ASSERT(p->tinv && p->in == p->n);
     gm_gather_accumulate(p->n, p->k, p->tinv, w, x, z);
 }
 
 void gm_gmat_plan_kernel_function(const gm_gmat_plan *p, const gm_group *g, const double *w,
                                   double *f) {
-    GM_ASSERT(gm_group_order(g) == p->n);
+    GM_ASSERT(p->tinv && gm_group_order(g) == p->n);
     for (int64_t x = 0; x < p->n; x++) f[x] = 0.0;
     /* T[k][e] = e s_k^-1 = s_k^-1, so the table already holds the inverses. */
     for (int64_t k = 0; k < p->k; k++) f[p->t[k * p->n]] += w[k];

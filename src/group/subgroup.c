@@ -176,3 +176,55 @@ gm_status gm_subgroup_as_group(const gm_subgroup *h, gm_group **out) {
     *out = g;
     return GM_OK;
 }
+
+/* Every accepted leaf has order >= 2 and the order is at most 2^24, so there
+ * are at most 24 leaves, two generators each. */
+#define GM__STRIDE2_MAX_GENS 64
+
+/* Appends the stride-2 generators of the factor tree rooted at f, as
+ * elements of the top group. Products are row-major, so a leaf element a with
+ * every other factor at the identity has index a * (product of the orders of
+ * the factors to its right) = a * right. */
+static gm_status gm_subgroup_stride2_gens(const gm_group *top, const gm_group *f, int64_t right,
+                                          int32_t *gens, int64_t *ngens) {
+    const int64_t n = gm_group_param(f);
+    switch (gm_group_kind_of(f)) {
+    case GM_GROUP_PRODUCT: {
+        const gm_group *a = gm_group_factor(f, 0), *b = gm_group_factor(f, 1);
+        GM_FORWARD_IF_ERROR(
+            gm_subgroup_stride2_gens(top, a, right * gm_group_order(b), gens, ngens));
+        return gm_subgroup_stride2_gens(top, b, right, gens, ngens);
+    }
+    case GM_GROUP_CYCLIC:
+    case GM_GROUP_DIHEDRAL:
+        GM_RETURN_ERROR_IF(n % 2 != 0, GM_ERR_UNSUPPORTED,
+                           "stride-2 subgroup of %s: factor %s has odd n = %lld (the stride-2 "
+                           "subgroup needs even n)",
+                           gm_group_name(top), gm_group_name(f), (long long)n);
+        /* r^2 has index 2 in both families (mod n: C2 gives the identity,
+         * which the closure drops); f of D_n has index n. */
+        GM_ASSERT(*ngens + 2 <= GM__STRIDE2_MAX_GENS);
+        gens[(*ngens)++] = (int32_t)((2 % n) * right);
+        if (gm_group_kind_of(f) == GM_GROUP_DIHEDRAL) gens[(*ngens)++] = (int32_t)(n * right);
+        return GM_OK;
+    default:
+        break;
+    }
+    if (f == top)
+        return gm_error_set(GM_ERR_UNSUPPORTED,
+                            "stride-2 subgroup of %s: defined only for C_n, D_n (n even) and "
+                            "direct products of them",
+                            gm_group_name(top));
+    return gm_error_set(GM_ERR_UNSUPPORTED,
+                        "stride-2 subgroup of %s: factor %s is not C_n or D_n (defined only for "
+                        "C_n, D_n with n even and direct products of them)",
+                        gm_group_name(top), gm_group_name(f));
+}
+
+gm_status gm_subgroup_stride2_new(const gm_group *g, gm_subgroup **out) {
+    *out = NULL;
+    int32_t gens[GM__STRIDE2_MAX_GENS];
+    int64_t ngens = 0;
+    GM_FORWARD_IF_ERROR(gm_subgroup_stride2_gens(g, g, 1, gens, &ngens));
+    return gm_subgroup_generated_new(g, ngens, gens, out);
+}

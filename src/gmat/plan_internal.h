@@ -1,0 +1,25 @@
+/* The plan structure, shared by the convolution plans of plan.c and the
+ * pooling, lifting and projection plans of plan_homog.c. */
+#ifndef GMCNN_GMAT_PLAN_INTERNAL_H
+#define GMCNN_GMAT_PLAN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmcnn/gmat.h"
+
+struct gm_gmat_plan {
+    int64_t n;     /* cols: the output length (the group order for convolution plans) */
+    int64_t k;     /* rows: the support size, window size or number of cosets */
+    int64_t in;    /* input length: every table entry lies in [0, in) */
+    int32_t *t;    /* k x n */
+    int32_t *tinv; /* k x n inverse permutations; convolution plans only, else NULL */
+};
+
+/* A plan with uninitialised tables of rows x cols (and an inverse table when
+ * with_inverse). `what` names the plan in error details. Errors:
+ * GM_ERR_TOO_LARGE, GM_ERR_NOMEM. */
+gm_status gm__gmat_plan_alloc(const char *what, int64_t rows, int64_t cols, int64_t in,
+                              bool with_inverse, gm_gmat_plan **out);
+
+#endif

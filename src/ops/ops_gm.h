@@ -1,0 +1,84 @@
+/* Raw kernels of the group-matrix ops (gmconv, gmpool, gmunpool) on plain
+ * arrays, so that each optimized kernel can be tested against its scalar
+ * reference without tensors or a tape. Shapes are those of ops.h; nothing is
+ * checked here (the ops check shapes before calling).
+ *
+ * Optimized kernels take a thread count and a caller-provided scratch buffer
+ * of at least the size their *_scratch_bytes function returns for the same
+ * arguments (64-byte alignment is enough); they never allocate. Backward
+ * kernels accumulate (+=) into every non-NULL gradient and skip NULL ones.
+ * Reference kernels are plain loops over the formulas, single-threaded. */
+#ifndef GMCNN_OPS_GM_H
+#define GMCNN_OPS_GM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmcnn/ops.h"
+
+/* A plan's tables, unpacked. tinv (rows x cols, or NULL) is the inverse of t
+ * row by row, which needs n_in == cols. */
+typedef struct gm__gm_table {
+    const int32_t *t;
+    const int32_t *tinv;
+    int64_t rows, cols, n_in;
+} gm__gm_table;
+
+gm__gm_table gm__gm_table_of(const gm_gmat_plan *plan);
+
+/* gmconv: x (batch, cin, n_in), w (cout, cin, rows) or (cout, rows),
+ * bias (cout) or NULL, y (batch, cout, cols). */
+typedef struct gm__gmconv_dims {
+    gm__gm_table tab;
+    int64_t batch, cin, cout;
+    gm_conv_form form;
+    int64_t block_cols; /* columns per gathered block; 0 chooses */
+} gm__gmconv_dims;
+
+size_t gm__gmconv_scratch_bytes(const gm__gmconv_dims *d, int nthreads, bool backward);
+void gm__gmconv_forward(const gm__gmconv_dims *d, int nthreads, void *scratch, const gm_real *x,
+                        const gm_real *w, const gm_real *bias, gm_real *y);
+void gm__gmconv_backward(const gm__gmconv_dims *d, int nthreads, void *scratch, const gm_real *x,
+                         const gm_real *w, const gm_real *dy, gm_real *dx, gm_real *dw,
+                         gm_real *db);
+void gm__gmconv_forward_ref(const gm__gmconv_dims *d, const gm_real *x, const gm_real *w,
+                            const gm_real *bias, gm_real *y);
+void gm__gmconv_backward_ref(const gm__gmconv_dims *d, const gm_real *x, const gm_real *w,
+                             const gm_real *dy, gm_real *dx, gm_real *dw, gm_real *db);
+
+/* gmpool over `planes` = batch * channels rows: x (planes, n_in), y (planes,
+ * cols). arg (planes, cols) receives the window row r of each maximum (max
+ * mode; may be NULL) and is read back by the max backward. */
+void gm__gmpool_forward(const gm__gm_table *tab, int64_t planes, gm_reduce mode, int nthreads,
+                        const gm_real *x, gm_real *y, int32_t *arg);
+void gm__gmpool_backward(const gm__gm_table *tab, int64_t planes, gm_reduce mode, int nthreads,
+                         const int32_t *arg, const gm_real *dy, gm_real *dx);
+void gm__gmpool_forward_ref(const gm__gm_table *tab, int64_t planes, gm_reduce mode,
+                            const gm_real *x, gm_real *y, int32_t *arg);
+void gm__gmpool_backward_ref(const gm__gm_table *tab, int64_t planes, gm_reduce mode,
+                             const int32_t *arg, const gm_real *dy, gm_real *dx);
+
+/* gmunpool: x (batch, cin, cols), p (cin, cout, rows), y (batch, cout, n_in)
+ * (overwritten by the forward). */
+typedef struct gm__gmunpool_dims {
+    gm__gm_table tab;
+    int64_t batch, cin, cout;
+} gm__gmunpool_dims;
+
+size_t gm__gmunpool_scratch_bytes(const gm__gmunpool_dims *d, int nthreads, bool backward);
+void gm__gmunpool_forward(const gm__gmunpool_dims *d, int nthreads, void *scratch, const gm_real *x,
+                          const gm_real *p, gm_real *y);
+void gm__gmunpool_backward(const gm__gmunpool_dims *d, int nthreads, void *scratch,
+                           const gm_real *x, const gm_real *p, const gm_real *dy, gm_real *dx,
+                           gm_real *dp);
+void gm__gmunpool_forward_ref(const gm__gmunpool_dims *d, const gm_real *x, const gm_real *p,
+                              gm_real *y);
+void gm__gmunpool_backward_ref(const gm__gmunpool_dims *d, const gm_real *x, const gm_real *p,
+                               const gm_real *dy, gm_real *dx, gm_real *dp);
+
+/* Threads for a kernel of about `work` multiply-adds: 1 inside a parallel
+ * region or for small work, else the OpenMP maximum. */
+int gm__gm_threads(int64_t work);
+
+#endif
