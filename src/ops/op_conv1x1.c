@@ -8,25 +8,14 @@
 
 #define OP "conv1x1"
 
-/* From this many multiply-adds per sample on, one GEMM keeps BLAS's threads
- * busy; smaller samples are spread over threads instead (BLAS then runs
- * single-threaded inside the parallel region). */
-#define BATCH_PARALLEL_FLOPS ((int64_t)1 << 22)
 
 /* Threads to spread the batch over; 1 = samples in turn, each GEMM threaded
  * by BLAS. */
-static int batch_threads(int64_t nb, int64_t flops_per_sample) {
-    int nt = omp_get_max_threads();
-    if (nb < 2 || nt < 2 || omp_in_parallel()) return 1;
-    if (nb < nt && flops_per_sample >= BATCH_PARALLEL_FLOPS) return 1;
-    return nb < nt ? (int)nb : nt;
-}
-
 static gm_status conv1x1_backward(gm_tape_node *node) {
     gm_tensor *y = node->out, *x = node->in[0], *w = node->in[1], *bias = node->in[2];
     if (!y->grad) return GM_OK;
     const int64_t nb = x->shape[0], ni = x->shape[1], n = x->shape[2], no = w->shape[0];
-    const int nt = batch_threads(nb, no * ni * n);
+    const int nt = gm__batch_threads(nb, no * ni * n);
     const gm_real *dy = y->grad;
 
     if (x->requires_grad) {
@@ -113,7 +102,7 @@ gm_status gm_op_conv1x1(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias
 
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new3(gm_ctx_arena(ctx), nb, no, n, &y));
-    const int nt = batch_threads(nb, flops);
+    const int nt = gm__batch_threads(nb, flops);
     const gm_real *xd = x->data, *wd = w->data, *bd = bias ? bias->data : NULL;
     gm_real *yd = y->data;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)

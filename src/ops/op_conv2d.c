@@ -16,9 +16,6 @@
 /* Fewest output positions per tile, so that the GEMMs stay wide enough to
  * run near peak when I*kh*kw is large. */
 #define MIN_TILE 256
-/* As in conv1x1: from this many multiply-adds per sample on, BLAS threads
- * one sample well; smaller samples are spread over threads instead. */
-#define BATCH_PARALLEL_FLOPS ((int64_t)1 << 22)
 
 typedef struct conv2d_geom {
     int64_t nb, ni, h, w;     /* input */
@@ -27,13 +24,6 @@ typedef struct conv2d_geom {
     int64_t ho, wo;           /* output */
     int64_t k, p, pt;         /* rows of a column block, positions, positions per tile */
 } conv2d_geom;
-
-static int batch_threads(int64_t nb, int64_t flops_per_sample) {
-    int nt = omp_get_max_threads();
-    if (nb < 2 || nt < 2 || omp_in_parallel()) return 1;
-    if (nb < nt && flops_per_sample >= BATCH_PARALLEL_FLOPS) return 1;
-    return nb < nt ? (int)nb : nt;
-}
 
 /* col (k x pt) = the input patches of output positions p0 .. p0+pt-1 of one
  * sample xb (I, H, W), zero where the kernel overhangs the padding. */
@@ -83,7 +73,7 @@ static gm_status conv2d_backward(gm_tape_node *node) {
     const conv2d_geom *g = node->saved;
     const int64_t nb = g->nb, no = g->no, k = g->k, p = g->p, pt = g->pt;
     const bool need_dx = x->requires_grad, need_dw = w->requires_grad;
-    const int nt = batch_threads(nb, no * k * p);
+    const int nt = gm__batch_threads(nb, no * k * p);
     const gm_real *dy = y->grad, *xd = x->data, *wd = w->data;
 
     if (need_dx) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
@@ -194,7 +184,7 @@ gm_status gm_op_conv2d(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias,
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new4(arena, g.nb, g.no, g.ho, g.wo, &y));
-    const int nt = batch_threads(g.nb, flops);
+    const int nt = gm__batch_threads(g.nb, flops);
     gm_real *ws = gm_arena_alloc(arena, (size_t)nt * (size_t)(g.k * g.pt) * sizeof *ws);
     if (!ws) return gm__nomem(OP ": column scratch");
 

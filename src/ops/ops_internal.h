@@ -24,6 +24,13 @@ static inline void gm__gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, in
 #endif
 }
 
+/* Threads for a loop over `nb` samples of `flops_per_sample` multiply-adds
+ * each, whose per-sample work is a GEMM: 1 inside a parallel region or when
+ * the whole loop is too small to repay starting threads; 1 as well when a
+ * sample is large enough for BLAS's own threads to share one GEMM well and
+ * there are fewer samples than threads; otherwise min(nb, threads). */
+int gm__batch_threads(int64_t nb, int64_t flops_per_sample);
+
 /* Returns GM_ERR_SHAPE with "<op>: <what> has shape (..), expected <expected>". */
 gm_status gm__shape_error(const char *op, const char *what, const gm_tensor *t,
                           const char *expected);
