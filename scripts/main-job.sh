@@ -10,3 +10,7 @@ echo
 "$gmcnn" group info p4:8 --subgroup "((0,0),r)" --cosets left
 echo
 "$gmcnn" gm demo --group D14xD14 --radius 1 --rank 2
+echo
+"$gmcnn" equivariance --model gmcnn --group D14xD14 --radius 1 --channels 16
+echo
+"$gmcnn" equivariance --model plume --group C16xC16 --ldr-rank 2 --channels 8

@@ -37,7 +37,7 @@ Test(cli, version_names_build_and_blas) {
 
 Test(cli, help_for_every_command) {
     const char *cmds[] = {"--help", "group --help", "group info --help", "gm --help",
-                          "gm rank --help", "gm demo --help"};
+                          "gm rank --help", "gm demo --help", "equivariance --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *out = cli(cmds[i], 0);
         expect_contains(out, "usage: gmcnn");
