@@ -78,36 +78,28 @@ Test(cli, group_info_subgroup_and_cosets) {
 }
 
 Test(cli, bad_inputs_exit_with_one_line) {
-    char *out = cli("group info D0", 1);
-    expect_one_line_error(out, "D0");
-    gm_free(out);
-    out = cli("group info C4y", 1);
-    expect_one_line_error(out, "column");
-    gm_free(out);
-    out = cli("group info C4 --bogus", 2);
-    expect_one_line_error(out, "--bogus");
-    gm_free(out);
-    out = cli("group info", 2);
-    expect_one_line_error(out, "missing");
-    gm_free(out);
-    out = cli("group info C4 --subgroup 9", 2);
-    expect_one_line_error(out, "'9' is not an element of C4");
-    gm_free(out);
-    out = cli("group info C1000 --table", 2);
-    expect_one_line_error(out, "--table");
-    gm_free(out);
-    out = cli("frobnicate", 2);
-    expect_one_line_error(out, "unknown command");
-    gm_free(out);
-    out = cli("gm rank /nonexistent/m.txt --group C4", 1);
-    expect_one_line_error(out, "/nonexistent/m.txt");
-    gm_free(out);
-    out = cli("gm rank m.txt", 2);
-    expect_one_line_error(out, "--group");
-    gm_free(out);
-    out = cli("gm demo --radius -1", 2);
-    expect_one_line_error(out, "--radius");
-    gm_free(out);
+    /* exit 1: the input is wrong; exit 2: the command line is */
+    static const struct {
+        const char *args;
+        int rc;
+        const char *needle;
+    } cases[] = {
+        {"group info D0", 1, "D0"},
+        {"group info C4y", 1, "column"},
+        {"group info C4 --bogus", 2, "--bogus"},
+        {"group info", 2, "missing"},
+        {"group info C4 --subgroup 9", 2, "'9' is not an element of C4"},
+        {"group info C1000 --table", 2, "--table"},
+        {"frobnicate", 2, "unknown command"},
+        {"gm rank /nonexistent/m.txt --group C4", 1, "/nonexistent/m.txt"},
+        {"gm rank m.txt", 2, "--group"},
+        {"gm demo --radius -1", 2, "--radius"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = cli(cases[i].args, cases[i].rc);
+        expect_one_line_error(out, cases[i].needle);
+        gm_free(out);
+    }
 }
 
 /* Writes an n x n text matrix M[i][j] = f(i, j). */

@@ -4,13 +4,13 @@
  * identities between ops; shape errors, no-gradient mode, NaN propagation
  * and out-of-memory injection. */
 #include <criterion/criterion.h>
-#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "gradcheck.h"
+#include "ref_ops.h"
 #include "test_support.h"
 
 #define OK(expr)                                                                           \
@@ -25,68 +25,46 @@
 static const int thread_counts[] = {1, 3};
 #define NTHREAD_COUNTS ((int)(sizeof thread_counts / sizeof thread_counts[0]))
 
-static double *dbuf(int64_t n) {
-    double *p = gm_calloc((size_t)n, sizeof *p);
-    cr_assert_not_null(p);
-    return p;
-}
-
 static gm_ctx *new_ctx(void) {
     gm_ctx *ctx = NULL;
     OK(gm_ctx_new(0, 1, &ctx));
     return ctx;
 }
 
-static double real_eps(void) {
-    return sizeof(gm_real) == sizeof(float) ? FLT_EPSILON : DBL_EPSILON;
-}
-
-/* Largest |got - (base + ref)| in units of the rounding bound
- * (k + 3) eps (|base| + sum|terms|), k the number of terms; <= 1 passes. */
-static double round_units(int64_t n, const gm_real *got, double base, const double *ref,
-                          const double *sc, int64_t k) {
-    double worst = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-        double bound = (double)(k + 3) * real_eps() * (fabs(base) + sc[j]) + DBL_MIN;
-        double e = fabs((double)got[j] - (base + ref[j])) / bound;
-        if (!(e <= worst)) worst = e;
-    }
-    return worst;
-}
-
 static void expect_values(const char *what, const char *which, int64_t n, const gm_real *got,
                           double base, const double *ref, const double *sc, int64_t k) {
     cr_assert_not_null(got, "%s: %s missing", what, which);
-    double u = round_units(n, got, base, ref, sc, k);
+    /* (k + 3) eps (|base| + sum|terms|), k the number of terms */
+    double u = ref_round_units(n, got, base, ref, sc, k + 3);
     cr_expect(u <= 1.0, "%s: %s off by %.3g rounding bounds", what, which, u);
 }
 
-/* Seeds the backward pass with d loss / d y = dy through a recorded node on
- * y, as a loss would. */
-typedef struct seed_saved {
-    const gm_real *dy;
-} seed_saved;
+/* Reference gradients of an op with input x, weight w (O, ..) and bias (O),
+ * with their scales, as the ref_*_bwd loops fill them. */
+typedef struct ref_grads {
+    double *dx, *dxs, *dw, *dws, *db, *dbs;
+} ref_grads;
 
-static gm_status seed_backward(gm_tape_node *node) {
-    const seed_saved *s = node->saved;
-    gm_tensor *y = node->in[0];
-    gm_status st = gm_tensor_grad_ensure(y);
-    if (st != GM_OK) return st;
-    for (int64_t i = 0; i < y->numel; i++) y->grad[i] += node->out->grad[0] * s->dy[i];
-    return GM_OK;
+static ref_grads ref_grads_new(const gm_tensor *x, const gm_tensor *w) {
+    return (ref_grads){.dx = ref_dbuf(x->numel), .dxs = ref_dbuf(x->numel),
+                       .dw = ref_dbuf(w->numel), .dws = ref_dbuf(w->numel),
+                       .db = ref_dbuf(w->shape[0]), .dbs = ref_dbuf(w->shape[0])};
 }
 
-static gm_status backprop(gm_ctx *ctx, gm_tensor *y, const gm_real *dy) {
-    seed_saved *s = gm_arena_alloc(gm_ctx_arena(ctx), sizeof *s);
-    if (!s) return GM_ERR_NOMEM;
-    s->dy = dy;
-    gm_tensor *loss = NULL;
-    gm_status st = gm_tensor_new(gm_ctx_arena(ctx), 0, NULL, &loss);
-    if (st != GM_OK) return st;
-    gm_tensor *in[1] = {y};
-    st = gm_ctx_record(ctx, -1, seed_backward, loss, 1, in, s);
-    if (st != GM_OK) return st;
-    return gm_ctx_backward(ctx, loss);
+/* Checks the prefilled gradients of x, w and bias (when not NULL) against g,
+ * with kx, kw and kb terms per element, and frees g. */
+static void expect_grads(const char *what, const gm_tensor *x, const gm_tensor *w,
+                         const gm_tensor *bias, ref_grads *g, int64_t kx, int64_t kw,
+                         int64_t kb) {
+    expect_values(what, "dx", x->numel, x->grad, PREFILL, g->dx, g->dxs, kx);
+    expect_values(what, "dw", w->numel, w->grad, PREFILL, g->dw, g->dws, kw);
+    if (bias) expect_values(what, "dbias", w->shape[0], bias->grad, PREFILL, g->db, g->dbs, kb);
+    gm_free(g->dx);
+    gm_free(g->dxs);
+    gm_free(g->dw);
+    gm_free(g->dws);
+    gm_free(g->db);
+    gm_free(g->dbs);
 }
 
 static gm_real *random_reals(gm_ctx *ctx, gm_rng *rng, int64_t n) {
@@ -110,211 +88,6 @@ static void expect_shape(const char *what, const gm_tensor *t, int ndim, const i
     for (int i = 0; i < ndim; i++)
         cr_assert_eq(t->shape[i], shape[i], "%s: output dim %d is %lld, expected %lld", what, i,
                      (long long)t->shape[i], (long long)shape[i]);
-}
-
-/* --- direct reference loops: forward and backward ------------------------ */
-
-/* y (B, O) and per-output scale sum|terms|. */
-static void ref_linear(const gm_tensor *x, const gm_tensor *w, const gm_tensor *bias, double *y,
-                       double *sc) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], no = w->shape[0];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++) {
-            double s = bias ? bias->data[o] : 0.0, a = fabs(s);
-            for (int64_t i = 0; i < ni; i++) {
-                double t = (double)x->data[b * ni + i] * (double)w->data[o * ni + i];
-                s += t;
-                a += fabs(t);
-            }
-            y[b * no + o] = s;
-            sc[b * no + o] = a;
-        }
-}
-
-static void ref_linear_bwd(const gm_tensor *x, const gm_tensor *w, const gm_real *dy, double *dx,
-                           double *dxs, double *dw, double *dws, double *db, double *dbs) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], no = w->shape[0];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++) {
-            const double d = dy[b * no + o];
-            for (int64_t i = 0; i < ni; i++) {
-                double tx = d * w->data[o * ni + i], tw = d * x->data[b * ni + i];
-                dx[b * ni + i] += tx;
-                dxs[b * ni + i] += fabs(tx);
-                dw[o * ni + i] += tw;
-                dws[o * ni + i] += fabs(tw);
-            }
-            db[o] += d;
-            dbs[o] += fabs(d);
-        }
-}
-
-static void ref_conv1x1(const gm_tensor *x, const gm_tensor *w, const gm_tensor *bias, double *y,
-                        double *sc) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], n = x->shape[2], no = w->shape[0];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++)
-            for (int64_t g = 0; g < n; g++) {
-                double s = bias ? bias->data[o] : 0.0, a = fabs(s);
-                for (int64_t i = 0; i < ni; i++) {
-                    double t = (double)w->data[o * ni + i] * (double)x->data[(b * ni + i) * n + g];
-                    s += t;
-                    a += fabs(t);
-                }
-                y[(b * no + o) * n + g] = s;
-                sc[(b * no + o) * n + g] = a;
-            }
-}
-
-static void ref_conv1x1_bwd(const gm_tensor *x, const gm_tensor *w, const gm_real *dy, double *dx,
-                            double *dxs, double *dw, double *dws, double *db, double *dbs) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], n = x->shape[2], no = w->shape[0];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++)
-            for (int64_t g = 0; g < n; g++) {
-                const double d = dy[(b * no + o) * n + g];
-                for (int64_t i = 0; i < ni; i++) {
-                    const int64_t xi = (b * ni + i) * n + g;
-                    double tx = d * w->data[o * ni + i], tw = d * x->data[xi];
-                    dx[xi] += tx;
-                    dxs[xi] += fabs(tx);
-                    dw[o * ni + i] += tw;
-                    dws[o * ni + i] += fabs(tw);
-                }
-                db[o] += d;
-                dbs[o] += fabs(d);
-            }
-}
-
-/* First maximal position of each row, as the op documents. */
-static int64_t row_argmax(const gm_real *row, int64_t n) {
-    int64_t best = 0;
-    for (int64_t g = 1; g < n; g++)
-        if (row[g] > row[best]) best = g;
-    return best;
-}
-
-static void ref_global_pool(const gm_tensor *x, gm_reduce mode, double *y, double *sc) {
-    const int64_t rows = x->shape[0] * x->shape[1], n = x->shape[2];
-    for (int64_t r = 0; r < rows; r++) {
-        const gm_real *row = x->data + r * n;
-        double s = 0.0, a = 0.0;
-        for (int64_t g = 0; g < n; g++) {
-            s += row[g];
-            a += fabs((double)row[g]);
-        }
-        y[r] = mode == GM_REDUCE_MAX ? row[row_argmax(row, n)] : s / (double)n;
-        sc[r] = mode == GM_REDUCE_MAX ? 0.0 : a / (double)n;
-    }
-}
-
-static void ref_global_pool_bwd(const gm_tensor *x, gm_reduce mode, const gm_real *dy, double *dx,
-                                double *dxs) {
-    const int64_t rows = x->shape[0] * x->shape[1], n = x->shape[2];
-    for (int64_t r = 0; r < rows; r++) {
-        if (mode == GM_REDUCE_MAX) {
-            dx[r * n + row_argmax(x->data + r * n, n)] += dy[r];
-            dxs[r * n + row_argmax(x->data + r * n, n)] += fabs((double)dy[r]);
-        } else {
-            for (int64_t g = 0; g < n; g++) {
-                dx[r * n + g] += dy[r] / (double)n;
-                dxs[r * n + g] += fabs((double)dy[r]) / (double)n;
-            }
-        }
-    }
-}
-
-static void ref_conv2d(const gm_tensor *x, const gm_tensor *w, const gm_tensor *bias,
-                       int64_t stride, int64_t pad, int64_t ho, int64_t wo, double *y,
-                       double *sc) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], h = x->shape[2], wd = x->shape[3];
-    const int64_t no = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++)
-            for (int64_t oy = 0; oy < ho; oy++)
-                for (int64_t ox = 0; ox < wo; ox++) {
-                    double s = bias ? bias->data[o] : 0.0, a = fabs(s);
-                    for (int64_t i = 0; i < ni; i++)
-                        for (int64_t u = 0; u < kh; u++)
-                            for (int64_t v = 0; v < kw; v++) {
-                                int64_t iy = oy * stride + u - pad, ix = ox * stride + v - pad;
-                                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                                double t = (double)w->data[((o * ni + i) * kh + u) * kw + v] *
-                                           (double)x->data[((b * ni + i) * h + iy) * wd + ix];
-                                s += t;
-                                a += fabs(t);
-                            }
-                    int64_t j = ((b * no + o) * ho + oy) * wo + ox;
-                    y[j] = s;
-                    sc[j] = a;
-                }
-}
-
-static void ref_conv2d_bwd(const gm_tensor *x, const gm_tensor *w, int64_t stride, int64_t pad,
-                           int64_t ho, int64_t wo, const gm_real *dy, double *dx, double *dxs,
-                           double *dw, double *dws, double *db, double *dbs) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], h = x->shape[2], wd = x->shape[3];
-    const int64_t no = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++)
-            for (int64_t oy = 0; oy < ho; oy++)
-                for (int64_t ox = 0; ox < wo; ox++) {
-                    const double d = dy[((b * no + o) * ho + oy) * wo + ox];
-                    db[o] += d;
-                    dbs[o] += fabs(d);
-                    for (int64_t i = 0; i < ni; i++)
-                        for (int64_t u = 0; u < kh; u++)
-                            for (int64_t v = 0; v < kw; v++) {
-                                int64_t iy = oy * stride + u - pad, ix = ox * stride + v - pad;
-                                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                                const int64_t xj = ((b * ni + i) * h + iy) * wd + ix;
-                                const int64_t wj = ((o * ni + i) * kh + u) * kw + v;
-                                double tx = d * w->data[wj], tw = d * x->data[xj];
-                                dx[xj] += tx;
-                                dxs[xj] += fabs(tx);
-                                dw[wj] += tw;
-                                dws[wj] += fabs(tw);
-                            }
-                }
-}
-
-static int maxpool_arg(const gm_real *x, int64_t w, int64_t pl_h, int64_t oy, int64_t ox,
-                       int64_t *at) {
-    int best = 0;
-    double m = -INFINITY;
-    for (int q = 0; q < 4; q++) {
-        const int64_t j = (pl_h + 2 * oy + q / 2) * w + 2 * ox + q % 2;
-        if (x[j] > m) {
-            m = x[j];
-            best = q;
-            *at = j;
-        }
-    }
-    return best;
-}
-
-static void ref_maxpool2d(const gm_tensor *x, double *y) {
-    const int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
-    for (int64_t p = 0; p < planes; p++)
-        for (int64_t oy = 0; oy < h / 2; oy++)
-            for (int64_t ox = 0; ox < w / 2; ox++) {
-                int64_t at = 0;
-                maxpool_arg(x->data, w, p * h, oy, ox, &at);
-                y[(p * (h / 2) + oy) * (w / 2) + ox] = x->data[at];
-            }
-}
-
-static void ref_maxpool2d_bwd(const gm_tensor *x, const gm_real *dy, double *dx, double *dxs) {
-    const int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
-    for (int64_t p = 0; p < planes; p++)
-        for (int64_t oy = 0; oy < h / 2; oy++)
-            for (int64_t ox = 0; ox < w / 2; ox++) {
-                int64_t at = 0;
-                maxpool_arg(x->data, w, p * h, oy, ox, &at);
-                const double d = dy[(p * (h / 2) + oy) * (w / 2) + ox];
-                dx[at] += d;
-                dxs[at] += fabs(d);
-            }
 }
 
 /* --- linear ------------------------------------------------------------- */
@@ -345,7 +118,7 @@ Test(ops_dense, linear_matches_reference_loops) {
             gm_tensor *y = NULL;
             OK(gm_op_linear(ctx, x, w, bias, &y));
             expect_shape(name, y, 2, (int64_t[]){nb, no});
-            double *ref = dbuf(y->numel), *sc = dbuf(y->numel);
+            double *ref = ref_dbuf(y->numel), *sc = ref_dbuf(y->numel);
             ref_linear(x, w, bias, ref, sc);
             expect_values(name, "forward", y->numel, y->data, 0.0, ref, sc, ni + 1);
             gm_free(ref);
@@ -353,15 +126,10 @@ Test(ops_dense, linear_matches_reference_loops) {
 
             prefill_grads(3, (gm_tensor *[]){x, w, bias});
             const gm_real *dy = random_reals(ctx, &rng, y->numel);
-            OK(backprop(ctx, y, dy));
-            double *dx = dbuf(x->numel), *dxs = dbuf(x->numel);
-            double *dw = dbuf(w->numel), *dws = dbuf(w->numel);
-            double *db = dbuf(no), *dbs = dbuf(no);
-            ref_linear_bwd(x, w, dy, dx, dxs, dw, dws, db, dbs);
-            expect_values(name, "dx", x->numel, x->grad, PREFILL, dx, dxs, no);
-            expect_values(name, "dw", w->numel, w->grad, PREFILL, dw, dws, nb);
-            if (bias) expect_values(name, "dbias", no, bias->grad, PREFILL, db, dbs, nb);
-            gm_free(dx), gm_free(dxs), gm_free(dw), gm_free(dws), gm_free(db), gm_free(dbs);
+            OK(gc_backward_weighted(ctx, y, dy));
+            ref_grads g = ref_grads_new(x, w);
+            ref_linear_bwd(x, w, dy, g.dx, g.dxs, g.dw, g.dws, g.db, g.dbs);
+            expect_grads(name, x, w, bias, &g, no, nb, nb);
         }
     }
     gm_ctx_free(ctx);
@@ -400,7 +168,7 @@ Test(ops_dense, conv1x1_matches_reference_loops) {
             gm_tensor *y = NULL;
             OK(gm_op_conv1x1(ctx, x, w, bias, &y));
             expect_shape(name, y, 3, (int64_t[]){nb, no, n});
-            double *ref = dbuf(y->numel), *sc = dbuf(y->numel);
+            double *ref = ref_dbuf(y->numel), *sc = ref_dbuf(y->numel);
             ref_conv1x1(x, w, bias, ref, sc);
             expect_values(name, "forward", y->numel, y->data, 0.0, ref, sc, ni + 1);
             gm_free(ref);
@@ -408,15 +176,10 @@ Test(ops_dense, conv1x1_matches_reference_loops) {
 
             prefill_grads(3, (gm_tensor *[]){x, w, bias});
             const gm_real *dy = random_reals(ctx, &rng, y->numel);
-            OK(backprop(ctx, y, dy));
-            double *dx = dbuf(x->numel), *dxs = dbuf(x->numel);
-            double *dw = dbuf(w->numel), *dws = dbuf(w->numel);
-            double *db = dbuf(no), *dbs = dbuf(no);
-            ref_conv1x1_bwd(x, w, dy, dx, dxs, dw, dws, db, dbs);
-            expect_values(name, "dx", x->numel, x->grad, PREFILL, dx, dxs, no);
-            expect_values(name, "dw", w->numel, w->grad, PREFILL, dw, dws, nb * n + 3);
-            if (bias) expect_values(name, "dbias", no, bias->grad, PREFILL, db, dbs, nb * n);
-            gm_free(dx), gm_free(dxs), gm_free(dw), gm_free(dws), gm_free(db), gm_free(dbs);
+            OK(gc_backward_weighted(ctx, y, dy));
+            ref_grads g = ref_grads_new(x, w);
+            ref_conv1x1_bwd(x, w, dy, g.dx, g.dxs, g.dw, g.dws, g.db, g.dbs);
+            expect_grads(name, x, w, bias, &g, no, nb * n + 3, nb * n);
         }
     }
     gm_ctx_free(ctx);
@@ -446,7 +209,7 @@ Test(ops_dense, global_pool_matches_reference_loops) {
             gm_tensor *y = NULL;
             OK(gm_op_global_pool(ctx, x, modes[m], &y));
             expect_shape(name, y, 2, s);
-            double *ref = dbuf(y->numel), *sc = dbuf(y->numel);
+            double *ref = ref_dbuf(y->numel), *sc = ref_dbuf(y->numel);
             ref_global_pool(x, modes[m], ref, sc);
             expect_values(name, "forward", y->numel, y->data, 0.0, ref, sc, 1);
             gm_free(ref);
@@ -454,8 +217,8 @@ Test(ops_dense, global_pool_matches_reference_loops) {
 
             prefill_grads(1, &x);
             const gm_real *dy = random_reals(ctx, &rng, y->numel);
-            OK(backprop(ctx, y, dy));
-            double *dx = dbuf(x->numel), *dxs = dbuf(x->numel);
+            OK(gc_backward_weighted(ctx, y, dy));
+            double *dx = ref_dbuf(x->numel), *dxs = ref_dbuf(x->numel);
             ref_global_pool_bwd(x, modes[m], dy, dx, dxs);
             expect_values(name, "dx", x->numel, x->grad, PREFILL, dx, dxs, 2);
             gm_free(dx);
@@ -499,7 +262,7 @@ Test(ops_dense, global_pool_is_invariant_under_permutations_of_the_last_axis) {
                 } else {
                     /* summation order may change the last bit only */
                     cr_assert_leq(fabs((double)y->data[r] - (double)yp->data[r]),
-                                  2.0 * real_eps(), "mean, trial %d, row %lld", trial,
+                                  2.0 * ref_real_eps(), "mean, trial %d, row %lld", trial,
                                   (long long)r);
                 }
             }
@@ -554,7 +317,7 @@ Test(ops_dense, conv2d_matches_reference_loops) {
             gm_tensor *y = NULL;
             OK(gm_op_conv2d(ctx, x, w, bias, stride, pad, &y));
             expect_shape(name, y, 4, (int64_t[]){nb, no, ho, wo});
-            double *ref = dbuf(y->numel), *sc = dbuf(y->numel);
+            double *ref = ref_dbuf(y->numel), *sc = ref_dbuf(y->numel);
             ref_conv2d(x, w, bias, stride, pad, ho, wo, ref, sc);
             expect_values(name, "forward", y->numel, y->data, 0.0, ref, sc, ni * kh * kw + 1);
             gm_free(ref);
@@ -562,16 +325,10 @@ Test(ops_dense, conv2d_matches_reference_loops) {
 
             prefill_grads(3, (gm_tensor *[]){x, w, bias});
             const gm_real *dy = random_reals(ctx, &rng, y->numel);
-            OK(backprop(ctx, y, dy));
-            double *dx = dbuf(x->numel), *dxs = dbuf(x->numel);
-            double *dw = dbuf(w->numel), *dws = dbuf(w->numel);
-            double *db = dbuf(no), *dbs = dbuf(no);
-            ref_conv2d_bwd(x, w, stride, pad, ho, wo, dy, dx, dxs, dw, dws, db, dbs);
-            expect_values(name, "dx", x->numel, x->grad, PREFILL, dx, dxs, no * kh * kw);
-            expect_values(name, "dw", w->numel, w->grad, PREFILL, dw, dws, nb * ho * wo + 3);
-            if (bias)
-                expect_values(name, "dbias", no, bias->grad, PREFILL, db, dbs, nb * ho * wo);
-            gm_free(dx), gm_free(dxs), gm_free(dw), gm_free(dws), gm_free(db), gm_free(dbs);
+            OK(gc_backward_weighted(ctx, y, dy));
+            ref_grads g = ref_grads_new(x, w);
+            ref_conv2d_bwd(x, w, stride, pad, ho, wo, dy, g.dx, g.dxs, g.dw, g.dws, g.db, g.dbs);
+            expect_grads(name, x, w, bias, &g, no * kh * kw, nb * ho * wo + 3, nb * ho * wo);
         }
     }
     gm_ctx_free(ctx);
@@ -599,16 +356,16 @@ Test(ops_dense, conv2d_with_a_1x1_kernel_is_conv1x1_on_the_flattened_image) {
     OK(gm_op_conv1x1(ctx, x3, w2, b1, &y3));
     cr_assert_eq(y4->numel, y3->numel);
     /* the same sums in possibly different order */
-    const double tol = 4.0 * (double)(ni + 2) * real_eps() * (double)(ni + 1);
+    const double tol = 4.0 * (double)(ni + 2) * ref_real_eps() * (double)(ni + 1);
     for (int64_t j = 0; j < y4->numel; j++)
         cr_assert_leq(fabs((double)y4->data[j] - (double)y3->data[j]), tol, "output %lld",
                       (long long)j);
 
     /* and so are the gradients, for the same upstream gradient */
     const gm_real *dy = random_reals(ctx, &rng, y4->numel);
-    OK(backprop(ctx, y4, dy));
-    OK(backprop(ctx, y3, dy));
-    const double gtol = 4.0 * (double)(nb * h * wd + 2) * real_eps() * (double)(nb * h * wd);
+    OK(gc_backward_weighted(ctx, y4, dy));
+    OK(gc_backward_weighted(ctx, y3, dy));
+    const double gtol = 4.0 * (double)(nb * h * wd + 2) * ref_real_eps() * (double)(nb * h * wd);
     for (int64_t j = 0; j < x4->numel; j++)
         cr_assert_leq(fabs((double)x4->grad[j] - (double)x3->grad[j]), tol, "dx %lld",
                       (long long)j);
@@ -643,7 +400,7 @@ Test(ops_dense, maxpool2d_matches_reference_loops) {
         gm_tensor *y = NULL;
         OK(gm_op_maxpool2d(ctx, x, &y));
         expect_shape(name, y, 4, (int64_t[]){s[0], s[1], s[2] / 2, s[3] / 2});
-        double *ref = dbuf(y->numel), *sc = dbuf(y->numel);
+        double *ref = ref_dbuf(y->numel), *sc = ref_dbuf(y->numel);
         ref_maxpool2d(x, ref);
         expect_values(name, "forward", y->numel, y->data, 0.0, ref, sc, 0);
         gm_free(ref);
@@ -651,8 +408,8 @@ Test(ops_dense, maxpool2d_matches_reference_loops) {
 
         prefill_grads(1, &x);
         const gm_real *dy = random_reals(ctx, &rng, y->numel);
-        OK(backprop(ctx, y, dy));
-        double *dx = dbuf(x->numel), *dxs = dbuf(x->numel);
+        OK(gc_backward_weighted(ctx, y, dy));
+        double *dx = ref_dbuf(x->numel), *dxs = ref_dbuf(x->numel);
         ref_maxpool2d_bwd(x, dy, dx, dxs);
         expect_values(name, "dx", x->numel, x->grad, PREFILL, dx, dxs, 1);
         gm_free(dx);
@@ -851,7 +608,7 @@ static gm_status dense_chain(gm_tensor **in) {
         dy = gm_arena_calloc(gm_ctx_arena(ctx), (size_t)p->numel, sizeof *dy);
         if (!dy) st = GM_ERR_NOMEM;
     }
-    if (st == GM_OK) st = backprop(ctx, p, dy);
+    if (st == GM_OK) st = gc_backward_weighted(ctx, p, dy);
     if (st == GM_OK) st = gm_op_conv1x1(ctx, in[3], in[4], in[5], &g);
     if (st == GM_OK) st = gm_op_global_pool(ctx, g, GM_REDUCE_MAX, &z);
     if (st == GM_OK) st = gm_op_linear(ctx, z, in[6], NULL, &l);
@@ -859,7 +616,7 @@ static gm_status dense_chain(gm_tensor **in) {
         dy = gm_arena_calloc(gm_ctx_arena(ctx), (size_t)l->numel, sizeof *dy);
         if (!dy) st = GM_ERR_NOMEM;
     }
-    if (st == GM_OK) st = backprop(ctx, l, dy);
+    if (st == GM_OK) st = gc_backward_weighted(ctx, l, dy);
     gm_ctx_free(ctx);
     return st;
 }

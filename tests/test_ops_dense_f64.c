@@ -2,12 +2,12 @@
  * forward against direct loops, backward against central finite differences,
  * with the batch run in turn and spread over threads. */
 #include <criterion/criterion.h>
-#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 
 #include "gradcheck.h"
+#include "ref_ops.h"
 #include "test_support.h"
 
 #define FD_H 1e-6
@@ -20,116 +20,6 @@
 static const int thread_counts[] = {1, 3};
 #define NTHREAD_COUNTS ((int)(sizeof thread_counts / sizeof thread_counts[0]))
 
-/* --- direct reference loops --------------------------------------------- */
-
-static double *dbuf(int64_t n) {
-    double *p = gm_calloc((size_t)n, sizeof *p);
-    cr_assert_not_null(p);
-    return p;
-}
-
-/* Largest |got - ref| in units of the rounding bound (k + 2) eps sum|terms|,
- * k the number of terms per output; <= 1 passes. */
-static double round_units(int64_t n, const gm_real *got, const double *ref, const double *sc,
-                          int64_t k) {
-    const double eps = sizeof(gm_real) == sizeof(float) ? FLT_EPSILON : DBL_EPSILON;
-    double worst = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-        double e = fabs((double)got[j] - ref[j]) / ((double)(k + 2) * eps * sc[j] + DBL_MIN);
-        if (!(e <= worst)) worst = e;
-    }
-    return worst;
-}
-
-static void ref_linear(const gm_tensor *x, const gm_tensor *w, const gm_tensor *bias, double *y,
-                       double *sc) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], no = w->shape[0];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++) {
-            double s = bias ? bias->data[o] : 0.0, a = fabs(s);
-            for (int64_t i = 0; i < ni; i++) {
-                double t = (double)x->data[b * ni + i] * (double)w->data[o * ni + i];
-                s += t;
-                a += fabs(t);
-            }
-            y[b * no + o] = s;
-            sc[b * no + o] = a;
-        }
-}
-
-static void ref_conv1x1(const gm_tensor *x, const gm_tensor *w, const gm_tensor *bias, double *y,
-                        double *sc) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], n = x->shape[2], no = w->shape[0];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++)
-            for (int64_t g = 0; g < n; g++) {
-                double s = bias ? bias->data[o] : 0.0, a = fabs(s);
-                for (int64_t i = 0; i < ni; i++) {
-                    double t = (double)w->data[o * ni + i] * (double)x->data[(b * ni + i) * n + g];
-                    s += t;
-                    a += fabs(t);
-                }
-                y[(b * no + o) * n + g] = s;
-                sc[(b * no + o) * n + g] = a;
-            }
-}
-
-static void ref_global_pool(const gm_tensor *x, gm_reduce mode, double *y, double *sc) {
-    const int64_t rows = x->shape[0] * x->shape[1], n = x->shape[2];
-    for (int64_t r = 0; r < rows; r++) {
-        const gm_real *row = x->data + r * n;
-        double m = row[0], s = 0.0, a = 0.0;
-        for (int64_t g = 0; g < n; g++) {
-            if (row[g] > m) m = row[g];
-            s += row[g];
-            a += fabs((double)row[g]);
-        }
-        y[r] = mode == GM_REDUCE_MAX ? m : s / (double)n;
-        sc[r] = mode == GM_REDUCE_MAX ? 0.0 : a / (double)n;
-    }
-}
-
-static void ref_conv2d(const gm_tensor *x, const gm_tensor *w, const gm_tensor *bias,
-                       int64_t stride, int64_t pad, int64_t ho, int64_t wo, double *y,
-                       double *sc) {
-    const int64_t nb = x->shape[0], ni = x->shape[1], h = x->shape[2], wd = x->shape[3];
-    const int64_t no = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < no; o++)
-            for (int64_t oy = 0; oy < ho; oy++)
-                for (int64_t ox = 0; ox < wo; ox++) {
-                    double s = bias ? bias->data[o] : 0.0, a = fabs(s);
-                    for (int64_t i = 0; i < ni; i++)
-                        for (int64_t u = 0; u < kh; u++)
-                            for (int64_t v = 0; v < kw; v++) {
-                                int64_t iy = oy * stride + u - pad, ix = ox * stride + v - pad;
-                                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                                double t = (double)w->data[((o * ni + i) * kh + u) * kw + v] *
-                                           (double)x->data[((b * ni + i) * h + iy) * wd + ix];
-                                s += t;
-                                a += fabs(t);
-                            }
-                    int64_t j = ((b * no + o) * ho + oy) * wo + ox;
-                    y[j] = s;
-                    sc[j] = a;
-                }
-}
-
-static void ref_maxpool2d(const gm_tensor *x, double *y) {
-    const int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
-    for (int64_t p = 0; p < planes; p++)
-        for (int64_t oy = 0; oy < h / 2; oy++)
-            for (int64_t ox = 0; ox < w / 2; ox++) {
-                double m = -INFINITY;
-                for (int64_t u = 0; u < 2; u++)
-                    for (int64_t v = 0; v < 2; v++) {
-                        double t = x->data[(p * h + 2 * oy + u) * w + 2 * ox + v];
-                        if (t > m) m = t;
-                    }
-                y[(p * (h / 2) + oy) * (w / 2) + ox] = m;
-            }
-}
-
 /* Runs a forward once (gradients off) and checks it against ref (k terms per
  * output, scale sc). */
 static void expect_forward(const char *what, const gm_tensor *got, int64_t numel, const double *ref,
@@ -137,7 +27,8 @@ static void expect_forward(const char *what, const gm_tensor *got, int64_t numel
     cr_assert_not_null(got, "%s: no output", what);
     cr_assert_eq(got->numel, numel, "%s: output has %lld elements, expected %lld", what,
                  (long long)got->numel, (long long)numel);
-    double u = round_units(numel, got->data, ref, sc, k);
+    /* rounding bound (k + 2) eps sum|terms|, k the number of terms per output */
+    double u = ref_round_units(numel, got->data, 0.0, ref, sc, k + 2);
     cr_expect(u <= 1.0, "%s: forward off by %.3g rounding bounds", what, u);
 }
 
@@ -186,7 +77,7 @@ Test(ops_dense_f64, linear) {
             gm_tensor *y = NULL;
             cr_assert_eq(fwd_linear(ctx, in, (void *)c, &y), GM_OK, "%s: %s", name,
                          gm_error_detail());
-            double *ref = dbuf(c->b * c->o), *sc = dbuf(c->b * c->o);
+            double *ref = ref_dbuf(c->b * c->o), *sc = ref_dbuf(c->b * c->o);
             ref_linear(in[0], in[1], c->bias ? in[2] : NULL, ref, sc);
             expect_forward(name, y, c->b * c->o, ref, sc, c->i + 1);
             gm_free(ref);
@@ -246,7 +137,7 @@ Test(ops_dense_f64, conv1x1) {
             cr_assert_eq(fwd_conv1x1(ctx, in, (void *)c, &y), GM_OK, "%s: %s", name,
                          gm_error_detail());
             int64_t ny = c->b * c->o * c->n;
-            double *ref = dbuf(ny), *sc = dbuf(ny);
+            double *ref = ref_dbuf(ny), *sc = ref_dbuf(ny);
             ref_conv1x1(in[0], in[1], c->bias ? in[2] : NULL, ref, sc);
             expect_forward(name, y, ny, ref, sc, c->i + 1);
             gm_free(ref);
@@ -291,7 +182,7 @@ Test(ops_dense_f64, global_pool) {
             gm_tensor *y = NULL;
             cr_assert_eq(fwd_global_pool(ctx, &x, (void *)&modes[m], &y), GM_OK, "%s: %s", name,
                          gm_error_detail());
-            double *ref = dbuf(s[0] * s[1]), *sc = dbuf(s[0] * s[1]);
+            double *ref = ref_dbuf(s[0] * s[1]), *sc = ref_dbuf(s[0] * s[1]);
             ref_global_pool(x, modes[m], ref, sc);
             expect_forward(name, y, s[0] * s[1], ref, sc, s[2]);
             gm_free(ref);
@@ -373,7 +264,7 @@ Test(ops_dense_f64, conv2d) {
                           y->shape[2] == ho && y->shape[3] == wo,
                       "%s: wrong output shape", name);
             int64_t ny = c->b * c->o * ho * wo;
-            double *ref = dbuf(ny), *sc = dbuf(ny);
+            double *ref = ref_dbuf(ny), *sc = ref_dbuf(ny);
             ref_conv2d(in[0], in[1], c->bias ? in[2] : NULL, c->stride, c->pad, ho, wo, ref, sc);
             expect_forward(name, y, ny, ref, sc, c->i * c->kh * c->kw + 1);
             gm_free(ref);
@@ -417,7 +308,7 @@ Test(ops_dense_f64, maxpool2d) {
         gm_tensor *y = NULL;
         cr_assert_eq(fwd_maxpool2d(ctx, &x, NULL, &y), GM_OK, "%s: %s", name, gm_error_detail());
         int64_t ny = s[0] * s[1] * (s[2] / 2) * (s[3] / 2);
-        double *ref = dbuf(ny), *sc = dbuf(ny);
+        double *ref = ref_dbuf(ny), *sc = ref_dbuf(ny);
         ref_maxpool2d(x, ref);
         expect_forward(name, y, ny, ref, sc, 0);
         gm_free(ref);

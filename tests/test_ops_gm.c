@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gradcheck.h"
 #include "ops/ops_gm.h"
 #include "test_support.h"
 
@@ -51,25 +52,8 @@ static double defect(int64_t n, const gm_real *a, const gm_real *b) {
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-static gm_subgroup *subgroup(const gm_group *g, int64_t ngens, const int32_t *gens) {
-    gm_subgroup *h = NULL;
-    cr_assert_eq(gm_subgroup_generated_new(g, ngens, gens, &h), GM_OK, "%s", gm_error_detail());
-    return h;
-}
-
-/* The reference radius-t support where it exists (C_n, D_n and their
- * products), else the word ball of radius t over the group's generators. */
-static gm_nbhd *support(const gm_group *g, int64_t t) {
-    gm_nbhd *s = NULL;
-    gm_status st = gm_nbhd_reference_new(g, t, &s);
-    if (st == GM_ERR_UNSUPPORTED)
-        st = gm_nbhd_ball_new(g, gm_group_ngens(g), gm_group_gens(g), t, &s);
-    cr_assert_eq(st, GM_OK, "support of %s: %s", gm_group_name(g), gm_error_detail());
-    return s;
-}
-
 static gm_gmat_plan *conv_plan(const gm_group *g, int64_t t) {
-    gm_nbhd *s = support(g, t);
+    gm_nbhd *s = ts_support(g, t);
     gm_gmat_plan *p = NULL;
     cr_assert_eq(gm_gmat_plan_new(g, s, &p), GM_OK, "%s", gm_error_detail());
     gm_nbhd_free(s);
@@ -77,7 +61,7 @@ static gm_gmat_plan *conv_plan(const gm_group *g, int64_t t) {
 }
 
 static gm_gmat_plan *lift_plan(const gm_subgroup *k, int64_t t) {
-    gm_nbhd *s = support(gm_subgroup_parent(k), t);
+    gm_nbhd *s = ts_support(gm_subgroup_parent(k), t);
     gm_gmat_plan *p = NULL;
     cr_assert_eq(gm_gmat_plan_lift_new(k, s, &p), GM_OK, "%s", gm_error_detail());
     gm_nbhd_free(s);
@@ -187,7 +171,7 @@ Test(plans, pool_windows_are_right_cosets_covering_once) {
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         gm_group *g = ts_group(cases[ci].spec);
-        gm_subgroup *h = subgroup(g, cases[ci].ngens, cases[ci].gens);
+        gm_subgroup *h = ts_subgroup(g, cases[ci].ngens, cases[ci].gens);
         gm_gmat_plan *p = pool_plan(h);
         const int64_t n = gm_group_order(g), m = gm_subgroup_order(h);
         cr_assert_eq(gm_gmat_plan_order(p), m);
@@ -214,7 +198,7 @@ Test(plans, pool_windows_are_right_cosets_covering_once) {
 
 Test(plans, pool_on_torus_is_the_2x2_window) {
     gm_group *g = ts_group("C6xC6");
-    gm_subgroup *h = subgroup(g, 2, (int32_t[]){12, 2});
+    gm_subgroup *h = ts_subgroup(g, 2, (int32_t[]){12, 2});
     gm_gmat_plan *p = pool_plan(h);
     const int32_t *t = gm_gmat_plan_table(p);
     cr_assert_eq(gm_gmat_plan_support_size(p), 4);
@@ -240,7 +224,7 @@ Test(plans, projection_columns_are_left_cosets) {
     } cases[] = {{gp4, 1, {16}}, {gp4m, 2, {9, 36}}, {gd, 1, {6}}, {gc, 1, {1}}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const gm_group *g = cases[ci].g;
-        gm_subgroup *k = subgroup(g, cases[ci].ngens, cases[ci].gens);
+        gm_subgroup *k = ts_subgroup(g, cases[ci].ngens, cases[ci].gens);
         gm_gmat_plan *p = project_plan(k);
         const int64_t n = gm_group_order(g), m = gm_subgroup_order(k), cols = n / m;
         cr_assert_eq(gm_gmat_plan_support_size(p), m);
@@ -262,7 +246,7 @@ Test(plans, projection_columns_are_left_cosets) {
         gm_subgroup_free(k);
     }
     /* On p4 over the torus the left cosets of the rotations are the pixels. */
-    gm_subgroup *rot = subgroup(gp4, 1, (int32_t[]){16});
+    gm_subgroup *rot = ts_subgroup(gp4, 1, (int32_t[]){16});
     gm_gmat_plan *p = project_plan(rot);
     const int32_t *t = gm_gmat_plan_table(p);
     for (int64_t j = 0; j < 4; j++)
@@ -277,8 +261,8 @@ Test(plans, projection_columns_are_left_cosets) {
 
 Test(plans, lift_table_is_coset_of_g_times_s_inverse) {
     gm_group *g = group_p4(5, false);
-    gm_subgroup *k = subgroup(g, 1, (int32_t[]){25});
-    gm_nbhd *s = support(g, 2);
+    gm_subgroup *k = ts_subgroup(g, 1, (int32_t[]){25});
+    gm_nbhd *s = ts_support(g, 2);
     gm_gmat_plan *p = NULL;
     cr_assert_eq(gm_gmat_plan_lift_new(k, s, &p), GM_OK, "%s", gm_error_detail());
     const int64_t n = 100, kk = gm_nbhd_size(s);
@@ -297,7 +281,7 @@ Test(plans, lift_table_is_coset_of_g_times_s_inverse) {
     gm_gmat_plan_free(p);
 
     /* Lifting from G/{e} = G is the ordinary convolution plan. */
-    gm_subgroup *triv = subgroup(g, 0, NULL);
+    gm_subgroup *triv = ts_subgroup(g, 0, NULL);
     gm_gmat_plan *pl = NULL, *pc = NULL;
     cr_assert_eq(gm_gmat_plan_lift_new(triv, s, &pl), GM_OK);
     cr_assert_eq(gm_gmat_plan_new(g, s, &pc), GM_OK);
@@ -316,8 +300,8 @@ Test(plans, lift_table_is_coset_of_g_times_s_inverse) {
 
 Test(plans, bad_arguments_are_reported) {
     gm_group *g = ts_group("C4xC4"), *other = ts_group("C5");
-    gm_subgroup *h = subgroup(g, 1, (int32_t[]){2});
-    gm_nbhd *s = support(other, 1);
+    gm_subgroup *h = ts_subgroup(g, 1, (int32_t[]){2});
+    gm_nbhd *s = ts_support(other, 1);
     gm_gmat_plan *p = (gm_gmat_plan *)&p;
     cr_assert_eq(gm_gmat_plan_lift_new(h, s, &p), GM_ERR_INVALID_ARG);
     cr_assert_null(p);
@@ -394,7 +378,7 @@ Test(gmconv, torus_is_flipped_circular_cross_correlation) {
 Test(gmpool, torus_is_2x2_stride_2_pooling) {
     const int64_t n = 8, m = n / 2, nb = 2, nc = 3;
     gm_group *g = ts_group("C8xC8");
-    gm_subgroup *h = subgroup(g, 2, (int32_t[]){2 * 8, 2});
+    gm_subgroup *h = ts_subgroup(g, 2, (int32_t[]){2 * 8, 2});
     gm_gmat_plan *p = pool_plan(h);
     assert_exact_cover(p, "C8xC8 / 2Z x 2Z");
     env e = env_new();
@@ -494,7 +478,7 @@ Test(equivariance, gmpool_and_gmunpool_under_the_subgroup) {
                                {"C6xD4", 2, {18, 4}}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         gm_group *g = cases[ci].spec[0] == 'p' ? group_p4(4, false) : ts_group(cases[ci].spec);
-        gm_subgroup *h = subgroup(g, cases[ci].ngens, cases[ci].gens);
+        gm_subgroup *h = ts_subgroup(g, cases[ci].ngens, cases[ci].gens);
         gm_group *hg = NULL;
         cr_assert_eq(gm_subgroup_as_group(h, &hg), GM_OK);
         gm_gmat_plan *p = pool_plan(h);
@@ -550,7 +534,7 @@ Test(equivariance, lifting_and_projection_on_p4_and_p4m) {
     for (int mirror = 0; mirror < 2; mirror++) {
         const int64_t tn = 5;
         gm_group *g = group_p4(tn, mirror);
-        gm_subgroup *k = subgroup(g, 1, (int32_t[]){(int32_t)(tn * tn)}); /* rotation r */
+        gm_subgroup *k = ts_subgroup(g, 1, (int32_t[]){(int32_t)(tn * tn)}); /* rotation r */
         gm_cosets *cs = NULL;
         cr_assert_eq(gm_cosets_new(k, GM_COSET_LEFT, &cs), GM_OK);
         gm_gmat_plan *lp = lift_plan(k, 2), *pp = project_plan(k);
@@ -697,7 +681,7 @@ static gm_gmat_plan *case_plan(const conv_case *c, gm_group **gout) {
     gm_group *g = ts_group(c->spec);
     gm_gmat_plan *p;
     if (c->lift) {
-        gm_subgroup *k = subgroup(g, 1, &c->k_gen);
+        gm_subgroup *k = ts_subgroup(g, 1, &c->k_gen);
         p = lift_plan(k, c->t);
         gm_subgroup_free(k);
     } else {
@@ -804,7 +788,7 @@ static const window_case window_cases[] = {
 
 static gm_gmat_plan *window_plan(const window_case *c, gm_group **gout) {
     gm_group *g = ts_group(c->spec);
-    gm_subgroup *h = subgroup(g, c->ngens, c->gens);
+    gm_subgroup *h = ts_subgroup(g, c->ngens, c->gens);
     gm_gmat_plan *p = c->project ? project_plan(h) : pool_plan(h);
     gm_subgroup_free(h);
     *gout = g;
@@ -887,29 +871,10 @@ Test(kernels, gmpool_and_gmunpool_optimized_match_reference) {
 
 /* --- the ops through the tape --------------------------------------------- */
 
-typedef struct wsum_saved {
-    const gm_real *r;
-} wsum_saved;
-
-static gm_status wsum_backward(gm_tape_node *node) {
-    gm_tensor *y = node->in[0];
-    const wsum_saved *sv = node->saved;
-    gm_status st = gm_tensor_grad_ensure(y);
-    if (st != GM_OK) return st;
-    for (int64_t q = 0; q < y->numel; q++) y->grad[q] += node->out->grad[0] * sv->r[q];
-    return GM_OK;
-}
-
 /* Backpropagates dy = r from y (the loss sum_j r_j y_j). */
 static void backward_with(gm_ctx *ctx, gm_tensor *y, const gm_real *r) {
-    gm_tensor *loss = NULL;
-    cr_assert_eq(gm_tensor_new(gm_ctx_arena(ctx), 0, NULL, &loss), GM_OK);
-    wsum_saved *sv = gm_arena_alloc(gm_ctx_arena(ctx), sizeof *sv);
-    cr_assert_not_null(sv);
-    sv->r = r;
-    gm_tensor *in[1] = {y};
-    cr_assert_eq(gm_ctx_record(ctx, -1, wsum_backward, loss, 1, in, sv), GM_OK);
-    cr_assert_eq(gm_ctx_backward(ctx, loss), GM_OK, "%s", gm_error_detail());
+    gm_status st = gc_backward_weighted(ctx, y, r);
+    cr_assert_eq(st, GM_OK, "backward: %s (%s)", gm_strerror(st), gm_error_detail());
 }
 
 Test(ops, gmconv_gmpool_gmunpool_through_the_tape_match_reference) {
@@ -955,7 +920,7 @@ Test(ops, gmconv_gmpool_gmunpool_through_the_tape_match_reference) {
     gm_gmat_plan_free(p);
 
     /* pooling onto 2Z x 2Z and unpooling back */
-    gm_subgroup *h = subgroup(g, 2, (int32_t[]){32, 2});
+    gm_subgroup *h = ts_subgroup(g, 2, (int32_t[]){32, 2});
     gm_gmat_plan *pp = pool_plan(h);
     const gm__gm_table pt = gm__gm_table_of(pp);
     for (int mode = 0; mode < 2; mode++) {
@@ -1044,7 +1009,7 @@ static void expect_shape_error(gm_status st, gm_tensor *out, const char *op) {
 Test(ops, shape_errors_name_the_op) {
     gm_group *g = ts_group("C4xC4");
     gm_gmat_plan *p = conv_plan(g, 1); /* K = 9, n = 16 */
-    gm_subgroup *h = subgroup(g, 2, (int32_t[]){8, 2});
+    gm_subgroup *h = ts_subgroup(g, 2, (int32_t[]){8, 2});
     gm_gmat_plan *pp = pool_plan(h); /* rows 4, cols 4, input 16 */
     env e = env_new();
     gm_tensor *x = tensor(&e, 3, (int64_t[]){2, 3, 16}, NULL);

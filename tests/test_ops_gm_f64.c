@@ -41,21 +41,6 @@ static gm_group *group(const char *spec) {
     return g;
 }
 
-static gm_nbhd *support(const gm_group *g, int64_t t) {
-    gm_nbhd *s = NULL;
-    gm_status st = gm_nbhd_reference_new(g, t, &s);
-    if (st == GM_ERR_UNSUPPORTED)
-        st = gm_nbhd_ball_new(g, gm_group_ngens(g), gm_group_gens(g), t, &s);
-    cr_assert_eq(st, GM_OK, "support of %s: %s", gm_group_name(g), gm_error_detail());
-    return s;
-}
-
-static gm_subgroup *subgroup(const gm_group *g, int ngens, const int32_t *gens) {
-    gm_subgroup *h = NULL;
-    cr_assert_eq(gm_subgroup_generated_new(g, ngens, gens, &h), GM_OK, "%s", gm_error_detail());
-    return h;
-}
-
 static double max_rel(int64_t n, const gm_real *got, const double *ref) {
     double num = 0.0, den = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -137,12 +122,12 @@ Test(ops_gm_f64, gmconv) {
     for (size_t ci = 0; ci < sizeof conv_cases / sizeof conv_cases[0]; ci++) {
         const conv_case *c = &conv_cases[ci];
         gm_group *g = group(c->spec);
-        gm_nbhd *s = support(g, c->t);
+        gm_nbhd *s = ts_support(g, c->t);
         gm_gmat_plan *p = NULL;
         gm_subgroup *k = NULL;
         gm_cosets *cs = NULL;
         if (c->kgens) {
-            k = subgroup(g, c->kgens, c->kgen);
+            k = ts_subgroup(g, c->kgens, c->kgen);
             cr_assert_eq(gm_cosets_new(k, GM_COSET_LEFT, &cs), GM_OK);
             cr_assert_eq(gm_gmat_plan_lift_new(k, s, &p), GM_OK, "%s", gm_error_detail());
         } else {
@@ -266,7 +251,7 @@ Test(ops_gm_f64, gmpool_and_gmunpool) {
     for (size_t ci = 0; ci < sizeof window_cases / sizeof window_cases[0]; ci++) {
         const window_case *c = &window_cases[ci];
         gm_group *g = group(c->spec);
-        gm_subgroup *h = subgroup(g, c->ngens, c->gens);
+        gm_subgroup *h = ts_subgroup(g, c->ngens, c->gens);
         gm_gmat_plan *p = NULL;
         cr_assert_eq(c->project ? gm_gmat_plan_project_new(h, &p) : gm_gmat_plan_pool_new(h, &p),
                      GM_OK, "%s", gm_error_detail());
@@ -355,7 +340,7 @@ Test(ops_gm_f64, gmpool_and_gmunpool) {
  * gradients as one thread. */
 Test(ops_gm_f64, threads_do_not_change_results) {
     gm_group *g = group("C12xC12");
-    gm_nbhd *s = support(g, 1);
+    gm_nbhd *s = ts_support(g, 1);
     gm_gmat_plan *p = NULL;
     cr_assert_eq(gm_gmat_plan_new(g, s, &p), GM_OK);
     gm_arena *arena = gc_arena();

@@ -35,6 +35,13 @@ gm_status gm__gmat_plan_alloc(const char *what, int64_t rows, int64_t cols, int6
     return GM_OK;
 }
 
+gm_status gm__gmat_check_order(const char *what, const gm_group *g) {
+    const int64_t n = gm_group_order(g);
+    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE, "%s: group %s (order %lld) is too large",
+                       what, gm_group_name(g), (long long)n);
+    return GM_OK;
+}
+
 gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **out) {
     *out = NULL;
     const int64_t n = gm_group_order(g);
@@ -44,9 +51,7 @@ gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **o
                        "gmat plan: the support belongs to a group of order %lld, but group %s "
                        "has order %lld",
                        (long long)ns, gm_group_name(g), (long long)n);
-    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE,
-                       "gmat plan: group %s (order %lld) is too large", gm_group_name(g),
-                       (long long)n);
+    GM_FORWARD_IF_ERROR(gm__gmat_check_order("gmat plan", g));
 
     gm_gmat_plan *p;
     GM_FORWARD_IF_ERROR(gm__gmat_plan_alloc("gmat plan", kk, n, n, true, &p));

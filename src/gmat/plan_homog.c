@@ -7,25 +7,36 @@
 #include "gmat/plan_internal.h"
 #include "gmcnn/gmat.h"
 
+/* The steps every plan here starts with: the order check, the cosets of h on
+ * `side`, and an empty plan of rows x cols over inputs of length in. On
+ * success the caller fills (*p)->t and frees *cos; on failure nothing is left
+ * to free. */
+static gm_status homog_plan_begin(const char *what, const gm_subgroup *h, gm_coset_side side,
+                                  int64_t rows, int64_t cols, int64_t in, gm_cosets **cos,
+                                  gm_gmat_plan **p) {
+    const gm_group *g = gm_subgroup_parent(h);
+    GM_FORWARD_IF_ERROR(gm__gmat_check_order(what, g));
+    GM_FORWARD_IF_ERROR(gm_cosets_new(h, side, cos));
+    /* Lagrange: the callers size their tables with |G| / |H| cosets */
+    GM_ASSERT(gm_cosets_count(*cos) * gm_subgroup_order(h) == gm_group_order(g));
+    gm_status st = gm__gmat_plan_alloc(what, rows, cols, in, false, p);
+    if (st != GM_OK) {
+        gm_cosets_free(*cos);
+        *cos = NULL;
+    }
+    return st;
+}
+
 gm_status gm_gmat_plan_pool_new(const gm_subgroup *h, gm_gmat_plan **out) {
     GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, "gmat pool plan: no output pointer");
     *out = NULL;
     GM_RETURN_ERROR_IF(!h, GM_ERR_INVALID_ARG, "gmat pool plan: no subgroup");
     const gm_group *g = gm_subgroup_parent(h);
-    const int64_t n = gm_group_order(g), m = gm_subgroup_order(h);
-    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE,
-                       "gmat pool plan: group %s (order %lld) is too large", gm_group_name(g),
-                       (long long)n);
+    const int64_t n = gm_group_order(g), m = gm_subgroup_order(h), rows = n / m;
     gm_cosets *cos = NULL;
-    GM_FORWARD_IF_ERROR(gm_cosets_new(h, GM_COSET_RIGHT, &cos));
-    const int64_t rows = gm_cosets_count(cos);
-    GM_ASSERT(rows * m == n);
     gm_gmat_plan *p = NULL;
-    gm_status st = gm__gmat_plan_alloc("gmat pool plan", rows, m, n, false, &p);
-    if (st != GM_OK) {
-        gm_cosets_free(cos);
-        return st;
-    }
+    GM_FORWARD_IF_ERROR(
+        homog_plan_begin("gmat pool plan", h, GM_COSET_RIGHT, rows, m, n, &cos, &p));
     /* H r_c runs over the right coset of r_c; the cosets partition G, so the
      * windows of the rows cover every element exactly once. */
     const int32_t *reps = gm_cosets_reps(cos);
@@ -49,17 +60,10 @@ gm_status gm_gmat_plan_lift_new(const gm_subgroup *k, const gm_nbhd *s, gm_gmat_
                        "gmat lift plan: the support belongs to a group of order %lld, but the "
                        "subgroup's group %s has order %lld",
                        (long long)ns, gm_group_name(g), (long long)n);
-    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE,
-                       "gmat lift plan: group %s (order %lld) is too large", gm_group_name(g),
-                       (long long)n);
     gm_cosets *cos = NULL;
-    GM_FORWARD_IF_ERROR(gm_cosets_new(k, GM_COSET_LEFT, &cos));
     gm_gmat_plan *p = NULL;
-    gm_status st = gm__gmat_plan_alloc("gmat lift plan", kk, n, gm_cosets_count(cos), false, &p);
-    if (st != GM_OK) {
-        gm_cosets_free(cos);
-        return st;
-    }
+    GM_FORWARD_IF_ERROR(homog_plan_begin("gmat lift plan", k, GM_COSET_LEFT, kk, n,
+                                         n / gm_subgroup_order(k), &cos, &p));
     const int32_t *coset = gm_cosets_index(cos);
     const int32_t *elems = gm_nbhd_elements(s);
     for (int64_t r = 0; r < kk; r++) {
@@ -77,19 +81,11 @@ gm_status gm_gmat_plan_project_new(const gm_subgroup *k, gm_gmat_plan **out) {
     *out = NULL;
     GM_RETURN_ERROR_IF(!k, GM_ERR_INVALID_ARG, "gmat projection plan: no subgroup");
     const gm_group *g = gm_subgroup_parent(k);
-    const int64_t n = gm_group_order(g), m = gm_subgroup_order(k);
-    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE,
-                       "gmat projection plan: group %s (order %lld) is too large", gm_group_name(g),
-                       (long long)n);
+    const int64_t n = gm_group_order(g), m = gm_subgroup_order(k), cols = n / m;
     gm_cosets *cos = NULL;
-    GM_FORWARD_IF_ERROR(gm_cosets_new(k, GM_COSET_LEFT, &cos));
-    const int64_t cols = gm_cosets_count(cos);
     gm_gmat_plan *p = NULL;
-    gm_status st = gm__gmat_plan_alloc("gmat projection plan", m, cols, n, false, &p);
-    if (st != GM_OK) {
-        gm_cosets_free(cos);
-        return st;
-    }
+    GM_FORWARD_IF_ERROR(
+        homog_plan_begin("gmat projection plan", k, GM_COSET_LEFT, m, cols, n, &cos, &p));
     /* Column c lists the coset x_c K; a g-translate of it is another whole
      * coset, so pooling over a column commutes with the action on G/K. */
     const int32_t *reps = gm_cosets_reps(cos);

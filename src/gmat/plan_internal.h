@@ -22,4 +22,8 @@ struct gm_gmat_plan {
 gm_status gm__gmat_plan_alloc(const char *what, int64_t rows, int64_t cols, int64_t in,
                               bool with_inverse, gm_gmat_plan **out);
 
+/* GM_ERR_TOO_LARGE with "<what>: group <name> (order n) is too large" when
+ * the order of g does not fit the int32 table entries, else GM_OK. */
+gm_status gm__gmat_check_order(const char *what, const gm_group *g);
+
 #endif

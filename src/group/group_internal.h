@@ -45,6 +45,12 @@ void gm__group_fill_inverses_by_search(gm_group *g);
 /* Sets the generating set (copied). */
 gm_status gm__group_set_gens(gm_group *g, int64_t ngens, const int32_t *gens);
 
+/* Checks a generator list given by the caller: ngens >= 0, gens present when
+ * ngens > 0, every entry an element of g. The detail starts with
+ * "<what> <name of g>: " (e.g. what = "subgroup of"). GM_ERR_INVALID_ARG. */
+gm_status gm__group_check_gens(const char *what, const gm_group *g, int64_t ngens,
+                               const int32_t *gens);
+
 /* Permutation-group helpers (group_perm.c). */
 int32_t gm__perm_mul(const gm_group *g, int32_t a, int32_t b);
 int32_t gm__perm_lookup(const gm__perm_index *index, const int32_t *perms, int64_t degree,

@@ -154,16 +154,7 @@ gm_status gm_nbhd_ball_new(const gm_group *g, int64_t ngens, const int32_t *gens
     const int64_t n = gm_group_order(g);
     GM_RETURN_ERROR_IF(t < 0, GM_ERR_INVALID_ARG, "ball in %s: radius t = %lld must be >= 0",
                        gm_group_name(g), (long long)t);
-    GM_RETURN_ERROR_IF(ngens < 0, GM_ERR_INVALID_ARG,
-                       "ball in %s: the number of generators (%lld) is negative",
-                       gm_group_name(g), (long long)ngens);
-    GM_RETURN_ERROR_IF(ngens > 0 && !gens, GM_ERR_INVALID_ARG,
-                       "ball in %s: %lld generators but no generator array", gm_group_name(g),
-                       (long long)ngens);
-    for (int64_t i = 0; i < ngens; i++)
-        GM_RETURN_ERROR_IF(gens[i] < 0 || gens[i] >= n, GM_ERR_INVALID_ARG,
-                           "ball in %s: generator %lld is %d, not an element (indices 0..%lld)",
-                           gm_group_name(g), (long long)i, gens[i], (long long)(n - 1));
+    GM_FORWARD_IF_ERROR(gm__group_check_gens("ball in", g, ngens, gens));
 
     uint8_t *seen = gm_calloc((size_t)n, 1);
     int32_t *order = gm_malloc_array((size_t)n, sizeof *order);

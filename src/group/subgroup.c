@@ -57,20 +57,27 @@ static gm_status gm_subgroup_close(gm_subgroup *h) {
     return GM_OK;
 }
 
+gm_status gm__group_check_gens(const char *what, const gm_group *g, int64_t ngens,
+                               const int32_t *gens) {
+    const int64_t n = gm_group_order(g);
+    GM_RETURN_ERROR_IF(ngens < 0, GM_ERR_INVALID_ARG,
+                       "%s %s: the number of generators (%lld) is negative", what,
+                       gm_group_name(g), (long long)ngens);
+    GM_RETURN_ERROR_IF(ngens > 0 && !gens, GM_ERR_INVALID_ARG,
+                       "%s %s: %lld generators but no generator array", what, gm_group_name(g),
+                       (long long)ngens);
+    for (int64_t i = 0; i < ngens; i++)
+        GM_RETURN_ERROR_IF(gens[i] < 0 || gens[i] >= n, GM_ERR_INVALID_ARG,
+                           "%s %s: generator %lld is %d, not an element (indices 0..%lld)", what,
+                           gm_group_name(g), (long long)i, gens[i], (long long)(n - 1));
+    return GM_OK;
+}
+
 gm_status gm_subgroup_generated_new(const gm_group *g, int64_t ngens, const int32_t *gens,
                                     gm_subgroup **out) {
     *out = NULL;
     const int64_t n = gm_group_order(g);
-    GM_RETURN_ERROR_IF(ngens < 0, GM_ERR_INVALID_ARG,
-                       "subgroup of %s: the number of generators (%lld) is negative",
-                       gm_group_name(g), (long long)ngens);
-    GM_RETURN_ERROR_IF(ngens > 0 && !gens, GM_ERR_INVALID_ARG,
-                       "subgroup of %s: %lld generators but no generator array", gm_group_name(g),
-                       (long long)ngens);
-    for (int64_t i = 0; i < ngens; i++)
-        GM_RETURN_ERROR_IF(gens[i] < 0 || gens[i] >= n, GM_ERR_INVALID_ARG,
-                           "subgroup of %s: generator %lld is %d, not an element (indices 0..%lld)",
-                           gm_group_name(g), (long long)i, gens[i], (long long)(n - 1));
+    GM_FORWARD_IF_ERROR(gm__group_check_gens("subgroup of", g, ngens, gens));
 
     gm_subgroup *h = gm_calloc(1, sizeof *h);
     if (!h) return gm__nomem("subgroup");

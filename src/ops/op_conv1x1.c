@@ -1,8 +1,6 @@
 /* conv1x1: channel mixing at every position,
  * out[b,o,g] = bias[o] + sum_i w[o,i] x[b,i,g], one (O x I) x (I x n) GEMM per sample. */
-#include <inttypes.h>
 #include <omp.h>
-#include <stdio.h>
 
 #include "ops/ops_internal.h"
 
@@ -62,16 +60,7 @@ static gm_status conv1x1_backward(gm_tape_node *node) {
     }
     if (bias && bias->requires_grad) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(bias));
-        gm_real *db = bias->grad;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t o = 0; o < no; o++) {
-            gm_real s = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const gm_real *row = dy + (b * no + o) * n;
-                for (int64_t g = 0; g < n; g++) s += row[g];
-            }
-            db[o] += s;
-        }
+        gm__bias_grad_add(bias->grad, dy, nb, no, n, nt);
     }
     return GM_OK;
 }
@@ -81,18 +70,11 @@ gm_status gm_op_conv1x1(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias
     GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, OP ": out is NULL");
     *out = NULL;
     GM_RETURN_ERROR_IF(!ctx || !x || !w, GM_ERR_INVALID_ARG, OP ": ctx, x and w must be non-NULL");
-    char expect[96];
     if (x->ndim != 3) return gm__shape_error(OP, "x", x, "(B, I, n)");
     const int64_t nb = x->shape[0], ni = x->shape[1], n = x->shape[2];
-    if (w->ndim != 2 || w->shape[1] != ni) {
-        snprintf(expect, sizeof expect, "(O, %" PRId64 ") to match x's I", ni);
-        return gm__shape_error(OP, "w", w, expect);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_weight_2d(OP, w, ni));
     const int64_t no = w->shape[0];
-    if (bias && (bias->ndim != 1 || bias->shape[0] != no)) {
-        snprintf(expect, sizeof expect, "(%" PRId64 ") to match w's O", no);
-        return gm__shape_error(OP, "bias", bias, expect);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_bias(OP, bias, no));
     /* cblas takes int dimensions */
     GM_RETURN_ERROR_IF(ni > INT32_MAX || n > INT32_MAX || no > INT32_MAX, GM_ERR_TOO_LARGE,
                        OP ": a dimension exceeds the BLAS limit of %d", INT32_MAX);

@@ -119,15 +119,7 @@ static gm_status conv2d_backward(gm_tape_node *node) {
     }
     if (bias && bias->requires_grad) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(bias));
-        gm_real *db = bias->grad;
-        for (int64_t o = 0; o < no; o++) {
-            gm_real s = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const gm_real *row = dy + (b * no + o) * p;
-                for (int64_t q = 0; q < p; q++) s += row[q];
-            }
-            db[o] += s;
-        }
+        gm__bias_grad_add(bias->grad, dy, nb, no, p, 1);
     }
     return GM_OK;
 }
@@ -154,10 +146,7 @@ gm_status gm_op_conv2d(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias,
     g.no = w->shape[0];
     g.kh = w->shape[2];
     g.kw = w->shape[3];
-    if (bias && (bias->ndim != 1 || bias->shape[0] != g.no)) {
-        snprintf(expect, sizeof expect, "(%" PRId64 ") to match w's O", g.no);
-        return gm__shape_error(OP, "bias", bias, expect);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_bias(OP, bias, g.no));
     const int64_t hp = g.h + 2 * pad, wp = g.w + 2 * pad;
     if (g.kh > hp || g.kw > wp) {
         snprintf(expect, sizeof expect,

@@ -1,6 +1,4 @@
 /* linear: out (B, O) = x (B, I) w (O, I)^T + bias (O). */
-#include <inttypes.h>
-#include <stdio.h>
 
 #include "ops/ops_internal.h"
 
@@ -35,18 +33,11 @@ gm_status gm_op_linear(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias,
     GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, OP ": out is NULL");
     *out = NULL;
     GM_RETURN_ERROR_IF(!ctx || !x || !w, GM_ERR_INVALID_ARG, OP ": ctx, x and w must be non-NULL");
-    char expect[96];
     if (x->ndim != 2) return gm__shape_error(OP, "x", x, "(B, I)");
     const int64_t nb = x->shape[0], ni = x->shape[1];
-    if (w->ndim != 2 || w->shape[1] != ni) {
-        snprintf(expect, sizeof expect, "(O, %" PRId64 ") to match x's I", ni);
-        return gm__shape_error(OP, "w", w, expect);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_weight_2d(OP, w, ni));
     const int64_t no = w->shape[0];
-    if (bias && (bias->ndim != 1 || bias->shape[0] != no)) {
-        snprintf(expect, sizeof expect, "(%" PRId64 ") to match w's O", no);
-        return gm__shape_error(OP, "bias", bias, expect);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_bias(OP, bias, no));
     /* cblas takes int dimensions */
     GM_RETURN_ERROR_IF(nb > INT32_MAX || ni > INT32_MAX || no > INT32_MAX, GM_ERR_TOO_LARGE,
                        OP ": a dimension exceeds the BLAS limit of %d", INT32_MAX);

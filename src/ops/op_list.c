@@ -1,6 +1,8 @@
-/* The op name table, generated from the one op list, the shared shape error
- * message, and the threading rule of the batched ops. */
+/* The op name table, generated from the one op list, the shared shape checks
+ * and error message, the bias gradient, and the threading rule of the batched
+ * ops. */
 #include <assert.h>
+#include <inttypes.h>
 #include <omp.h>
 
 #include "ops_internal.h"
@@ -25,6 +27,41 @@ gm_status gm__shape_error(const char *op, const char *what, const gm_tensor *t,
     gm_tensor_shape_str(t, buf, sizeof buf);
     return gm_error_set(GM_ERR_SHAPE, "%s: %s has shape %s, expected %s", op, what, buf,
                         expected);
+}
+
+gm_status gm__check_same_shape(const char *op, const char *what, const gm_tensor *t,
+                               const gm_tensor *ref) {
+    if (gm_tensor_same_shape(ref, t)) return GM_OK;
+    char want[96];
+    gm_tensor_shape_str(ref, want, sizeof want);
+    return gm__shape_error(op, what, t, want);
+}
+
+gm_status gm__check_weight_2d(const char *op, const gm_tensor *w, int64_t ni) {
+    if (w->ndim == 2 && w->shape[1] == ni) return GM_OK;
+    char expect[96];
+    snprintf(expect, sizeof expect, "(O, %" PRId64 ") to match x's I", ni);
+    return gm__shape_error(op, "w", w, expect);
+}
+
+gm_status gm__check_bias(const char *op, const gm_tensor *bias, int64_t no) {
+    if (!bias || (bias->ndim == 1 && bias->shape[0] == no)) return GM_OK;
+    char expect[96];
+    snprintf(expect, sizeof expect, "(%" PRId64 ") to match w's O", no);
+    return gm__shape_error(op, "bias", bias, expect);
+}
+
+void gm__bias_grad_add(gm_real *db, const gm_real *dy, int64_t nb, int64_t no, int64_t n,
+                       int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t o = 0; o < no; o++) {
+        gm_real s = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            const gm_real *row = dy + (b * no + o) * n;
+            for (int64_t q = 0; q < n; q++) s += row[q];
+        }
+        db[o] += s;
+    }
 }
 
 /* Below this many multiply-adds in all, a parallel region costs more than it

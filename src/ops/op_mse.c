@@ -19,11 +19,7 @@ gm_status gm_op_mse(gm_ctx *ctx, gm_tensor *pred, gm_tensor *target, gm_tensor *
     GM_RETURN_ERROR_IF(!ctx || !pred || !target || !out, GM_ERR_INVALID_ARG,
                        "mse: ctx, pred, target and out must be non-NULL");
     *out = NULL;
-    if (!gm_tensor_same_shape(pred, target)) {
-        char want[96];
-        gm_tensor_shape_str(pred, want, sizeof want);
-        return gm__shape_error("mse", "target", target, want);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_same_shape("mse", "target", target, pred));
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), 0, NULL, &y));
     const gm_real *p = pred->data, *t = target->data;

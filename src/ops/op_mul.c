@@ -21,11 +21,7 @@ gm_status gm_op_mul(gm_ctx *ctx, gm_tensor *a, gm_tensor *b, gm_tensor **out) {
     GM_RETURN_ERROR_IF(!ctx || !a || !b || !out, GM_ERR_INVALID_ARG,
                        "mul: ctx, a, b and out must be non-NULL");
     *out = NULL;
-    if (!gm_tensor_same_shape(a, b)) {
-        char want[96];
-        gm_tensor_shape_str(a, want, sizeof want);
-        return gm__shape_error("mul", "b", b, want);
-    }
+    GM_FORWARD_IF_ERROR(gm__check_same_shape("mul", "b", b, a));
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), a->ndim, a->shape, &y));
     const gm_real *pa = a->data, *pb = b->data;

@@ -35,4 +35,19 @@ int gm__batch_threads(int64_t nb, int64_t flops_per_sample);
 gm_status gm__shape_error(const char *op, const char *what, const gm_tensor *t,
                           const char *expected);
 
+/* GM_OK when t has the shape of ref, else the shape error for <what> with
+ * ref's shape as the expected one. */
+gm_status gm__check_same_shape(const char *op, const char *what, const gm_tensor *t,
+                               const gm_tensor *ref);
+
+/* GM_OK when w is (O, ni), else the shape error "(O, ni) to match x's I". */
+gm_status gm__check_weight_2d(const char *op, const gm_tensor *w, int64_t ni);
+
+/* GM_OK when bias is NULL or (no), else the shape error "(no) to match w's O". */
+gm_status gm__check_bias(const char *op, const gm_tensor *bias, int64_t no);
+
+/* db[o] += sum over b and q of dy[(b * no + o) * n + q], each sum in the
+ * order b, q; the output channels are spread over nt threads (1 = serial). */
+void gm__bias_grad_add(gm_real *db, const gm_real *dy, int64_t nb, int64_t no, int64_t n, int nt);
+
 #endif

@@ -35,7 +35,7 @@ gm_tensor *gc_random_tensor(gm_arena *arena, gm_rng *rng, int ndim, const int64_
 /* The weighted sum L = sum out * R as a recorded node, so that the check goes
  * through gm_ctx_backward exactly as a training step does. */
 typedef struct {
-    const gm_tensor *r;
+    const gm_real *r;
 } gc_wsum_saved;
 
 static gm_status gc_wsum_backward(gm_tape_node *node) {
@@ -44,14 +44,28 @@ static gm_status gc_wsum_backward(gm_tape_node *node) {
     gm_status st = gm_tensor_grad_ensure(x);
     if (st != GM_OK) return st;
     gm_real g = node->out->grad[0];
-    for (int64_t i = 0; i < x->numel; i++) x->grad[i] += g * s->r->data[i];
+    for (int64_t i = 0; i < x->numel; i++) x->grad[i] += g * s->r[i];
     return GM_OK;
 }
 
-static double gc_wsum(const gm_tensor *out, const gm_tensor *r) {
+static double gc_wsum(const gm_tensor *out, const gm_real *r) {
     double acc = 0.0;
-    for (int64_t i = 0; i < out->numel; i++) acc += (double)out->data[i] * (double)r->data[i];
+    for (int64_t i = 0; i < out->numel; i++) acc += (double)out->data[i] * (double)r[i];
     return acc;
+}
+
+gm_status gc_backward_weighted(gm_ctx *ctx, gm_tensor *y, const gm_real *r) {
+    gc_wsum_saved *saved = gm_arena_alloc(gm_ctx_arena(ctx), sizeof *saved);
+    if (!saved) return GM_ERR_NOMEM;
+    saved->r = r;
+    gm_tensor *loss = NULL;
+    gm_status st = gm_tensor_new(gm_ctx_arena(ctx), 0, NULL, &loss);
+    if (st != GM_OK) return st;
+    loss->data[0] = (gm_real)gc_wsum(y, r);
+    gm_tensor *in[1] = {y};
+    st = gm_ctx_record(ctx, -1, gc_wsum_backward, loss, 1, in, saved);
+    if (st != GM_OK) return st;
+    return gm_ctx_backward(ctx, loss);
 }
 
 /* Resets ctx, reseeds its RNG and runs f; returns L or NAN on failure. */
@@ -70,7 +84,7 @@ static double gc_eval(const char *name, gm_ctx *ctx, gc_forward_fn f, gm_tensor 
         cr_log_error("gradcheck %s: output size changed between evaluations", name);
         return NAN;
     }
-    return gc_wsum(out, r);
+    return gc_wsum(out, r->data);
 }
 
 double gc_check_sampled(const char *name, gc_forward_fn f, int nin, gm_tensor **in, void *user,
@@ -116,17 +130,8 @@ double gc_check_sampled(const char *name, gc_forward_fn f, int nin, gm_tensor **
         worst_all = INFINITY;
         goto done;
     }
-    gm_tensor *loss = NULL;
-    gm_tensor *lin[1] = {out};
-    gc_wsum_saved *saved = gm_arena_alloc(gm_ctx_arena(ctx), sizeof *saved);
-    st = gm_tensor_new(gm_ctx_arena(ctx), 0, NULL, &loss);
-    if (st == GM_OK && saved) {
-        saved->r = r;
-        loss->data[0] = (gm_real)gc_wsum(out, r);
-        st = gm_ctx_record(ctx, -1, gc_wsum_backward, loss, 1, lin, saved);
-    }
-    if (st == GM_OK) st = gm_ctx_backward(ctx, loss);
-    if (st != GM_OK || !saved) {
+    st = gc_backward_weighted(ctx, out, r->data);
+    if (st != GM_OK) {
         cr_log_error("gradcheck %s: backward failed: %s (%s)", name, gm_strerror(st),
                      gm_error_detail());
         worst_all = INFINITY;

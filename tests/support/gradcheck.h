@@ -53,6 +53,12 @@ double gc_check(const char *name, gc_forward_fn f, int nin, gm_tensor **in, void
 double gc_check_sampled(const char *name, gc_forward_fn f, int nin, gm_tensor **in, void *user,
                         double h, int64_t max_per_input);
 
+/* Records L = sum_j r[j] y[j] on ctx's tape and runs gm_ctx_backward from L,
+ * so that d L / d y = r reaches y as it would from a loss. r (y->numel
+ * entries) must outlive the backward pass. Returns the first failing status
+ * (GM_ERR_NOMEM when the tape node's state cannot be allocated). */
+gm_status gc_backward_weighted(gm_ctx *ctx, gm_tensor *y, const gm_real *r);
+
 /* A fresh arena for inputs (fails the test on error); free with gm_arena_free. */
 gm_arena *gc_arena(void);
 

@@ -15,6 +15,21 @@ gm_group *ts_group(const char *spec) {
     return g;
 }
 
+gm_subgroup *ts_subgroup(const gm_group *g, int64_t ngens, const int32_t *gens) {
+    gm_subgroup *h = NULL;
+    cr_assert_eq(gm_subgroup_generated_new(g, ngens, gens, &h), GM_OK, "%s", gm_error_detail());
+    return h;
+}
+
+gm_nbhd *ts_support(const gm_group *g, int64_t t) {
+    gm_nbhd *s = NULL;
+    gm_status st = gm_nbhd_reference_new(g, t, &s);
+    if (st == GM_ERR_UNSUPPORTED)
+        st = gm_nbhd_ball_new(g, gm_group_ngens(g), gm_group_gens(g), t, &s);
+    cr_assert_eq(st, GM_OK, "support of %s: %s", gm_group_name(g), gm_error_detail());
+    return s;
+}
+
 void ts_fill_uniform(gm_rng *rng, int64_t n, double *x) {
     for (int64_t i = 0; i < n; i++) x[i] = 2.0 * gm_rng_uniform(rng) - 1.0;
 }
