@@ -9,5 +9,6 @@
 #include "gmcnn/ops.h"
 #include "gmcnn/nn.h"
 #include "gmcnn/data.h"
+#include "gmcnn/optim.h"
 
 #endif
