@@ -14,6 +14,7 @@
 #ifndef GMCNN_DATA_H
 #define GMCNN_DATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,6 +119,99 @@ GM_NODISCARD gm_status gm_array_to_f64(const gm_array *a, double **out);
  * rows at all; GM_ERR_NOMEM. On failure *out is NULL and *rows, *cols are 0. */
 GM_NODISCARD gm_status gm_matrix_read(const char *path, int64_t *rows, int64_t *cols,
                                       double **out);
+
+/* ---- dataset file formats ------------------------------------------------
+ *
+ * Readers for the files public datasets come in. Binary readers (IDX, NORB,
+ * CIFAR-10) recognise gzip compression by its magic bytes (1f 8b), not by
+ * the file name, and read through it transparently; offsets in details then
+ * count uncompressed bytes ("at uncompressed byte 16"). When the file size
+ * is known (a plain regular file) a truncated or oversized file is rejected
+ * before any allocation; compressed or piped input is read incrementally and
+ * refused above 4 GiB of content (GM_ERR_TOO_LARGE). Bytes after the end of
+ * a complete gzip stream are ignored, as zlib ignores them. As with
+ * gm_npy_read, the output arrays are overwritten and left zeroed on failure. */
+
+/* Reads an IDX file (the MNIST / Fashion-MNIST format), plain or gzipped:
+ * bytes 00 00 <type> <ndim>, ndim big-endian uint32 dimensions, then the
+ * elements in C order, big-endian. ndim may be 0..GM_ARRAY_MAX_DIMS.
+ *
+ * Element types: 0x08 uint8 -> GM_DTYPE_U8; 0x09 int8, 0x0B int16 and
+ * 0x0C int32 -> GM_DTYPE_I32 (the narrow types widened); 0x0D float32 ->
+ * GM_DTYPE_F32; 0x0E float64 -> GM_DTYPE_F64. Values are converted to host
+ * byte order; float NaN/infinities are kept. For MNIST, images come back as
+ * (N, 28, 28) uint8 and labels as (N) uint8.
+ *
+ * Returns GM_OK; GM_ERR_IO when the file cannot be opened or read (or is a
+ * directory); GM_ERR_FORMAT for a bad magic, an unknown type code, more
+ * than GM_ARRAY_MAX_DIMS dimensions, a file ending inside the header, a
+ * shape whose byte size overflows, truncated data, trailing bytes, or a
+ * corrupt or truncated gzip stream ("idx file 'x.gz' at uncompressed byte
+ * 24: gzip stream is truncated"); GM_ERR_TOO_LARGE when a gzipped or piped
+ * file declares more than 4 GiB of data; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_idx_read(const char *path, gm_array *out);
+
+/* Writes *a as an IDX file, gzip-compressed when `gzip` is true (whatever
+ * the file name). dtype U8, I32, F32 and F64 map to types 0x08, 0x0C, 0x0D,
+ * 0x0E; every dimension must be at most 2^32 - 1. The write is atomic, as
+ * for gm_npy_write (temporary "<path>.tmp.XXXXXX", fsync, rename; the
+ * target is untouched on failure).
+ *
+ * Returns GM_OK; GM_ERR_UNSUPPORTED for GM_DTYPE_I64 (IDX has no 64-bit
+ * integer type); GM_ERR_INVALID_ARG for a NULL argument, an unknown dtype,
+ * ndim out of range, a negative or too large dimension, or NULL data with
+ * elements; GM_ERR_IO when the file cannot be created, written or renamed;
+ * GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_idx_write(const char *path, const gm_array *a, bool gzip);
+
+/* Reads a NORB / smallNORB "binary matrix" file (*-dat.mat, *-cat.mat,
+ * *-info.mat), plain or gzipped: a little-endian int32 magic giving the
+ * element type, int32 ndim, max(ndim, 3) int32 dimensions of which the
+ * first ndim are the shape (the rest, 1 in practice, are ignored), then the
+ * elements in C order, little-endian. ndim may be 0..GM_ARRAY_MAX_DIMS.
+ *
+ * Magic -> dtype: 0x1E3D4C55 byte -> GM_DTYPE_U8; 0x1E3D4C54 int32 and
+ * 0x1E3D4C56 int16 (widened) -> GM_DTYPE_I32; 0x1E3D4C51 float32 ->
+ * GM_DTYPE_F32; 0x1E3D4C53 float64 -> GM_DTYPE_F64. smallNORB's -dat file
+ * comes back as (N, 2, 96, 96) uint8, -cat as (N) int32, -info as (N, 4) int32.
+ *
+ * Returns GM_OK; GM_ERR_IO; GM_ERR_UNSUPPORTED for the packed-matrix magic
+ * 0x1E3D4C52; GM_ERR_FORMAT for any other unknown magic, ndim negative or
+ * above GM_ARRAY_MAX_DIMS, a negative dimension, a header cut short, a size
+ * overflow, truncated data, trailing bytes or a corrupt gzip stream;
+ * GM_ERR_TOO_LARGE; GM_ERR_NOMEM. Details name the file and byte offset. */
+GM_NODISCARD gm_status gm_norb_read(const char *path, gm_array *out);
+
+/* Reads a CIFAR-10 binary batch (data_batch_1.bin ... test_batch.bin), plain
+ * or gzipped: records of one label byte and 3072 image bytes (32x32 red,
+ * then green, then blue, each row-major). Fills *images with an (N, 3, 32,
+ * 32) GM_DTYPE_U8 array and *labels with an (N) GM_DTYPE_I32 array of class
+ * indices 0..9, N >= 1. On failure both are zeroed.
+ *
+ * Returns GM_OK; GM_ERR_IO; GM_ERR_FORMAT for an empty file, a size that is
+ * not a multiple of 3073 bytes ("cifar file 'b.bin' at byte 6146: file size
+ * 7000 is not a multiple of the record size 3073") or a label above 9 (the
+ * detail names the record and its byte offset), or a corrupt gzip stream;
+ * GM_ERR_TOO_LARGE for more than 4 GiB of records; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_cifar10_read(const char *path, gm_array *images, gm_array *labels);
+
+/* Reads a Larochelle et al. .amat file (mnist-rotation, mnist-back-image,
+ * rectangles, convex, ...), plain or gzipped text: one example per line, D
+ * feature values then the class label, separated by blanks (spaces, tabs),
+ * the same count on every line; blank lines are skipped. Values are parsed
+ * with strtod (C locale) and must be finite and representable as float32;
+ * the label must be an integer value in 0..INT32_MAX (written either way,
+ * "3" or "3.000000e+00"). Fills *images with an (N, D) GM_DTYPE_F32 array
+ * and *labels with an (N) GM_DTYPE_I32 array, N >= 1, D >= 1.
+ *
+ * Returns GM_OK; GM_ERR_IO; GM_ERR_FORMAT naming the file and line for a
+ * token that is not a number, a non-finite or out-of-range value, a label
+ * that is not a non-negative integer, a line with a different count of
+ * values than the first ("amat file 'x.amat' line 7: 784 values, expected
+ * 785"), a line with only a label, no lines at all, or a corrupt gzip stream;
+ * GM_ERR_TOO_LARGE when the data exceeds what size_t or int64 can count;
+ * GM_ERR_NOMEM. On failure both arrays are zeroed. */
+GM_NODISCARD gm_status gm_amat_read(const char *path, gm_array *images, gm_array *labels);
 
 #ifdef __cplusplus
 }

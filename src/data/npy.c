@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/core_internal.h"
+#include "data/data_internal.h"
 #include "gmcnn/data.h"
 
 /* Elements are copied between file and memory unchanged, which is only right
@@ -69,7 +70,7 @@ void gm_array_free(gm_array *a) {
 }
 
 /* "(3, 4)" / "(3,)" / "()" as Python writes a shape tuple. */
-static void npy_format_shape(int ndim, const int64_t *shape, char *buf, size_t cap) {
+void gm__data_format_shape(int ndim, const int64_t *shape, char *buf, size_t cap) {
     size_t n = (size_t)snprintf(buf, cap, "(");
     for (int d = 0; d < ndim && n < cap; d++) {
         n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
@@ -390,7 +391,7 @@ static gm_status npy_read_stream(FILE *f, const char *path, gm_array *out) {
 
     int64_t data_start = hstart + hlen;
     char shape_str[256];
-    npy_format_shape(out->ndim, out->shape, shape_str, sizeof shape_str);
+    gm__data_format_shape(out->ndim, out->shape, shape_str, sizeof shape_str);
     int64_t numel = gm_array_numel(out);
     int64_t nbytes = 0;
     GM_RETURN_ERROR_IF(numel < 0 ||
@@ -448,22 +449,72 @@ static mode_t npy_target_mode(const char *path) {
     return 0666 & ~mask;
 }
 
-static gm_status npy_write_stream(FILE *f, const char *tmp, const char *hdr, size_t hdr_len,
-                                  const void *data, size_t nbytes) {
-    errno = 0;
-    int ok = fwrite(hdr, 1, hdr_len, f) == hdr_len;
-    if (ok && nbytes > 0) ok = fwrite(data, 1, nbytes, f) == nbytes;
-    if (ok) ok = fflush(f) == 0;
+int gm__data_write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (w == 0) return EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+gm_status gm__data_write_atomic(const char *kind, const char *path, gm__data_writer write_fn,
+                                void *ctx) {
+    static const char suffix[] = ".tmp.XXXXXX";
+    size_t path_len = strlen(path);
+    char *tmp = gm_malloc(path_len + sizeof suffix);
+    if (!tmp) return gm__nomem("temporary path");
+    memcpy(tmp, path, path_len);
+    memcpy(tmp + path_len, suffix, sizeof suffix);
+
+    mode_t mode = npy_target_mode(path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int err = errno;
+        gm_free(tmp);
+        return gm_error_set(GM_ERR_IO, "%s file '%s': cannot create a temporary file: %s", kind,
+                            path, strerror(err));
+    }
+    /* A failed chmod leaves the file private (mkstemp's 0600), which is safe. */
+    (void)fchmod(fd, mode);
+    gm_status st = write_fn(fd, tmp, ctx);
     /* Without fsync the rename can reach the disk before the data does, and a
      * crash would leave an empty or partial file under the final name. */
-    if (ok) ok = fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        err = errno;
+    if (st == GM_OK && fsync(fd) != 0) {
+        st = gm_error_set(GM_ERR_IO, "%s file '%s': write failed: %s", kind, tmp,
+                          strerror(errno));
     }
-    GM_RETURN_ERROR_IF(!ok, GM_ERR_IO, "npy file '%s': write failed: %s", tmp,
-                       strerror(err ? err : EIO));
+    if (close(fd) != 0 && st == GM_OK) {
+        st = gm_error_set(GM_ERR_IO, "%s file '%s': write failed: %s", kind, tmp,
+                          strerror(errno));
+    }
+    if (st == GM_OK && rename(tmp, path) != 0) {
+        st = gm_error_set(GM_ERR_IO, "%s file '%s': cannot rename '%s' over it: %s", kind, path,
+                          tmp, strerror(errno));
+    }
+    if (st != GM_OK) remove(tmp);
+    gm_free(tmp);
+    return st;
+}
+
+typedef struct npy_write_ctx {
+    const char *hdr;
+    size_t hdr_len;
+    const void *data;
+    size_t nbytes;
+} npy_write_ctx;
+
+static gm_status npy_write_body(int fd, const char *tmp, void *ctx) {
+    const npy_write_ctx *c = ctx;
+    int err = gm__data_write_all(fd, c->hdr, c->hdr_len);
+    if (!err && c->nbytes > 0) err = gm__data_write_all(fd, c->data, c->nbytes);
+    GM_RETURN_ERROR_IF(err, GM_ERR_IO, "npy file '%s': write failed: %s", tmp, strerror(err));
     return GM_OK;
 }
 
@@ -488,7 +539,7 @@ gm_status gm_npy_write(const char *path, const gm_array *a) {
      * that memory-mapped readers see aligned data, and the final newline. */
     char hdr[512];
     char shape_str[256];
-    npy_format_shape(a->ndim, a->shape, shape_str, sizeof shape_str);
+    gm__data_format_shape(a->ndim, a->shape, shape_str, sizeof shape_str);
     memcpy(hdr, npy_magic, sizeof npy_magic);
     hdr[6] = 1;
     hdr[7] = 0;
@@ -505,40 +556,9 @@ gm_status gm_npy_write(const char *path, const gm_array *a) {
     hdr[8] = (char)(hlen & 0xff);
     hdr[9] = (char)(hlen >> 8);
 
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t path_len = strlen(path);
-    char *tmp = gm_malloc(path_len + sizeof suffix);
-    if (!tmp) return gm__nomem("npy temporary path");
-    memcpy(tmp, path, path_len);
-    memcpy(tmp + path_len, suffix, sizeof suffix);
-
-    mode_t mode = npy_target_mode(path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int err = errno;
-        gm_free(tmp);
-        return gm_error_set(GM_ERR_IO, "npy file '%s': cannot create a temporary file: %s",
-                            path, strerror(err));
-    }
-    /* A failed chmod leaves the file private (mkstemp's 0600), which is safe. */
-    (void)fchmod(fd, mode);
-    FILE *f = fdopen(fd, "wb");
-    gm_status st;
-    if (!f) {
-        int err = errno;
-        close(fd);
-        st = gm_error_set(GM_ERR_IO, "npy file '%s': cannot open '%s': %s", path, tmp,
-                          strerror(err));
-    } else {
-        st = npy_write_stream(f, tmp, hdr, total, a->data, (size_t)nbytes);
-    }
-    if (st == GM_OK && rename(tmp, path) != 0) {
-        st = gm_error_set(GM_ERR_IO, "npy file '%s': cannot rename '%s' over it: %s", path, tmp,
-                          strerror(errno));
-    }
-    if (st != GM_OK) remove(tmp);
-    gm_free(tmp);
-    return st;
+    npy_write_ctx ctx = {.hdr = hdr, .hdr_len = total, .data = a->data,
+                         .nbytes = (size_t)nbytes};
+    return gm__data_write_atomic("npy", path, npy_write_body, &ctx);
 }
 
 /* ---- conversion ---------------------------------------------------------- */
