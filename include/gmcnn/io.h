@@ -1,0 +1,166 @@
+/* gmcnn io: safetensors files (tensors, checkpoints, model weights).
+ *
+ * Layout of a safetensors file: an 8-byte little-endian u64 N, then N bytes
+ * of UTF-8 JSON, then the data region. The JSON is one object: an optional
+ * "__metadata__" member mapping strings to strings, and one member per tensor,
+ *     "<name>": {"dtype": "F32", "shape": [3, 2], "data_offsets": [b, e]}
+ * whose elements (little-endian, C order) are bytes [b, e) of the data
+ * region. The tensors' ranges are contiguous, do not overlap and cover the
+ * whole data region. The files interoperate with the safetensors library of
+ * Hugging Face in both directions (only the dtypes below).
+ *
+ * Element types are gm_dtype of include/gmcnn/data.h: F32, F64, I32, I64 and
+ * U8 in safetensors' spelling. Shapes have 0..GM_ST_MAX_DIMS dimensions
+ * (0 = a scalar with one element); a dimension may be 0.
+ *
+ * Failures on bad input record a one-line detail naming the file and the
+ * place (gm_error_detail()), e.g. "safetensors 'm.safetensors' tensor
+ * 'fc.weight': data_offsets [0, 12) do not match F32 (3, 2) = 24 bytes" or
+ * "safetensors 'm.safetensors' at byte 57: expected ':' after a key".
+ */
+#ifndef GMCNN_IO_H
+#define GMCNN_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmcnn/core.h"
+#include "gmcnn/data.h"
+#include "gmcnn/nn.h"
+#include "gmcnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GM_ST_MAX_DIMS 8
+
+/* Largest JSON header the reader accepts, as in the safetensors library. */
+#define GM_ST_MAX_HEADER_BYTES 100000000
+
+/* One tensor of a safetensors file: what the writer takes and what the reader
+ * hands back. data holds numel * gm_dtype_size(dtype) bytes in C order and
+ * host byte order (gmcnn requires a little-endian host, like the files). */
+typedef struct gm_st_entry {
+    const char *name;
+    gm_dtype dtype;
+    int ndim; /* 0..GM_ST_MAX_DIMS */
+    int64_t shape[GM_ST_MAX_DIMS];
+    const void *data;
+} gm_st_entry;
+
+/* An entry viewing a tensor's values (not copied): dtype F32, or F64 in a
+ * build where gm_real is double. */
+gm_st_entry gm_st_entry_tensor(const char *name, const gm_tensor *t);
+
+/* --- writing -------------------------------------------------------------- */
+
+/* Writes n tensors and nmeta metadata pairs to `path`.
+ *
+ * The header lists "__metadata__" first (only when nmeta > 0), with its pairs
+ * in the order given, then the tensors in the order given, whose data follow
+ * one another in that order; the JSON has no whitespace and is padded with
+ * spaces so that the data region starts at a multiple of 8 bytes. The same
+ * arguments always give the same bytes.
+ *
+ * The write is atomic: the bytes go to a new "<path>.tmp.XXXXXX" in the same
+ * directory, are flushed to disk and renamed over `path`; on any failure the
+ * temporary is removed and an existing file at `path` is left untouched. The
+ * new file takes the permissions an ordinary create would give it.
+ *
+ * Returns GM_OK; GM_ERR_INVALID_ARG for a NULL path, a negative count, NULL
+ * arrays with a positive count, a NULL, empty or duplicate name, the name
+ * "__metadata__", a NULL or duplicate metadata key, a NULL metadata value,
+ * a name, key or value that is not valid UTF-8, a dtype outside gm_dtype,
+ * ndim out of range, a negative dimension, a size that overflows, or NULL
+ * data with elements; GM_ERR_IO when the temporary cannot be created,
+ * written or renamed (a missing directory, a full disk); GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_safetensors_write(const char *path, int64_t n,
+                                            const gm_st_entry *entries, int64_t nmeta,
+                                            const char *const *meta_keys,
+                                            const char *const *meta_values);
+
+/* --- reading -------------------------------------------------------------- */
+
+typedef struct gm_safetensors gm_safetensors;
+
+/* Reads and validates a whole safetensors file into memory (*out, release
+ * with gm_safetensors_free; NULL on failure).
+ *
+ * Checked: the file has the 8-byte size; N <= GM_ST_MAX_HEADER_BYTES and
+ * 8 + N <= file size; the header is valid UTF-8 without NUL bytes and one
+ * JSON object followed only by whitespace; member names are unique;
+ * "__metadata__", when present, is an object whose values are all strings;
+ * every other member is an object with exactly the keys "dtype" (a string),
+ * "shape" (an array of non-negative integers) and "data_offsets" (an array of
+ * two non-negative integers b <= e); b and e lie inside the data region and
+ * e - b equals numel times the element size without overflow; sorted by
+ * offset, the ranges follow one another with no gap or overlap from 0 to the
+ * end of the file. Tensor names and metadata strings may not contain U+0000.
+ *
+ * Returns GM_OK; GM_ERR_IO when the file cannot be opened or read (or is a
+ * directory); GM_ERR_FORMAT for any violation above and for a dtype string
+ * that safetensors does not define; GM_ERR_UNSUPPORTED naming the tensor for
+ * a dtype that safetensors defines but gmcnn does not read (F16, BF16, BOOL,
+ * I8, I16, U16, U32, U64, F8_*) and for more than GM_ST_MAX_DIMS dimensions;
+ * GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_safetensors_read(const char *path, gm_safetensors **out);
+void gm_safetensors_free(gm_safetensors *st);
+
+/* Number of tensors. Tensors are numbered in the order of their data in the
+ * file; an empty tensor comes before a tensor starting at its offset, and
+ * empty tensors at one offset are ordered by name. */
+int64_t gm_safetensors_count(const gm_safetensors *st);
+/* Tensor i (0 <= i < count), or NULL. The entry, its name and its data are
+ * owned by st and live until gm_safetensors_free. The data pointer is
+ * aligned to 8 bytes, so it may be read as the dtype's C type directly. */
+const gm_st_entry *gm_safetensors_entry(const gm_safetensors *st, int64_t i);
+/* Name of tensor i, or NULL when i is out of range. */
+const char *gm_safetensors_name(const gm_safetensors *st, int64_t i);
+/* Index of the tensor called `name`, or -1 when there is none. */
+int64_t gm_safetensors_find(const gm_safetensors *st, const char *name);
+/* Total element count of an entry (1 for a scalar), or -1 for an invalid one. */
+int64_t gm_st_entry_numel(const gm_st_entry *e);
+
+/* Metadata pairs, in the order of the file. */
+int64_t gm_safetensors_meta_count(const gm_safetensors *st);
+/* Pair i (0 <= i < meta_count) into *key and *value (either may be NULL);
+ * returns false, leaving them alone, when i is out of range. */
+bool gm_safetensors_meta_at(const gm_safetensors *st, int64_t i, const char **key,
+                            const char **value);
+/* Value for `key`, or NULL when the file has no such key. */
+const char *gm_safetensors_meta_get(const gm_safetensors *st, const char *key);
+
+/* --- models --------------------------------------------------------------- */
+
+/* Tensors under this prefix belong to whoever wrote them (training
+ * checkpoints keep optimizer state there); gm_safetensors_load_model skips
+ * them. */
+#define GM_ST_OPTIM_PREFIX "optim."
+
+/* Writes every parameter of m under its name (gm_model_param_name) with
+ * gm_safetensors_write: F32, or F64 in a build where gm_real is double.
+ * Returns what gm_safetensors_write returns, or GM_ERR_INVALID_ARG for a NULL
+ * model. */
+GM_NODISCARD gm_status gm_safetensors_save_model(const char *path, gm_model *m, int64_t nmeta,
+                                                 const char *const *meta_keys,
+                                                 const char *const *meta_values);
+
+/* Reads `path` and copies its tensors into m's parameters by name. Every
+ * parameter must be present with exactly its shape, as F32 or F64 (converted
+ * to gm_real); every tensor must be a parameter or sit under
+ * GM_ST_OPTIM_PREFIX. Everything is checked before anything is copied, so on
+ * failure m is unchanged.
+ *
+ * Returns GM_OK; the errors of gm_safetensors_read; GM_ERR_NOT_FOUND for a
+ * parameter the file lacks; GM_ERR_SHAPE for a shape mismatch; GM_ERR_FORMAT
+ * for a tensor that is not a parameter or a parameter stored with an integer
+ * dtype; GM_ERR_INVALID_ARG for NULL arguments. */
+GM_NODISCARD gm_status gm_safetensors_load_model(const char *path, gm_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GMCNN_IO_H */
