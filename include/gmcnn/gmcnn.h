@@ -9,6 +9,7 @@
 #include "gmcnn/ops.h"
 #include "gmcnn/nn.h"
 #include "gmcnn/data.h"
+#include "gmcnn/datasets.h"
 #include "gmcnn/io.h"
 #include "gmcnn/optim.h"
 

