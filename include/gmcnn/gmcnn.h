@@ -12,5 +12,7 @@
 #include "gmcnn/datasets.h"
 #include "gmcnn/io.h"
 #include "gmcnn/optim.h"
+#include "gmcnn/config.h"
+#include "gmcnn/train.h"
 
 #endif

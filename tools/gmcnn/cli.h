@@ -33,6 +33,9 @@ bool cli_parse_element(const gm_group *g, const char *s, int32_t *out);
 int cmd_group(int argc, char **argv);
 int cmd_gm(int argc, char **argv);
 int cmd_equivariance(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 
 #endif

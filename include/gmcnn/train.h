@@ -1,0 +1,180 @@
+/* gmcnn train: classification datasets in memory, the training loop,
+ * evaluation and metrics, checkpoints.
+ *
+ * A dataset is a plain struct of float32 samples laid out as (N, C, H*W) —
+ * for an image on a two-factor group G1 x G2 with |G1| = H, |G2| = W this is
+ * exactly the group-index order the GM models expect — and int32 labels.
+ */
+#ifndef GMCNN_TRAIN_H
+#define GMCNN_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmcnn/core.h"
+#include "gmcnn/data.h"
+#include "gmcnn/nn.h"
+#include "gmcnn/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- datasets ------------------------------------------------------------ */
+typedef struct gm_dataset {
+    int64_t n;        /* samples */
+    int64_t channels; /* C */
+    int64_t height;   /* H */
+    int64_t width;    /* W */
+    int64_t classes;  /* labels are 0..classes-1 */
+    float *x;         /* n * C * H * W, owned */
+    int32_t *y;       /* n labels, owned */
+} gm_dataset;
+
+/* Builds a dataset from arrays as the readers return them: images (N, H, W)
+ * or (N, C, H, W) of U8 (scaled by 1/255) or F32/F64 (taken as they are), or
+ * (N, D) with D = H*W given by height/width (0 = square); labels (N) of U8 or
+ * I32. classes = 0 takes max(label) + 1. Errors name the mismatch. */
+GM_NODISCARD gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels,
+                                              int64_t height, int64_t width, int64_t classes,
+                                              gm_dataset *out);
+void gm_dataset_free(gm_dataset *d);
+/* A copy of the samples idx[0..n) (for splits and subsets). */
+GM_NODISCARD gm_status gm_dataset_subset(const gm_dataset *d, int64_t n, const int64_t *idx,
+                                         gm_dataset *out);
+/* Seeded split: floor(fraction * n) samples chosen by a Fisher-Yates
+ * permutation (PCG32 seeded with `seed`, stream 0x73706c6974) go to `second`,
+ * the rest to `first`; both keep the original order. (Named _fraction because
+ * gm_dataset_split of datasets.h splits raw arrays by counts.) */
+GM_NODISCARD gm_status gm_dataset_split_fraction(const gm_dataset *d, double fraction,
+                                                 uint64_t seed, gm_dataset *first,
+                                                 gm_dataset *second);
+/* Per-channel mean and standard deviation (population) of d, and their
+ * application (x - mean) / std in place (std 0 is treated as 1). */
+GM_NODISCARD gm_status gm_dataset_channel_stats(const gm_dataset *d, double *mean, double *std);
+void gm_dataset_normalize(gm_dataset *d, const double *mean, const double *std);
+
+/* --- metrics ------------------------------------------------------------- */
+typedef struct gm_metrics {
+    int64_t n;
+    int64_t classes;
+    double loss;       /* mean cross-entropy */
+    double accuracy;   /* in percent */
+    int64_t *confusion; /* classes x classes, [true][predicted], owned (may be NULL) */
+} gm_metrics;
+
+void gm_metrics_free(gm_metrics *m);
+/* Per-class accuracy in percent (NaN for a class without samples). */
+double gm_metrics_class_accuracy(const gm_metrics *m, int64_t c);
+
+/* Evaluates a classifier on d in batches (no gradients, evaluation mode). */
+GM_NODISCARD gm_status gm_evaluate(gm_model *m, const gm_dataset *d, int64_t batch_size,
+                                   gm_metrics *out);
+
+/* --- training ------------------------------------------------------------ */
+typedef struct gm_epoch_record {
+    int64_t epoch; /* 1-based */
+    double lr;
+    double train_loss, train_accuracy;
+    double val_loss, val_accuracy;
+    double seconds;
+    double samples_per_second;
+    bool best; /* the validation loss improved: the best checkpoint was updated */
+} gm_epoch_record;
+
+/* Called after every epoch (and may print progress); a non-OK return stops
+ * training with that status. */
+typedef gm_status (*gm_epoch_fn)(const gm_epoch_record *rec, void *user);
+/* Called every `progress_every` steps within an epoch, for progress bars. */
+typedef void (*gm_step_fn)(int64_t epoch, int64_t step, int64_t steps, double loss, void *user);
+
+typedef struct gm_fit_options {
+    int64_t epochs;
+    int64_t batch_size;
+    uint64_t seed;               /* shuffling and dropout */
+    gm_optim_config optim;
+    gm_lr_sched_config sched;    /* stepped once per epoch on the validation loss */
+    int64_t early_stop_patience; /* 0 = off; on the validation loss */
+    double clip_norm;            /* 0 = off */
+    const char *checkpoint_path; /* last state, written atomically every epoch; NULL = none */
+    const char *best_path;       /* best-validation model; NULL = kept in memory only */
+    const char *metrics_jsonl;   /* one JSON object per epoch; NULL = none */
+    const char *metrics_csv;     /* one row per epoch; NULL = none */
+    const char *resume_path;     /* continue from this checkpoint; NULL = fresh */
+    int64_t progress_every;      /* steps between step callbacks; 0 = never */
+    gm_epoch_fn on_epoch;
+    gm_step_fn on_step;
+    void *user;
+} gm_fit_options;
+
+typedef struct gm_fit_result {
+    int64_t epochs_run;
+    int64_t best_epoch;
+    double best_val_loss;
+    bool stopped_early;
+} gm_fit_result;
+
+/* Trains a classifier with cross-entropy on `train`, validating on `val`
+ * after every epoch, keeping a copy of the parameters at the best validation
+ * loss. On return the model holds the LAST parameters; gm_trainer_restore_best
+ * copies in the best one. The same seed gives the same numbers run after run
+ * on one machine. A non-finite loss stops with GM_ERR_NUMERIC and a detail
+ * naming the epoch and step ("non-finite loss at epoch 3 step 7", both
+ * 1-based); with clipping on, a non-finite gradient norm likewise.
+ *
+ * opt->epochs is the total: a run resumed from a checkpoint taken after epoch
+ * k runs epochs k+1..epochs. The shuffling order and the dropout stream of
+ * epoch e are derived from (seed, e) alone, so a resumed run reproduces an
+ * uninterrupted one bit for bit. val may be NULL or empty: the training loss
+ * is then monitored instead (scheduler, early stopping, best copy).
+ *
+ * The option strings are copied by gm_trainer_new; the model is borrowed and
+ * must outlive the trainer. A checkpoint holds the parameters under their
+ * names, the optimizer buffers as "optim.<state name>", the best copy as
+ * "optim.best.<parameter name>", and the model description, counters and
+ * schedule state as metadata ("gmcnn.model", "gmcnn.train.*"; numbers as
+ * "%.17g"). The best_path file holds the best parameters and "gmcnn.model",
+ * so gm_safetensors_load_model and the CLI can read it. Metrics files are
+ * truncated by a fresh run and appended to by a resumed one (a CSV header is
+ * written when the file is empty). */
+typedef struct gm_trainer gm_trainer;
+GM_NODISCARD gm_status gm_trainer_new(gm_model *m, const gm_fit_options *opt, gm_trainer **out);
+void gm_trainer_free(gm_trainer *t);
+GM_NODISCARD gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train,
+                                      const gm_dataset *val, gm_fit_result *out);
+/* Copies the best-validation parameters into the model (GM_ERR_NOT_FOUND
+ * before any epoch ran). */
+GM_NODISCARD gm_status gm_trainer_restore_best(gm_trainer *t);
+
+/* Epochs completed so far (restored by resume). */
+int64_t gm_trainer_epoch(const gm_trainer *t);
+
+/* --- model descriptions as JSON ------------------------------------------
+ * Saved model files carry their description under this metadata key. The
+ * encoding is one JSON object:
+ *   {"kind":"gmcnn","group":"C28xC28","radius":3,"in_channels":1,
+ *    "out_dim":10,"blocks":[{"layers":1,"channels":120,"pool":false},...],
+ *    "dropout":0.3,"form":"shared","ldr_rank":0,"modulated":false,
+ *    "pool_mode":"max","hidden":0,"image_h":0,"image_w":0}
+ * kind is one of "gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"; form "full"
+ * or "shared"; pool_mode "max" or "mean"; group is null for none; dropout is
+ * written with 17 significant digits so it round-trips exactly. */
+#define GM_MODEL_META_KEY "gmcnn.model"
+
+/* *json (gm_free it) receives the encoding of d. GM_ERR_INVALID_ARG for an
+ * unknown kind, form or pool mode, or nblocks outside 0..GM_MODEL_MAX_BLOCKS. */
+GM_NODISCARD gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json);
+/* Parses the encoding into *out. The group spec string is copied to a new
+ * heap string handed back in *group (gm_free it after the last use of
+ * out->group, which points to it; both are NULL when the description has no
+ * group). Missing members take their zero value; unknown members are
+ * ignored. GM_ERR_FORMAT naming the member for malformed JSON or a value of
+ * the wrong type or range; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_model_desc_from_json(const char *json, gm_model_desc *out,
+                                               char **group);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GMCNN_TRAIN_H */

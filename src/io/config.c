@@ -1,0 +1,1467 @@
+/* The YAML run config: parsing with libyaml's document loader, a schema of
+ * known keys, validation, overrides and canonical serialisation.
+ *
+ * libyaml allocates with the C library's malloc; its document is released
+ * before every return, so only the config itself lives on gmcnn's heap. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "core/core_internal.h"
+#include "data/data_internal.h"
+#include "gmcnn/config.h"
+#include "gmcnn/group.h"
+
+/* Larger than any sensible config; keeps a stray binary file out. */
+#define GM__CFG_MAX_BYTES ((size_t)1 << 20)
+#define GM__CFG_PATH_MAX 96
+
+/* Owned strings of a config, by slot. */
+enum {
+    GM__S_NAME,     /* the file name or label, for details */
+    GM__S_SPEC,     /* model.spec as given */
+    GM__S_RESOLVED, /* the spec the model uses */
+    GM__S_OUTDIR,
+    GM__S_IMAGES,
+    GM__S_LABELS,
+    GM__S_TEST_IMAGES,
+    GM__S_TEST_LABELS,
+    GM__S_GEN_KIND,
+    GM__S_GEN_PATH,
+    GM__S_COUNT
+};
+
+/* Fields with their own identity: two keys naming one field (aliases) are
+ * a duplicate, and validation reports the line a field came from. */
+typedef enum gm__cfg_field {
+    F_NONE = 0,
+    F_SEED,
+    F_MODEL, F_M_KIND, F_M_SPEC, F_M_GROUP, F_M_ORDER, F_M_RADIUS, F_M_IN, F_M_CLASSES,
+    F_M_BLOCKS, F_M_DROPOUT, F_M_FORM, F_M_LDR, F_M_MOD, F_M_POOL, F_M_HIDDEN, F_M_IMH, F_M_IMW,
+    F_DATA, F_D_SOURCE, F_D_BATCH, F_D_VAL, F_D_NORM, F_D_IMAGES, F_D_LABELS, F_D_TEST_IMAGES,
+    F_D_TEST_LABELS, F_D_TRAIN, F_D_TEST, F_D_TRAIN_DAT, F_D_TRAIN_CAT, F_D_TEST_DAT,
+    F_D_TEST_CAT, F_D_GEN_KIND, F_D_GEN_SEED, F_D_GEN_NTRAIN, F_D_GEN_NTEST,
+    F_D_GEN_PATH, F_D_GEN_DIGITS,
+    F_TRAINER, F_T_EPOCHS,
+    F_OPTIM, F_O_KIND, F_O_LR, F_O_WD, F_O_MOM, F_O_DAMP, F_O_NEST, F_O_BETAS, F_O_EPS,
+    F_O_CLIP,
+    F_SCHED, F_S_KIND, F_S_STEP, F_S_GAMMA, F_S_TMAX, F_S_ETAMIN, F_S_MODE, F_S_FACTOR,
+    F_S_PATIENCE, F_S_THRESH, F_S_THMODE, F_S_COOLDOWN, F_S_MINLR, F_S_EPS,
+    F_EARLY, F_E_PATIENCE,
+    F_OUTPUT, F_OUT_DIR,
+    F_COUNT
+} gm__cfg_field;
+
+typedef struct gm__cfg_key {
+    const char *path;
+    gm__cfg_field field;
+} gm__cfg_key;
+
+/* Every accepted key path. Sections are fields too, for duplicate checks. */
+static const gm__cfg_key gm__cfg_keys[] = {
+    {"seed", F_SEED},
+    {"model", F_MODEL},
+    {"model.kind", F_M_KIND},
+    {"model.spec", F_M_SPEC},
+    {"model.group", F_M_GROUP},
+    {"model.order", F_M_ORDER},
+    {"model.nbr", F_M_RADIUS},
+    {"model.radius", F_M_RADIUS},
+    {"model.in_channels", F_M_IN},
+    {"model.num_classes", F_M_CLASSES},
+    {"model.out_dim", F_M_CLASSES},
+    {"model.blocks", F_M_BLOCKS},
+    {"model.dropout", F_M_DROPOUT},
+    {"model.form", F_M_FORM},
+    {"model.ldr_rank", F_M_LDR},
+    {"model.modulated", F_M_MOD},
+    {"model.pool", F_M_POOL},
+    {"model.hidden", F_M_HIDDEN},
+    {"model.image_h", F_M_IMH},
+    {"model.image_w", F_M_IMW},
+    {"data", F_DATA},
+    {"data.source", F_D_SOURCE},
+    {"data.batch_size", F_D_BATCH},
+    {"data.val_fraction", F_D_VAL},
+    {"data.normalize", F_D_NORM},
+    {"data.images", F_D_IMAGES},
+    {"data.labels", F_D_LABELS},
+    {"data.test_images", F_D_TEST_IMAGES},
+    {"data.test_labels", F_D_TEST_LABELS},
+    {"data.train", F_D_TRAIN},
+    {"data.test", F_D_TEST},
+    {"data.train_dat", F_D_TRAIN_DAT},
+    {"data.train_cat", F_D_TRAIN_CAT},
+    {"data.test_dat", F_D_TEST_DAT},
+    {"data.test_cat", F_D_TEST_CAT},
+    {"data.kind", F_D_GEN_KIND},
+    {"data.seed", F_D_GEN_SEED},
+    {"data.num_train", F_D_GEN_NTRAIN},
+    {"data.num_test", F_D_GEN_NTEST},
+    {"data.path", F_D_GEN_PATH},
+    {"data.digits", F_D_GEN_DIGITS},
+    {"trainer", F_TRAINER},
+    {"trainer.max_epochs", F_T_EPOCHS},
+    {"trainer.epochs", F_T_EPOCHS},
+    {"optimizer", F_OPTIM},
+    {"optimizer.kind", F_O_KIND},
+    {"optimizer.lr", F_O_LR},
+    {"optimizer.weight_decay", F_O_WD},
+    {"optimizer.momentum", F_O_MOM},
+    {"optimizer.dampening", F_O_DAMP},
+    {"optimizer.nesterov", F_O_NEST},
+    {"optimizer.betas", F_O_BETAS},
+    {"optimizer.eps", F_O_EPS},
+    {"optimizer.clip_norm", F_O_CLIP},
+    {"scheduler", F_SCHED},
+    {"scheduler.kind", F_S_KIND},
+    {"scheduler.step_size", F_S_STEP},
+    {"scheduler.gamma", F_S_GAMMA},
+    {"scheduler.t_max", F_S_TMAX},
+    {"scheduler.eta_min", F_S_ETAMIN},
+    {"scheduler.mode", F_S_MODE},
+    {"scheduler.factor", F_S_FACTOR},
+    {"scheduler.patience", F_S_PATIENCE},
+    {"scheduler.threshold", F_S_THRESH},
+    {"scheduler.threshold_mode", F_S_THMODE},
+    {"scheduler.cooldown", F_S_COOLDOWN},
+    {"scheduler.min_lr", F_S_MINLR},
+    {"scheduler.eps", F_S_EPS},
+    {"early_stopping", F_EARLY},
+    {"early_stopping.patience", F_E_PATIENCE},
+    {"output", F_OUTPUT},
+    {"output.dir", F_OUT_DIR},
+};
+#define GM__CFG_NKEYS (sizeof gm__cfg_keys / sizeof gm__cfg_keys[0])
+
+static bool gm__cfg_is_section(gm__cfg_field f) {
+    return f == F_MODEL || f == F_DATA || f == F_TRAINER || f == F_OPTIM || f == F_SCHED ||
+           f == F_EARLY || f == F_OUTPUT;
+}
+
+/* The generator's kinds (gmcnn/datasets.h names), then the names used in
+ * SPEC and the reference's data sets, mapped onto them (kind, digit source). */
+typedef struct gm__cfg_gen {
+    const char *name;
+    const char *kind;
+    const char *digits;
+} gm__cfg_gen;
+static const gm__cfg_gen gm__cfg_gen_kinds[] = {
+    {"digits", "digits", NULL},
+    {"rotated", "rotated", NULL},
+    {"back-random", "back-random", NULL},
+    {"back-image", "back-image", NULL},
+    {"rot-back-image", "rot-back-image", NULL},
+    {"rectangles", "rectangles", NULL},
+    {"noise", "back-random", NULL},
+    {"background-random", "back-random", NULL},
+    {"background-image", "back-image", NULL},
+    {"rotated-background", "rot-back-image", NULL},
+    {"fashion", "digits", "fashion"},
+    {"fashion-rotated", "rotated", "fashion"},
+};
+static const char *const gm__cfg_digit_sources[] = {"mnist", "fashion"};
+static const char *const gm__cfg_sources[] = {"generated", "idx", "amat", "cifar10", "norb", "npy"};
+static const char *const gm__cfg_model_kinds[] = {"gmcnn", "plume", "deep", "cnn", "mlp"};
+static const char *const gm__cfg_optims[] = {"sgd", "adam", "adamw"};
+static const char *const gm__cfg_scheds[] = {"constant", "step", "cosine", "plateau"};
+#define GM__CFG_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+struct gm_config {
+    gm_model_desc model;
+    gm_fit_options fit;
+    gm_data_config data;
+    char *str[GM__S_COUNT];
+    int64_t nfiles;
+    char *files[GM_CONFIG_MAX_FILES];
+    int ref_group;     /* 0 none, 'C' cyclic, 'D' dihedral */
+    int64_t ref_order; /* 0 = not given */
+    int line[F_COUNT]; /* 1-based line a field was set on; 0 = default or override */
+};
+
+/* Where values come from, for details. */
+typedef struct gm__cfg_ctx {
+    gm_config *cfg;
+    const char *override; /* the assignment, or NULL while parsing a file */
+    bool from_file;       /* duplicates are checked (an override may repeat a key) */
+    bool seen[F_COUNT];
+} gm__cfg_ctx;
+
+/* ---- details --------------------------------------------------------------- */
+
+/* Printable, bounded copy of untrusted text for messages. */
+static void gm__cfg_shown(char *dst, size_t cap, const char *s, size_t n) {
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 4 < cap; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        dst[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    if (j + 4 >= cap && n > j) {
+        memcpy(dst + j, "...", 3);
+        j += 3;
+    }
+    dst[j] = '\0';
+}
+
+static gm_status gm__cfg_fail(const gm__cfg_ctx *c, int line, gm_status st, const char *fmt, ...)
+    GM_PRINTF(4, 5);
+
+static gm_status gm__cfg_fail(const gm__cfg_ctx *c, int line, gm_status st, const char *fmt, ...) {
+    char msg[384], where[256], name[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *nm = c->cfg->str[GM__S_NAME] ? c->cfg->str[GM__S_NAME] : "<string>";
+    gm__cfg_shown(name, sizeof name, nm, strlen(nm));
+    if (c->override) {
+        char ov[128];
+        gm__cfg_shown(ov, sizeof ov, c->override, strlen(c->override));
+        snprintf(where, sizeof where, "config '%s': override '%s'", name, ov);
+    } else if (line > 0) {
+        snprintf(where, sizeof where, "config '%s' line %d", name, line);
+    } else {
+        snprintf(where, sizeof where, "config '%s'", name);
+    }
+    return gm_error_set(st, "%s: %s", where, msg);
+}
+
+#define GM__CFG_FAIL_IF(cond, c, line, st, ...)                                      \
+    do {                                                                             \
+        if (cond) {                                                                  \
+            gm_status gm__cst = gm__cfg_fail((c), (line), (st), __VA_ARGS__);        \
+            gm__error_note_location(__FILE__, __LINE__);                             \
+            return gm__cst;                                                          \
+        }                                                                            \
+    } while (0)
+
+static int gm__cfg_line(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
+
+/* ---- strings ----------------------------------------------------------------- */
+
+static gm_status gm__cfg_set_str(char **slot, const char *s) {
+    char *d = NULL;
+    if (s) {
+        d = gm_strdup(s);
+        if (!d) return gm__nomem("config string");
+    }
+    gm_free(*slot);
+    *slot = d;
+    return GM_OK;
+}
+
+/* Points the public views at the owned strings. */
+static void gm__cfg_sync(gm_config *cfg) {
+    cfg->model.group = cfg->str[GM__S_RESOLVED];
+    gm_data_config *d = &cfg->data;
+    d->train_images = cfg->str[GM__S_IMAGES];
+    d->train_labels = cfg->str[GM__S_LABELS];
+    d->test_images = cfg->str[GM__S_TEST_IMAGES];
+    d->test_labels = cfg->str[GM__S_TEST_LABELS];
+    d->gen_kind = cfg->str[GM__S_GEN_KIND];
+    d->gen_path = cfg->str[GM__S_GEN_PATH];
+    d->ntrain_files = cfg->nfiles;
+    for (int64_t i = 0; i < GM_CONFIG_MAX_FILES; i++)
+        d->train_files[i] = i < cfg->nfiles ? cfg->files[i] : NULL;
+}
+
+void gm_config_free(gm_config *cfg) {
+    if (!cfg) return;
+    for (int i = 0; i < GM__S_COUNT; i++) gm_free(cfg->str[i]);
+    for (int64_t i = 0; i < cfg->nfiles; i++) gm_free(cfg->files[i]);
+    gm_free(cfg);
+}
+
+static gm_status gm__cfg_clone(const gm_config *src, gm_config **out) {
+    *out = NULL;
+    gm_config *c = gm_malloc(sizeof *c);
+    if (!c) return gm__nomem("config");
+    *c = *src;
+    for (int i = 0; i < GM__S_COUNT; i++) c->str[i] = NULL;
+    for (int64_t i = 0; i < GM_CONFIG_MAX_FILES; i++) c->files[i] = NULL;
+    c->nfiles = 0;
+    gm_status st = GM_OK;
+    for (int i = 0; i < GM__S_COUNT && st == GM_OK; i++)
+        st = gm__cfg_set_str(&c->str[i], src->str[i]);
+    for (int64_t i = 0; i < src->nfiles && st == GM_OK; i++) {
+        st = gm__cfg_set_str(&c->files[i], src->files[i]);
+        if (st == GM_OK) c->nfiles = i + 1;
+    }
+    if (st != GM_OK) {
+        gm_config_free(c);
+        return st;
+    }
+    gm__cfg_sync(c);
+    *out = c;
+    return GM_OK;
+}
+
+/* ---- defaults ------------------------------------------------------------------ */
+
+static void gm__cfg_clear_data_files(gm_config *cfg) {
+    for (int s = GM__S_IMAGES; s <= GM__S_GEN_PATH; s++) {
+        gm_free(cfg->str[s]);
+        cfg->str[s] = NULL;
+    }
+    for (int64_t i = 0; i < cfg->nfiles; i++) {
+        gm_free(cfg->files[i]);
+        cfg->files[i] = NULL;
+    }
+    cfg->nfiles = 0;
+}
+
+gm_status gm_config_new_default(gm_config **out) {
+    GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, "gm_config_new_default: out is required");
+    *out = NULL;
+    gm_config *c = gm_calloc(1, sizeof *c);
+    if (!c) return gm__nomem("config");
+    /* The reference architecture: 2 blocks x 1 layer x 120 channels, t = 3. */
+    c->model.kind = GM_MODEL_GMCNN;
+    c->model.radius = 3;
+    c->model.in_channels = 1;
+    c->model.out_dim = 10;
+    c->model.nblocks = 2;
+    for (int i = 0; i < 2; i++) c->model.blocks[i] = (gm_block_desc){.num_layers = 1,
+                                                                      .out_channels = 120};
+    c->model.form = GM_CONV_FULL;
+    c->model.pool_mode = GM_REDUCE_MAX;
+    c->fit.epochs = 20;
+    c->fit.batch_size = 128;
+    c->fit.seed = 42;
+    c->fit.optim = gm_optim_config_default(GM_OPTIM_ADAMW);
+    c->fit.sched = gm_lr_sched_config_default(GM_LR_PLATEAU);
+    c->data.source = GM_DATA_GENERATED;
+    c->data.batch_size = 128;
+    c->data.val_fraction = 0.2;
+    c->data.gen_seed = 42;
+    c->data.gen_num_train = 8000;
+    c->data.gen_num_test = 2000;
+    c->data.gen_digits = gm__cfg_digit_sources[0];
+    gm_status st = gm__cfg_set_str(&c->str[GM__S_OUTDIR], "runs");
+    if (st == GM_OK) st = gm__cfg_set_str(&c->str[GM__S_GEN_PATH], "");
+    if (st != GM_OK) {
+        gm_config_free(c);
+        return st;
+    }
+    gm__cfg_sync(c);
+    *out = c;
+    return GM_OK;
+}
+
+/* ---- scalars --------------------------------------------------------------------- */
+
+static bool gm__cfg_is_null(const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = (const char *)n->data.scalar.value;
+    return !s[0] || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+           !strcmp(s, "NULL");
+}
+
+static const char *gm__cfg_node_kind(const yaml_node_t *n) {
+    if (n->type == YAML_MAPPING_NODE) return "a mapping";
+    if (n->type == YAML_SEQUENCE_NODE) return "a list";
+    if (gm__cfg_is_null(n)) return "null";
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return "a quoted string";
+    return "a plain scalar";
+}
+
+/* A plain scalar's text, or NULL (not a plain scalar / embedded NUL). */
+static const char *gm__cfg_plain(const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return NULL;
+    const char *s = (const char *)n->data.scalar.value;
+    return strlen(s) == n->data.scalar.length ? s : NULL;
+}
+
+static void gm__cfg_value_shown(char *dst, size_t cap, const yaml_node_t *n) {
+    if (n->type == YAML_SCALAR_NODE)
+        gm__cfg_shown(dst, cap, (const char *)n->data.scalar.value, n->data.scalar.length);
+    else
+        snprintf(dst, cap, "%s", gm__cfg_node_kind(n));
+}
+
+static gm_status gm__cfg_int(const gm__cfg_ctx *c, const yaml_node_t *n, const char *path,
+                             int64_t lo, int64_t hi, int64_t *out) {
+    const int line = gm__cfg_line(n);
+    const char *s = gm__cfg_plain(n);
+    bool ok = s && s[0];
+    long long v = 0;
+    if (ok) {
+        const char *p = s + (s[0] == '-' || s[0] == '+');
+        ok = *p >= '0' && *p <= '9';
+        if (ok) {
+            char *end = NULL;
+            errno = 0;
+            v = strtoll(s, &end, 10);
+            ok = *end == '\0';
+            GM__CFG_FAIL_IF(ok && errno == ERANGE, c, line, GM_ERR_INVALID_ARG,
+                            "%s = %s is out of range [%lld, %lld]", path, s, (long long)lo,
+                            (long long)hi);
+        }
+    }
+    char shown[64];
+    gm__cfg_value_shown(shown, sizeof shown, n);
+    GM__CFG_FAIL_IF(!ok, c, line, GM_ERR_INVALID_ARG, "%s: expected an integer, got %s%s%s%s",
+                    path, gm__cfg_node_kind(n), n->type == YAML_SCALAR_NODE ? " '" : "",
+                    n->type == YAML_SCALAR_NODE ? shown : "",
+                    n->type == YAML_SCALAR_NODE ? "'" : "");
+    GM__CFG_FAIL_IF(v < lo || v > hi, c, line, GM_ERR_INVALID_ARG,
+                    "%s = %lld is out of range [%lld, %lld]", path, v, (long long)lo,
+                    (long long)hi);
+    *out = (int64_t)v;
+    return GM_OK;
+}
+
+static gm_status gm__cfg_u64(const gm__cfg_ctx *c, const yaml_node_t *n, const char *path,
+                             uint64_t *out) {
+    const int line = gm__cfg_line(n);
+    const char *s = gm__cfg_plain(n);
+    bool ok = s && s[0] >= '0' && s[0] <= '9';
+    unsigned long long v = 0;
+    if (ok) {
+        char *end = NULL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        ok = *end == '\0';
+        GM__CFG_FAIL_IF(ok && errno == ERANGE, c, line, GM_ERR_INVALID_ARG,
+                        "%s = %s is out of range [0, %llu]", path, s,
+                        (unsigned long long)UINT64_MAX);
+    }
+    char shown[64];
+    gm__cfg_value_shown(shown, sizeof shown, n);
+    GM__CFG_FAIL_IF(!ok, c, line, GM_ERR_INVALID_ARG,
+                    "%s: expected a non-negative integer, got %s ('%s')", path,
+                    gm__cfg_node_kind(n), shown);
+    *out = (uint64_t)v;
+    return GM_OK;
+}
+
+/* lo_open / hi_open make the bound exclusive; hi = INFINITY for none. */
+static gm_status gm__cfg_real(const gm__cfg_ctx *c, const yaml_node_t *n, const char *path,
+                              double lo, bool lo_open, double hi, bool hi_open, double *out) {
+    const int line = gm__cfg_line(n);
+    const char *s = gm__cfg_plain(n);
+    bool ok = s && s[0] && (s[0] == '-' || s[0] == '+' || s[0] == '.' ||
+                            (s[0] >= '0' && s[0] <= '9'));
+    double v = 0.0;
+    if (ok) {
+        char *end = NULL;
+        v = strtod(s, &end);
+        ok = *end == '\0' && isfinite(v);
+    }
+    char shown[64];
+    gm__cfg_value_shown(shown, sizeof shown, n);
+    GM__CFG_FAIL_IF(!ok, c, line, GM_ERR_INVALID_ARG, "%s: expected a finite number, got %s ('%s')",
+                    path, gm__cfg_node_kind(n), shown);
+    const bool below = lo_open ? !(v > lo) : !(v >= lo);
+    const bool above = hi_open ? !(v < hi) : !(v <= hi);
+    GM__CFG_FAIL_IF(below || above, c, line, GM_ERR_INVALID_ARG, "%s = %s must be in %c%g, %g%c",
+                    path, shown, lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+    *out = v;
+    return GM_OK;
+}
+
+static gm_status gm__cfg_bool(const gm__cfg_ctx *c, const yaml_node_t *n, const char *path,
+                              bool *out) {
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On",
+                                      "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off",
+                                     "OFF"};
+    const char *s = gm__cfg_plain(n);
+    for (int i = 0; s && i < GM__CFG_LEN(yes); i++) {
+        if (!strcmp(s, yes[i])) {
+            *out = true;
+            return GM_OK;
+        }
+        if (!strcmp(s, no[i])) {
+            *out = false;
+            return GM_OK;
+        }
+    }
+    char shown[64];
+    gm__cfg_value_shown(shown, sizeof shown, n);
+    GM__CFG_FAIL_IF(true, c, gm__cfg_line(n), GM_ERR_INVALID_ARG,
+                    "%s: expected a boolean (true/false, yes/no), got %s ('%s')", path,
+                    gm__cfg_node_kind(n), shown);
+    return GM_OK;
+}
+
+/* Any non-null scalar without NUL bytes; empty only when allowed. */
+static gm_status gm__cfg_string(const gm__cfg_ctx *c, const yaml_node_t *n, const char *path,
+                                bool allow_empty, const char **out) {
+    const int line = gm__cfg_line(n);
+    const bool scalar = n->type == YAML_SCALAR_NODE && !gm__cfg_is_null(n);
+    GM__CFG_FAIL_IF(!scalar, c, line, GM_ERR_INVALID_ARG, "%s: expected a string, got %s", path,
+                    gm__cfg_node_kind(n));
+    const char *s = (const char *)n->data.scalar.value;
+    GM__CFG_FAIL_IF(strlen(s) != n->data.scalar.length, c, line, GM_ERR_INVALID_ARG,
+                    "%s: the string contains a NUL character", path);
+    GM__CFG_FAIL_IF(!allow_empty && !s[0], c, line, GM_ERR_INVALID_ARG, "%s must not be empty",
+                    path);
+    *out = s;
+    return GM_OK;
+}
+
+static gm_status gm__cfg_choice(const gm__cfg_ctx *c, const yaml_node_t *n, const char *path,
+                                const char *const *names, int count, int *out) {
+    const char *s = NULL;
+    GM_FORWARD_IF_ERROR(gm__cfg_string(c, n, path, true, &s));
+    for (int i = 0; i < count; i++) {
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return GM_OK;
+        }
+    }
+    char shown[64], list[256] = "";
+    gm__cfg_value_shown(shown, sizeof shown, n);
+    for (int i = 0; i < count; i++) {
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+        if (i + 1 < count) strncat(list, ", ", sizeof list - strlen(list) - 1);
+    }
+    GM__CFG_FAIL_IF(true, c, gm__cfg_line(n), GM_ERR_INVALID_ARG,
+                    "%s: unknown value '%s' (expected one of: %s)", path, shown, list);
+    return GM_OK;
+}
+
+/* ---- setting one field ---------------------------------------------------------- */
+
+static gm_status gm__cfg_blocks(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *n) {
+    gm_config *cfg = c->cfg;
+    const int line = gm__cfg_line(n);
+    GM__CFG_FAIL_IF(n->type != YAML_SEQUENCE_NODE, c, line, GM_ERR_INVALID_ARG,
+                    "model.blocks: expected a list of {num_layers, out_channels}, got %s",
+                    gm__cfg_node_kind(n));
+    const yaml_node_item_t *items = n->data.sequence.items.start;
+    const int64_t count = n->data.sequence.items.top - items;
+    GM__CFG_FAIL_IF(count < 1 || count > GM_MODEL_MAX_BLOCKS, c, line, GM_ERR_INVALID_ARG,
+                    "model.blocks: %lld blocks, expected 1..%d", (long long)count,
+                    GM_MODEL_MAX_BLOCKS);
+    gm_block_desc blocks[GM_MODEL_MAX_BLOCKS];
+    for (int64_t i = 0; i < count; i++) {
+        const yaml_node_t *b = yaml_document_get_node(doc, items[i]);
+        GM_ASSERT(b);
+        char path[GM__CFG_PATH_MAX];
+        snprintf(path, sizeof path, "model.blocks[%lld]", (long long)i);
+        GM__CFG_FAIL_IF(b->type != YAML_MAPPING_NODE, c, gm__cfg_line(b), GM_ERR_INVALID_ARG,
+                        "%s: expected a mapping {num_layers, out_channels}, got %s", path,
+                        gm__cfg_node_kind(b));
+        blocks[i] = (gm_block_desc){.num_layers = 1};
+        bool seen[3] = {false, false, false};
+        for (const yaml_node_pair_t *p = b->data.mapping.pairs.start;
+             p < b->data.mapping.pairs.top; p++) {
+            const yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            const yaml_node_t *v = yaml_document_get_node(doc, p->value);
+            GM_ASSERT(k && v);
+            const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value
+                                                            : "";
+            int which = !strcmp(name, "num_layers") ? 0 : !strcmp(name, "out_channels") ? 1
+                        : !strcmp(name, "pool") ? 2 : -1;
+            char shown[64], full[GM__CFG_PATH_MAX + 64];
+            gm__cfg_value_shown(shown, sizeof shown, k);
+            snprintf(full, sizeof full, "%s.%s", path, shown);
+            GM__CFG_FAIL_IF(which < 0, c, gm__cfg_line(k), GM_ERR_INVALID_ARG,
+                            "unknown key '%s'", full);
+            GM__CFG_FAIL_IF(seen[which], c, gm__cfg_line(k), GM_ERR_INVALID_ARG,
+                            "duplicate key '%s'", full);
+            seen[which] = true;
+            if (which == 0)
+                GM_FORWARD_IF_ERROR(gm__cfg_int(c, v, full, 1, 1000, &blocks[i].num_layers));
+            else if (which == 1)
+                GM_FORWARD_IF_ERROR(gm__cfg_int(c, v, full, 1, 65536, &blocks[i].out_channels));
+            else
+                GM_FORWARD_IF_ERROR(gm__cfg_bool(c, v, full, &blocks[i].pool));
+        }
+        GM__CFG_FAIL_IF(!seen[1], c, gm__cfg_line(b), GM_ERR_INVALID_ARG,
+                        "%s: out_channels is required", path);
+    }
+    cfg->model.nblocks = count;
+    memset(cfg->model.blocks, 0, sizeof cfg->model.blocks);
+    memcpy(cfg->model.blocks, blocks, (size_t)count * sizeof blocks[0]);
+    return GM_OK;
+}
+
+static gm_status gm__cfg_files(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *n,
+                               const char *path) {
+    gm_config *cfg = c->cfg;
+    const int line = gm__cfg_line(n);
+    GM__CFG_FAIL_IF(n->type != YAML_SEQUENCE_NODE, c, line, GM_ERR_INVALID_ARG,
+                    "%s: expected a list of batch files, got %s", path, gm__cfg_node_kind(n));
+    const yaml_node_item_t *items = n->data.sequence.items.start;
+    const int64_t count = n->data.sequence.items.top - items;
+    GM__CFG_FAIL_IF(count < 1 || count > GM_CONFIG_MAX_FILES, c, line, GM_ERR_INVALID_ARG,
+                    "%s: %lld files, expected 1..%d", path, (long long)count, GM_CONFIG_MAX_FILES);
+    const char *vals[GM_CONFIG_MAX_FILES];
+    for (int64_t i = 0; i < count; i++) {
+        const yaml_node_t *f = yaml_document_get_node(doc, items[i]);
+        GM_ASSERT(f);
+        char p[GM__CFG_PATH_MAX];
+        snprintf(p, sizeof p, "%s[%lld]", path, (long long)i);
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, f, p, false, &vals[i]));
+    }
+    char *copies[GM_CONFIG_MAX_FILES] = {NULL};
+    for (int64_t i = 0; i < count; i++) {
+        copies[i] = gm_strdup(vals[i]);
+        if (!copies[i]) {
+            for (int64_t j = 0; j < i; j++) gm_free(copies[j]);
+            return gm__nomem("config file list");
+        }
+    }
+    for (int64_t i = 0; i < cfg->nfiles; i++) gm_free(cfg->files[i]);
+    for (int64_t i = 0; i < GM_CONFIG_MAX_FILES; i++) cfg->files[i] = copies[i];
+    cfg->nfiles = count;
+    return GM_OK;
+}
+
+/* Which data keys each source takes. */
+static bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src) {
+    switch (f) {
+    case F_D_IMAGES: case F_D_LABELS: case F_D_TEST_IMAGES: case F_D_TEST_LABELS:
+        return src == GM_DATA_IDX || src == GM_DATA_NPY;
+    case F_D_TRAIN: return src == GM_DATA_AMAT || src == GM_DATA_CIFAR10;
+    case F_D_TEST: return src == GM_DATA_AMAT || src == GM_DATA_CIFAR10;
+    case F_D_TRAIN_DAT: case F_D_TRAIN_CAT: case F_D_TEST_DAT: case F_D_TEST_CAT:
+        return src == GM_DATA_NORB;
+    case F_D_GEN_KIND: case F_D_GEN_SEED: case F_D_GEN_NTRAIN: case F_D_GEN_NTEST:
+    case F_D_GEN_PATH: case F_D_GEN_DIGITS:
+        return src == GM_DATA_GENERATED;
+    default: return true;
+    }
+}
+
+static bool gm__cfg_optim_key_applies(gm__cfg_field f, gm_optim_kind k) {
+    if (f == F_O_MOM || f == F_O_DAMP || f == F_O_NEST) return k == GM_OPTIM_SGD;
+    if (f == F_O_BETAS || f == F_O_EPS) return k != GM_OPTIM_SGD;
+    return true;
+}
+
+static bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k) {
+    if (f == F_S_STEP || f == F_S_GAMMA) return k == GM_LR_STEP;
+    if (f == F_S_TMAX || f == F_S_ETAMIN) return k == GM_LR_COSINE;
+    if (f >= F_S_MODE && f <= F_S_EPS) return k == GM_LR_PLATEAU;
+    return true;
+}
+
+static gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *map,
+                                   const char *prefix);
+
+static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f,
+                               const char *path, const yaml_node_t *v) {
+    gm_config *cfg = c->cfg;
+    gm_model_desc *m = &cfg->model;
+    gm_optim_config *o = &cfg->fit.optim;
+    gm_lr_sched_config *s = &cfg->fit.sched;
+    gm_data_config *d = &cfg->data;
+    const int line = gm__cfg_line(v);
+    const char *str = NULL;
+    int choice = 0;
+    const double inf = INFINITY;
+
+    GM__CFG_FAIL_IF(f >= F_D_IMAGES && f <= F_D_GEN_DIGITS &&
+                        !gm__cfg_data_key_applies(f, d->source),
+                    c, line, GM_ERR_INVALID_ARG, "%s does not apply to data.source %s", path,
+                    gm_data_source_name(d->source));
+    GM__CFG_FAIL_IF(!gm__cfg_optim_key_applies(f, o->kind), c, line, GM_ERR_INVALID_ARG,
+                    "%s does not apply to optimizer.kind %s", path, gm_optim_kind_name(o->kind));
+    GM__CFG_FAIL_IF(!gm__cfg_sched_key_applies(f, s->kind), c, line, GM_ERR_INVALID_ARG,
+                    "%s does not apply to scheduler.kind %s", path,
+                    gm_lr_sched_kind_name(s->kind));
+
+    switch (f) {
+    case F_MODEL: case F_DATA: case F_TRAINER: case F_OPTIM: case F_SCHED: case F_EARLY:
+    case F_OUTPUT:
+        GM__CFG_FAIL_IF(v->type != YAML_MAPPING_NODE, c, line, GM_ERR_INVALID_ARG,
+                        "%s: expected a mapping, got %s", path, gm__cfg_node_kind(v));
+        return gm__cfg_apply_map(c, doc, v, path);
+    case F_SEED: return gm__cfg_u64(c, v, path, &cfg->fit.seed);
+    case F_M_KIND:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_model_kinds,
+                                           GM__CFG_LEN(gm__cfg_model_kinds), &choice));
+        m->kind = (gm_model_kind)choice;
+        return GM_OK;
+    case F_M_SPEC:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_SPEC], str);
+    case F_M_GROUP: {
+        static const char *const groups[] = {"cyclic", "dihedral"};
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, groups, 2, &choice));
+        cfg->ref_group = choice == 0 ? 'C' : 'D';
+        return GM_OK;
+    }
+    case F_M_ORDER: return gm__cfg_int(c, v, path, 1, 4096, &cfg->ref_order);
+    case F_M_RADIUS: return gm__cfg_int(c, v, path, 0, 64, &m->radius);
+    case F_M_IN: return gm__cfg_int(c, v, path, 1, 4096, &m->in_channels);
+    case F_M_CLASSES: return gm__cfg_int(c, v, path, 1, 1 << 20, &m->out_dim);
+    case F_M_BLOCKS: return gm__cfg_blocks(c, doc, v);
+    case F_M_DROPOUT: return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &m->dropout);
+    case F_M_FORM: {
+        static const char *const forms[] = {"full", "shared"};
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, forms, 2, &choice));
+        m->form = choice == 0 ? GM_CONV_FULL : GM_CONV_SHARED;
+        return GM_OK;
+    }
+    case F_M_LDR: return gm__cfg_int(c, v, path, 0, 1024, &m->ldr_rank);
+    case F_M_MOD: return gm__cfg_bool(c, v, path, &m->modulated);
+    case F_M_POOL: {
+        static const char *const modes[] = {"max", "mean"};
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, modes, 2, &choice));
+        m->pool_mode = choice == 0 ? GM_REDUCE_MAX : GM_REDUCE_MEAN;
+        return GM_OK;
+    }
+    case F_M_HIDDEN: return gm__cfg_int(c, v, path, 0, 65536, &m->hidden);
+    case F_M_IMH: return gm__cfg_int(c, v, path, 0, 65536, &m->image_h);
+    case F_M_IMW: return gm__cfg_int(c, v, path, 0, 65536, &m->image_w);
+    case F_D_SOURCE:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_sources,
+                                           GM__CFG_LEN(gm__cfg_sources), &choice));
+        if ((gm_data_source)choice != d->source) {
+            /* The paths of one source mean nothing to another. */
+            gm__cfg_clear_data_files(cfg);
+            d->source = (gm_data_source)choice;
+            if (d->source == GM_DATA_GENERATED)
+                GM_FORWARD_IF_ERROR(gm__cfg_set_str(&cfg->str[GM__S_GEN_PATH], ""));
+        }
+        return GM_OK;
+    case F_D_BATCH: return gm__cfg_int(c, v, path, 1, 1 << 24, &d->batch_size);
+    case F_D_VAL: return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &d->val_fraction);
+    case F_D_NORM: return gm__cfg_bool(c, v, path, &d->normalize);
+    case F_D_IMAGES: case F_D_TRAIN_DAT:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_IMAGES], str);
+    case F_D_LABELS: case F_D_TRAIN_CAT:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_LABELS], str);
+    case F_D_TEST_IMAGES: case F_D_TEST_DAT: case F_D_TEST:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_TEST_IMAGES], str);
+    case F_D_TEST_LABELS: case F_D_TEST_CAT:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_TEST_LABELS], str);
+    case F_D_TRAIN:
+        if (d->source == GM_DATA_CIFAR10) return gm__cfg_files(c, doc, v, path);
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_IMAGES], str);
+    case F_D_GEN_KIND: {
+        const char *names[GM__CFG_LEN(gm__cfg_gen_kinds)];
+        for (int i = 0; i < GM__CFG_LEN(gm__cfg_gen_kinds); i++)
+            names[i] = gm__cfg_gen_kinds[i].name;
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, names, GM__CFG_LEN(gm__cfg_gen_kinds),
+                                           &choice));
+        const gm__cfg_gen *g = &gm__cfg_gen_kinds[choice];
+        if (g->digits) {
+            GM__CFG_FAIL_IF(c->seen[F_D_GEN_DIGITS], c, line, GM_ERR_INVALID_ARG,
+                            "%s %s selects the digits itself; drop data.digits", path, g->name);
+            d->gen_digits = g->digits;
+        }
+        return gm__cfg_set_str(&cfg->str[GM__S_GEN_KIND], g->kind);
+    }
+    case F_D_GEN_DIGITS:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_digit_sources, 2, &choice));
+        d->gen_digits = gm__cfg_digit_sources[choice];
+        return GM_OK;
+    case F_D_GEN_SEED: return gm__cfg_u64(c, v, path, &d->gen_seed);
+    case F_D_GEN_NTRAIN: return gm__cfg_int(c, v, path, 1, INT64_C(1) << 32, &d->gen_num_train);
+    case F_D_GEN_NTEST: return gm__cfg_int(c, v, path, 0, INT64_C(1) << 32, &d->gen_num_test);
+    case F_D_GEN_PATH:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, true, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_GEN_PATH], str);
+    case F_T_EPOCHS: return gm__cfg_int(c, v, path, 1, 1000000, &cfg->fit.epochs);
+    case F_O_KIND:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_optims,
+                                           GM__CFG_LEN(gm__cfg_optims), &choice));
+        if ((gm_optim_kind)choice != o->kind) *o = gm_optim_config_default((gm_optim_kind)choice);
+        return GM_OK;
+    case F_O_LR: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->lr);
+    case F_O_WD: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->weight_decay);
+    case F_O_MOM: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->momentum);
+    case F_O_DAMP: return gm__cfg_real(c, v, path, -inf, false, inf, false, &o->dampening);
+    case F_O_NEST: return gm__cfg_bool(c, v, path, &o->nesterov);
+    case F_O_BETAS: {
+        const bool pair = v->type == YAML_SEQUENCE_NODE &&
+                          v->data.sequence.items.top - v->data.sequence.items.start == 2;
+        GM__CFG_FAIL_IF(!pair, c, line, GM_ERR_INVALID_ARG,
+                        "%s: expected a list of two numbers [beta1, beta2], got %s", path,
+                        gm__cfg_node_kind(v));
+        double b[2];
+        for (int i = 0; i < 2; i++) {
+            const yaml_node_t *e = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+            GM_ASSERT(e);
+            char p[GM__CFG_PATH_MAX];
+            snprintf(p, sizeof p, "%s[%d]", path, i);
+            GM_FORWARD_IF_ERROR(gm__cfg_real(c, e, p, 0.0, false, 1.0, true, &b[i]));
+        }
+        o->beta1 = b[0];
+        o->beta2 = b[1];
+        return GM_OK;
+    }
+    case F_O_EPS: return gm__cfg_real(c, v, path, 0.0, true, inf, false, &o->eps);
+    case F_O_CLIP: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &cfg->fit.clip_norm);
+    case F_S_KIND:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_scheds,
+                                           GM__CFG_LEN(gm__cfg_scheds), &choice));
+        if ((gm_lr_sched_kind)choice != s->kind)
+            *s = gm_lr_sched_config_default((gm_lr_sched_kind)choice);
+        return GM_OK;
+    case F_S_STEP: return gm__cfg_int(c, v, path, 1, 1000000, &s->step_size);
+    case F_S_GAMMA: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->gamma);
+    case F_S_TMAX: return gm__cfg_int(c, v, path, 1, 1000000, &s->t_max);
+    case F_S_ETAMIN: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->eta_min);
+    case F_S_MODE: {
+        static const char *const modes[] = {"min", "max"};
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, modes, 2, &choice));
+        s->mode = choice == 0 ? GM_SCHED_MIN : GM_SCHED_MAX;
+        return GM_OK;
+    }
+    case F_S_FACTOR: return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &s->factor);
+    case F_S_PATIENCE: return gm__cfg_int(c, v, path, 0, 1000000, &s->patience);
+    case F_S_THRESH: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->threshold);
+    case F_S_THMODE: {
+        static const char *const modes[] = {"rel", "abs"};
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, modes, 2, &choice));
+        s->threshold_mode = choice == 0 ? GM_THRESHOLD_REL : GM_THRESHOLD_ABS;
+        return GM_OK;
+    }
+    case F_S_COOLDOWN: return gm__cfg_int(c, v, path, 0, 1000000, &s->cooldown);
+    case F_S_MINLR: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->min_lr);
+    case F_S_EPS: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->eps);
+    case F_E_PATIENCE:
+        return gm__cfg_int(c, v, path, 0, 1000000, &cfg->fit.early_stop_patience);
+    case F_OUT_DIR:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return gm__cfg_set_str(&cfg->str[GM__S_OUTDIR], str);
+    case F_NONE: case F_COUNT: break;
+    }
+    GM_ASSERT(!"unhandled config field");
+    return GM_ERR_INVALID_ARG;
+}
+
+static const gm__cfg_key *gm__cfg_lookup(const char *path) {
+    for (size_t i = 0; i < GM__CFG_NKEYS; i++)
+        if (!strcmp(gm__cfg_keys[i].path, path)) return &gm__cfg_keys[i];
+    return NULL;
+}
+
+/* Resolves "prefix.key" for a key node; unknown keys are errors. */
+static gm_status gm__cfg_key_of(const gm__cfg_ctx *c, const yaml_node_t *k, const char *prefix,
+                                char *path, size_t cap, const gm__cfg_key **out) {
+    const int line = gm__cfg_line(k);
+    const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : NULL;
+    GM__CFG_FAIL_IF(!name, c, line, GM_ERR_INVALID_ARG, "%s%skeys must be scalars, got %s",
+                    prefix, prefix[0] ? ": " : "", gm__cfg_node_kind(k));
+    /* A dotted key would reach into another section. */
+    const bool clean = strlen(name) == k->data.scalar.length &&
+                       strlen(name) < GM__CFG_PATH_MAX && !strchr(name, '.');
+    snprintf(path, cap, "%s%s%s", prefix, prefix[0] ? "." : "", clean ? name : "");
+    *out = clean ? gm__cfg_lookup(path) : NULL;
+    /* Sections and their fields live at fixed depths: "model.model" is no key. */
+    if (*out && gm__cfg_is_section((*out)->field) && prefix[0]) *out = NULL;
+    if (!*out) {
+        char shown[GM__CFG_PATH_MAX], full[2 * GM__CFG_PATH_MAX];
+        gm__cfg_shown(shown, sizeof shown, name, k->data.scalar.length);
+        snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", shown);
+        GM__CFG_FAIL_IF(true, c, line, GM_ERR_INVALID_ARG, "unknown key '%s'", full);
+    }
+    return GM_OK;
+}
+
+static gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *map,
+                                   const char *prefix) {
+    const yaml_node_pair_t *start = map->data.mapping.pairs.start;
+    const yaml_node_pair_t *top = map->data.mapping.pairs.top;
+    /* Pass 0 reads the key that selects a kind (its defaults and which other
+     * keys apply); pass 1 the rest. Keys are checked in pass 0. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (const yaml_node_pair_t *p = start; p < top; p++) {
+            const yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            const yaml_node_t *v = yaml_document_get_node(doc, p->value);
+            GM_ASSERT(k && v);
+            char path[2 * GM__CFG_PATH_MAX];
+            const gm__cfg_key *key = NULL;
+            GM_FORWARD_IF_ERROR(gm__cfg_key_of(c, k, prefix, path, sizeof path, &key));
+            const bool selector = key->field == F_M_KIND || key->field == F_D_SOURCE ||
+                                  key->field == F_O_KIND || key->field == F_S_KIND;
+            if (pass == 0) {
+                const int line = gm__cfg_line(k);
+                if (c->from_file) {
+                    const int first = c->cfg->line[key->field];
+                    GM__CFG_FAIL_IF(c->seen[key->field], c, line, GM_ERR_INVALID_ARG,
+                                    "duplicate key '%s' (first given at line %d)", path, first);
+                }
+                c->seen[key->field] = true;
+                c->cfg->line[key->field] = c->from_file ? line : 0;
+            }
+            if (selector == (pass == 0)) GM_FORWARD_IF_ERROR(gm__cfg_apply(c, doc, key->field,
+                                                                           path, v));
+        }
+    }
+    return GM_OK;
+}
+
+/* ---- validation across fields ----------------------------------------------------- */
+
+static bool gm__cfg_gm_kind(gm_model_kind k) {
+    return k == GM_MODEL_GMCNN || k == GM_MODEL_PLUME || k == GM_MODEL_GMCNN_DEEP;
+}
+
+static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
+    gm_config *cfg = c->cfg;
+    gm_model_desc *m = &cfg->model;
+    const int *ln = cfg->line;
+
+    /* The group: model.spec, else the reference's group + order. */
+    GM__CFG_FAIL_IF(!cfg->str[GM__S_SPEC] && (cfg->ref_group != 0) != (cfg->ref_order != 0), c,
+                    ln[F_M_GROUP] ? ln[F_M_GROUP] : ln[F_M_ORDER], GM_ERR_INVALID_ARG,
+                    "model.group and model.order go together (%s is missing)",
+                    cfg->ref_group ? "model.order" : "model.group");
+    char ref[64];
+    const char *spec = cfg->str[GM__S_SPEC];
+    int spec_line = ln[F_M_SPEC];
+    if (!spec && cfg->ref_group) {
+        snprintf(ref, sizeof ref, "%c%lldx%c%lld", cfg->ref_group, (long long)cfg->ref_order,
+                 cfg->ref_group, (long long)cfg->ref_order);
+        spec = ref;
+        spec_line = ln[F_M_GROUP];
+    }
+    GM__CFG_FAIL_IF(!spec && gm__cfg_gm_kind(m->kind), c, ln[F_MODEL], GM_ERR_INVALID_ARG,
+                    "model.kind %s needs a group: model.spec, or model.group and model.order",
+                    gm_config_model_kind_name(m->kind));
+    GM__CFG_FAIL_IF(!spec && m->image_h == 0, c, ln[F_MODEL], GM_ERR_INVALID_ARG,
+                    "model.kind %s needs model.image_h and model.image_w, or a group",
+                    gm_config_model_kind_name(m->kind));
+    /* A table spec names a file, read when the model is built. */
+    if (spec && strncmp(spec, "table:", 6) != 0) {
+        gm_group *g = NULL;
+        const gm_status st = gm_group_from_spec(spec, &g);
+        gm_group_free(g);
+        if (st == GM_ERR_NOMEM) return st;
+        if (st != GM_OK) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "%s", gm_error_detail());
+            GM__CFG_FAIL_IF(true, c, spec_line, st, "model.spec: %s", detail);
+        }
+    }
+    GM_FORWARD_IF_ERROR(gm__cfg_set_str(&cfg->str[GM__S_RESOLVED], spec));
+
+    GM__CFG_FAIL_IF((m->image_h == 0) != (m->image_w == 0), c,
+                    ln[F_M_IMH] ? ln[F_M_IMH] : ln[F_M_IMW], GM_ERR_INVALID_ARG,
+                    "model.image_h and model.image_w go together");
+    GM__CFG_FAIL_IF(m->modulated && m->ldr_rank > 0, c, ln[F_M_MOD], GM_ERR_INVALID_ARG,
+                    "model.modulated excludes model.ldr_rank");
+    GM__CFG_FAIL_IF(!gm__cfg_gm_kind(m->kind) && (m->modulated || m->ldr_rank > 0), c,
+                    ln[F_M_LDR] ? ln[F_M_LDR] : ln[F_M_MOD], GM_ERR_INVALID_ARG,
+                    "model.ldr_rank and model.modulated apply to GM models only");
+    for (int64_t i = 0; i < m->nblocks; i++)
+        GM__CFG_FAIL_IF(m->blocks[i].pool && m->kind != GM_MODEL_GMCNN_DEEP &&
+                            m->kind != GM_MODEL_CNN,
+                        c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
+                        "model.blocks[%lld].pool: only deep and cnn models pool", (long long)i);
+
+    /* The reference reads batch_size under data; the trainer uses it. */
+    cfg->fit.batch_size = cfg->data.batch_size;
+
+    const gm_data_config *d = &cfg->data;
+    const int dl = ln[F_D_SOURCE] ? ln[F_D_SOURCE] : ln[F_DATA];
+    switch (d->source) {
+    case GM_DATA_IDX: case GM_DATA_NPY:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_IMAGES] || !cfg->str[GM__S_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG, "data.source %s needs data.images and data.labels",
+                        gm_data_source_name(d->source));
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_TEST_IMAGES] != !cfg->str[GM__S_TEST_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG, "data.test_images and data.test_labels go together");
+        break;
+    case GM_DATA_AMAT:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_IMAGES], c, dl, GM_ERR_INVALID_ARG,
+                        "data.source amat needs data.train");
+        break;
+    case GM_DATA_CIFAR10:
+        GM__CFG_FAIL_IF(cfg->nfiles < 1, c, dl, GM_ERR_INVALID_ARG,
+                        "data.source cifar10 needs data.train (a list of batch files)");
+        break;
+    case GM_DATA_NORB:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_IMAGES] || !cfg->str[GM__S_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG,
+                        "data.source norb needs data.train_dat and data.train_cat");
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_TEST_IMAGES] != !cfg->str[GM__S_TEST_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG, "data.test_dat and data.test_cat go together");
+        break;
+    case GM_DATA_GENERATED:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_GEN_KIND], c, dl, GM_ERR_INVALID_ARG,
+                        "data.source generated needs data.kind");
+        break;
+    }
+
+    /* The optimizer and schedule modules own their rules; these catch the
+     * combinations a single key cannot (nesterov without momentum). */
+    if (gm_optim_config_check(&cfg->fit.optim) != GM_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        GM__CFG_FAIL_IF(true, c, ln[F_OPTIM], GM_ERR_INVALID_ARG, "optimizer: %s", detail);
+    }
+    gm_lr_sched sched;
+    if (gm_lr_sched_init(&sched, &cfg->fit.sched, cfg->fit.optim.lr) != GM_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        GM__CFG_FAIL_IF(true, c, ln[F_SCHED], GM_ERR_INVALID_ARG, "scheduler: %s", detail);
+    }
+    gm__cfg_sync(cfg);
+    return GM_OK;
+}
+
+/* ---- parsing ------------------------------------------------------------------------- */
+
+static gm_status gm__cfg_yaml_error(const gm__cfg_ctx *c, const yaml_parser_t *p) {
+    if (p->error == YAML_MEMORY_ERROR) return gm__nomem("YAML parser");
+    const yaml_mark_t mk = p->problem ? p->problem_mark : p->context_mark;
+    char prob[160];
+    const char *pr = p->problem ? p->problem : "malformed YAML";
+    gm__cfg_shown(prob, sizeof prob, pr, strlen(pr));
+    if (p->context) {
+        char ctx[96];
+        gm__cfg_shown(ctx, sizeof ctx, p->context, strlen(p->context));
+        return gm__cfg_fail(c, (int)mk.line + 1, GM_ERR_FORMAT,
+                            "YAML syntax error at column %d: %s (%s)", (int)mk.column + 1, prob,
+                            ctx);
+    }
+    return gm__cfg_fail(c, (int)mk.line + 1, GM_ERR_FORMAT, "YAML syntax error at column %d: %s",
+                        (int)mk.column + 1, prob);
+}
+
+/* Loads exactly one YAML document from text (which may be empty only when
+ * allow_empty; its root is then NULL). */
+static gm_status gm__cfg_load_doc(const gm__cfg_ctx *c, const char *text, size_t len,
+                                  yaml_document_t *doc, bool *loaded) {
+    *loaded = false;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return gm__nomem("YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, doc)) {
+        const gm_status st = gm__cfg_yaml_error(c, &parser);
+        yaml_parser_delete(&parser);
+        return st;
+    }
+    *loaded = true;
+    if (yaml_document_get_root_node(doc)) {
+        yaml_document_t extra;
+        gm_status st = GM_OK;
+        if (!yaml_parser_load(&parser, &extra)) {
+            st = gm__cfg_yaml_error(c, &parser);
+        } else {
+            const yaml_node_t *r = yaml_document_get_root_node(&extra);
+            if (r)
+                st = gm__cfg_fail(c, gm__cfg_line(r), GM_ERR_FORMAT,
+                                  "a second YAML document (a config is one document)");
+            yaml_document_delete(&extra);
+        }
+        if (st != GM_OK) {
+            yaml_parser_delete(&parser);
+            yaml_document_delete(doc);
+            *loaded = false;
+            return st;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return GM_OK;
+}
+
+static gm_status gm__cfg_parse_into(gm_config *cfg, const char *text, size_t len) {
+    gm__cfg_ctx c = {.cfg = cfg, .from_file = true};
+    yaml_document_t doc;
+    bool loaded = false;
+    GM_FORWARD_IF_ERROR(gm__cfg_load_doc(&c, text, len, &doc, &loaded));
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    gm_status st = GM_OK;
+    if (!root)
+        st = gm__cfg_fail(&c, 1, GM_ERR_INVALID_ARG, "the config is empty");
+    else if (root->type != YAML_MAPPING_NODE)
+        st = gm__cfg_fail(&c, gm__cfg_line(root), GM_ERR_INVALID_ARG,
+                          "the top level must be a mapping of sections, got %s",
+                          gm__cfg_node_kind(root));
+    else
+        st = gm__cfg_apply_map(&c, &doc, root, "");
+    yaml_document_delete(&doc);
+    if (st == GM_OK) st = gm__cfg_validate(&c);
+    return st;
+}
+
+gm_status gm_config_parse(const char *yaml, const char *name, gm_config **out) {
+    GM_RETURN_ERROR_IF(!yaml || !out, GM_ERR_INVALID_ARG,
+                       "gm_config_parse: yaml and out are required");
+    *out = NULL;
+    const size_t len = strlen(yaml);
+    gm_config *cfg = NULL;
+    GM_FORWARD_IF_ERROR(gm_config_new_default(&cfg));
+    gm_status st = gm__cfg_set_str(&cfg->str[GM__S_NAME], name ? name : "<string>");
+    if (st == GM_OK) {
+        gm__cfg_ctx c = {.cfg = cfg};
+        if (len > GM__CFG_MAX_BYTES)
+            st = gm__cfg_fail(&c, 0, GM_ERR_TOO_LARGE, "%zu bytes exceed the limit of %zu", len,
+                              GM__CFG_MAX_BYTES);
+    }
+    if (st == GM_OK) st = gm__cfg_parse_into(cfg, yaml, len);
+    if (st != GM_OK) {
+        gm_config_free(cfg);
+        return st;
+    }
+    *out = cfg;
+    return GM_OK;
+}
+
+gm_status gm_config_load(const char *path, gm_config **out) {
+    GM_RETURN_ERROR_IF(!path || !out, GM_ERR_INVALID_ARG,
+                       "gm_config_load: path and out are required");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    GM_RETURN_ERROR_IF(!f, GM_ERR_IO, "config '%s': cannot open: %s", path, strerror(errno));
+    char *buf = gm_malloc(GM__CFG_MAX_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return gm__nomem("config file buffer");
+    }
+    const size_t n = fread(buf, 1, GM__CFG_MAX_BYTES + 1, f);
+    const bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed || n > GM__CFG_MAX_BYTES) {
+        gm_free(buf);
+        GM_RETURN_ERROR_IF(failed, GM_ERR_IO, "config '%s': read error", path);
+        GM_RETURN_ERROR_IF(true, GM_ERR_TOO_LARGE, "config '%s': larger than %zu bytes", path,
+                           GM__CFG_MAX_BYTES);
+    }
+    buf[n] = '\0';
+    gm_status st = GM_OK;
+    if (memchr(buf, '\0', n)) {
+        gm_free(buf);
+        GM_RETURN_ERROR_IF(true, GM_ERR_FORMAT, "config '%s': contains a NUL byte", path);
+    }
+    st = gm_config_parse(buf, path, out);
+    gm_free(buf);
+    return st;
+}
+
+/* ---- overrides -------------------------------------------------------------------- */
+
+static gm_status gm__cfg_override(gm_config *cfg, const char *assignment) {
+    gm__cfg_ctx c = {.cfg = cfg, .override = assignment};
+    const char *eq = strchr(assignment, '=');
+    GM__CFG_FAIL_IF(!eq, &c, 0, GM_ERR_INVALID_ARG, "expected key.path=value");
+    char key[2 * GM__CFG_PATH_MAX];
+    size_t klen = (size_t)(eq - assignment);
+    while (klen > 0 && (assignment[klen - 1] == ' ' || assignment[klen - 1] == '\t')) klen--;
+    GM__CFG_FAIL_IF(klen == 0 || klen >= GM__CFG_PATH_MAX, &c, 0, GM_ERR_INVALID_ARG,
+                    "the key is empty or too long");
+    memcpy(key, assignment, klen);
+    key[klen] = '\0';
+    const gm__cfg_key *k = gm__cfg_lookup(key);
+    GM__CFG_FAIL_IF(!k || gm__cfg_is_section(k->field), &c, 0, GM_ERR_INVALID_ARG,
+                    "unknown key '%s'", key);
+    const char *value = eq + 1;
+    yaml_document_t doc;
+    bool loaded = false;
+    GM_FORWARD_IF_ERROR(gm__cfg_load_doc(&c, value, strlen(value), &doc, &loaded));
+    const yaml_node_t *v = yaml_document_get_root_node(&doc);
+    gm_status st = GM_OK;
+    if (!v) {
+        st = gm__cfg_fail(&c, 0, GM_ERR_INVALID_ARG, "%s: the value is empty", key);
+    } else {
+        if (k->field == F_M_GROUP || k->field == F_M_ORDER) {
+            /* The reference keys name the group only when no spec does. */
+            gm_free(cfg->str[GM__S_SPEC]);
+            cfg->str[GM__S_SPEC] = NULL;
+        }
+        st = gm__cfg_apply(&c, &doc, k->field, key, v);
+        cfg->line[k->field] = 0;
+    }
+    yaml_document_delete(&doc);
+    return st;
+}
+
+gm_status gm_config_set_all(gm_config *cfg, int64_t n, const char *const *assignments) {
+    GM_RETURN_ERROR_IF(!cfg || n < 0 || (n > 0 && !assignments), GM_ERR_INVALID_ARG,
+                       "gm_config_set_all: cfg and assignments are required");
+    gm_config *work = NULL;
+    GM_FORWARD_IF_ERROR(gm__cfg_clone(cfg, &work));
+    gm_status st = GM_OK;
+    for (int64_t i = 0; i < n && st == GM_OK; i++) {
+        if (!assignments[i]) {
+            st = gm_error_set(GM_ERR_INVALID_ARG, "gm_config_set_all: assignment %lld is NULL",
+                              (long long)i);
+        } else {
+            st = gm__cfg_override(work, assignments[i]);
+        }
+    }
+    if (st == GM_OK) {
+        gm__cfg_ctx c = {.cfg = work, .override = n == 1 ? assignments[0] : NULL};
+        st = gm__cfg_validate(&c);
+    }
+    if (st != GM_OK) {
+        gm_config_free(work);
+        return st;
+    }
+    /* Swap contents so the caller's handle stays valid. */
+    gm_config tmp = *cfg;
+    *cfg = *work;
+    *work = tmp;
+    gm__cfg_sync(cfg);
+    gm_config_free(work);
+    return GM_OK;
+}
+
+gm_status gm_config_set(gm_config *cfg, const char *assignment) {
+    GM_RETURN_ERROR_IF(!cfg || !assignment, GM_ERR_INVALID_ARG,
+                       "gm_config_set: cfg and assignment are required");
+    return gm_config_set_all(cfg, 1, &assignment);
+}
+
+/* ---- writing -------------------------------------------------------------------------- */
+
+typedef struct gm__cfg_buf {
+    char *p;
+    size_t len, cap;
+    bool nomem;
+} gm__cfg_buf;
+
+static void gm__cfg_put(gm__cfg_buf *b, const char *fmt, ...) GM_PRINTF(2, 3);
+
+static void gm__cfg_put(gm__cfg_buf *b, const char *fmt, ...) {
+    if (b->nomem) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        const int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        GM_ASSERT(n >= 0);
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        const size_t cap = 2 * b->cap + (size_t)n + 64;
+        char *p = gm_realloc(b->p, cap);
+        if (!p) {
+            b->nomem = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* Shortest decimal that reads back to the same double. */
+static void gm__cfg_put_real(gm__cfg_buf *b, double v) {
+    char s[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, v);
+        if (strtod(s, NULL) == v) break;
+    }
+    /* A plain "5" reads as a number too, but 5.0 says it is real. */
+    if (!strpbrk(s, ".eEn")) strncat(s, ".0", sizeof s - strlen(s) - 1);
+    gm__cfg_put(b, "%s", s);
+}
+
+/* Double-quoted YAML string; non-ASCII as \u escapes so any character the
+ * parser produced reads back the same. */
+static void gm__cfg_put_str(gm__cfg_buf *b, const char *s) {
+    gm__cfg_put(b, "\"");
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char ch = *p;
+        if (ch == '"' || ch == '\\') {
+            gm__cfg_put(b, "\\%c", ch);
+            p++;
+        } else if (ch >= 0x20 && ch < 0x7f) {
+            gm__cfg_put(b, "%c", ch);
+            p++;
+        } else if (ch < 0x80) {
+            gm__cfg_put(b, "\\x%02x", ch);
+            p++;
+        } else {
+            /* libyaml hands out valid UTF-8; decode one character. */
+            int n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : 2;
+            uint32_t cp = ch & (n == 4 ? 0x07u : n == 3 ? 0x0fu : 0x1fu);
+            int i = 1;
+            for (; i < n && (p[i] & 0xc0) == 0x80; i++) cp = (cp << 6) | (p[i] & 0x3fu);
+            if (i < n || ch < 0xc2 || ch > 0xf4) cp = 0xfffd, n = i;
+            if (cp > 0xffff)
+                gm__cfg_put(b, "\\U%08x", (unsigned)cp);
+            else
+                gm__cfg_put(b, "\\u%04x", (unsigned)cp);
+            p += n;
+        }
+    }
+    gm__cfg_put(b, "\"");
+}
+
+static const char *gm__cfg_bool_name(bool v) { return v ? "true" : "false"; }
+
+gm_status gm_config_to_string(const gm_config *cfg, char **out) {
+    GM_RETURN_ERROR_IF(!cfg || !out, GM_ERR_INVALID_ARG,
+                       "gm_config_to_string: cfg and out are required");
+    *out = NULL;
+    gm__cfg_buf b = {.p = gm_malloc(1024), .cap = 1024};
+    if (!b.p) return gm__nomem("config text");
+    const gm_model_desc *m = &cfg->model;
+    const gm_fit_options *f = &cfg->fit;
+    const gm_data_config *d = &cfg->data;
+    gm__cfg_put(&b, "# gmcnn config (resolved)\nseed: %llu\n", (unsigned long long)f->seed);
+    gm__cfg_put(&b, "model:\n  kind: %s\n", gm_config_model_kind_name(m->kind));
+    if (cfg->str[GM__S_RESOLVED]) {
+        gm__cfg_put(&b, "  spec: ");
+        gm__cfg_put_str(&b, cfg->str[GM__S_RESOLVED]);
+        gm__cfg_put(&b, "\n");
+    }
+    gm__cfg_put(&b, "  nbr: %lld\n  in_channels: %lld\n  num_classes: %lld\n  blocks:\n",
+                (long long)m->radius, (long long)m->in_channels, (long long)m->out_dim);
+    for (int64_t i = 0; i < m->nblocks; i++)
+        gm__cfg_put(&b, "    - {num_layers: %lld, out_channels: %lld, pool: %s}\n",
+                    (long long)m->blocks[i].num_layers, (long long)m->blocks[i].out_channels,
+                    gm__cfg_bool_name(m->blocks[i].pool));
+    gm__cfg_put(&b, "  dropout: ");
+    gm__cfg_put_real(&b, m->dropout);
+    gm__cfg_put(&b, "\n  form: %s\n  ldr_rank: %lld\n  modulated: %s\n  pool: %s\n",
+                m->form == GM_CONV_SHARED ? "shared" : "full", (long long)m->ldr_rank,
+                gm__cfg_bool_name(m->modulated), m->pool_mode == GM_REDUCE_MEAN ? "mean" : "max");
+    gm__cfg_put(&b, "  hidden: %lld\n  image_h: %lld\n  image_w: %lld\n", (long long)m->hidden,
+                (long long)m->image_h, (long long)m->image_w);
+
+    gm__cfg_put(&b, "data:\n  source: %s\n  batch_size: %lld\n  val_fraction: ",
+                gm_data_source_name(d->source), (long long)d->batch_size);
+    gm__cfg_put_real(&b, d->val_fraction);
+    gm__cfg_put(&b, "\n  normalize: %s\n", gm__cfg_bool_name(d->normalize));
+    static const char *const names[][4] = {
+        [GM_DATA_IDX] = {"images", "labels", "test_images", "test_labels"},
+        [GM_DATA_NPY] = {"images", "labels", "test_images", "test_labels"},
+        [GM_DATA_AMAT] = {"train", NULL, "test", NULL},
+        [GM_DATA_CIFAR10] = {NULL, NULL, "test", NULL},
+        [GM_DATA_NORB] = {"train_dat", "train_cat", "test_dat", "test_cat"},
+        [GM_DATA_GENERATED] = {NULL, NULL, NULL, NULL},
+    };
+    const char *vals[4] = {d->train_images, d->train_labels, d->test_images, d->test_labels};
+    if (d->source == GM_DATA_CIFAR10) {
+        gm__cfg_put(&b, "  train:\n");
+        for (int64_t i = 0; i < d->ntrain_files; i++) {
+            gm__cfg_put(&b, "    - ");
+            gm__cfg_put_str(&b, d->train_files[i]);
+            gm__cfg_put(&b, "\n");
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!names[d->source][i] || !vals[i]) continue;
+        gm__cfg_put(&b, "  %s: ", names[d->source][i]);
+        gm__cfg_put_str(&b, vals[i]);
+        gm__cfg_put(&b, "\n");
+    }
+    if (d->source == GM_DATA_GENERATED) {
+        gm__cfg_put(&b, "  kind: %s\n  digits: %s\n  seed: %llu\n  num_train: %lld\n"
+                    "  num_test: %lld\n  path: ",
+                    d->gen_kind ? d->gen_kind : "rotated", d->gen_digits,
+                    (unsigned long long)d->gen_seed,
+                    (long long)d->gen_num_train, (long long)d->gen_num_test);
+        gm__cfg_put_str(&b, d->gen_path ? d->gen_path : "");
+        gm__cfg_put(&b, "\n");
+    }
+
+    gm__cfg_put(&b, "trainer:\n  max_epochs: %lld\n", (long long)f->epochs);
+    const gm_optim_config *o = &f->optim;
+    gm__cfg_put(&b, "optimizer:\n  kind: %s\n  lr: ", gm_optim_kind_name(o->kind));
+    gm__cfg_put_real(&b, o->lr);
+    gm__cfg_put(&b, "\n  weight_decay: ");
+    gm__cfg_put_real(&b, o->weight_decay);
+    if (o->kind == GM_OPTIM_SGD) {
+        gm__cfg_put(&b, "\n  momentum: ");
+        gm__cfg_put_real(&b, o->momentum);
+        gm__cfg_put(&b, "\n  dampening: ");
+        gm__cfg_put_real(&b, o->dampening);
+        gm__cfg_put(&b, "\n  nesterov: %s", gm__cfg_bool_name(o->nesterov));
+    } else {
+        gm__cfg_put(&b, "\n  betas: [");
+        gm__cfg_put_real(&b, o->beta1);
+        gm__cfg_put(&b, ", ");
+        gm__cfg_put_real(&b, o->beta2);
+        gm__cfg_put(&b, "]\n  eps: ");
+        gm__cfg_put_real(&b, o->eps);
+    }
+    gm__cfg_put(&b, "\n  clip_norm: ");
+    gm__cfg_put_real(&b, f->clip_norm);
+
+    const gm_lr_sched_config *s = &f->sched;
+    gm__cfg_put(&b, "\nscheduler:\n  kind: %s\n", gm_lr_sched_kind_name(s->kind));
+    if (s->kind == GM_LR_STEP) {
+        gm__cfg_put(&b, "  step_size: %lld\n  gamma: ", (long long)s->step_size);
+        gm__cfg_put_real(&b, s->gamma);
+        gm__cfg_put(&b, "\n");
+    } else if (s->kind == GM_LR_COSINE) {
+        gm__cfg_put(&b, "  t_max: %lld\n  eta_min: ", (long long)s->t_max);
+        gm__cfg_put_real(&b, s->eta_min);
+        gm__cfg_put(&b, "\n");
+    } else if (s->kind == GM_LR_PLATEAU) {
+        gm__cfg_put(&b, "  mode: %s\n  factor: ", s->mode == GM_SCHED_MAX ? "max" : "min");
+        gm__cfg_put_real(&b, s->factor);
+        gm__cfg_put(&b, "\n  patience: %lld\n  threshold: ", (long long)s->patience);
+        gm__cfg_put_real(&b, s->threshold);
+        gm__cfg_put(&b, "\n  threshold_mode: %s\n  cooldown: %lld\n  min_lr: ",
+                    s->threshold_mode == GM_THRESHOLD_ABS ? "abs" : "rel",
+                    (long long)s->cooldown);
+        gm__cfg_put_real(&b, s->min_lr);
+        gm__cfg_put(&b, "\n  eps: ");
+        gm__cfg_put_real(&b, s->eps);
+        gm__cfg_put(&b, "\n");
+    }
+    gm__cfg_put(&b, "early_stopping:\n  patience: %lld\noutput:\n  dir: ",
+                (long long)f->early_stop_patience);
+    gm__cfg_put_str(&b, cfg->str[GM__S_OUTDIR] ? cfg->str[GM__S_OUTDIR] : "runs");
+    gm__cfg_put(&b, "\n");
+    if (b.nomem) {
+        gm_free(b.p);
+        return gm__nomem("config text");
+    }
+    *out = b.p;
+    return GM_OK;
+}
+
+typedef struct gm__cfg_text {
+    const char *text;
+    size_t len;
+} gm__cfg_text;
+
+static gm_status gm__cfg_write_text(int fd, const char *tmp, void *ctx) {
+    const gm__cfg_text *t = ctx;
+    const int err = gm__data_write_all(fd, t->text, t->len);
+    GM_RETURN_ERROR_IF(err != 0, GM_ERR_IO, "config '%s': write failed: %s", tmp, strerror(err));
+    return GM_OK;
+}
+
+gm_status gm_config_write(const gm_config *cfg, const char *path) {
+    GM_RETURN_ERROR_IF(!cfg || !path, GM_ERR_INVALID_ARG,
+                       "gm_config_write: cfg and path are required");
+    char *text = NULL;
+    GM_FORWARD_IF_ERROR(gm_config_to_string(cfg, &text));
+    gm__cfg_text t = {text, strlen(text)};
+    const gm_status st = gm__data_write_atomic("config", path, gm__cfg_write_text, &t);
+    gm_free(text);
+    return st;
+}
+
+/* ---- views and names ---------------------------------------------------------------- */
+
+const gm_model_desc *gm_config_model(const gm_config *cfg) { return cfg ? &cfg->model : NULL; }
+const gm_fit_options *gm_config_fit(const gm_config *cfg) { return cfg ? &cfg->fit : NULL; }
+const gm_data_config *gm_config_data(const gm_config *cfg) { return cfg ? &cfg->data : NULL; }
+const char *gm_config_output_dir(const gm_config *cfg) {
+    return cfg ? cfg->str[GM__S_OUTDIR] : NULL;
+}
+uint64_t gm_config_seed(const gm_config *cfg) { return cfg ? cfg->fit.seed : 0; }
+
+const char *gm_data_source_name(gm_data_source source) {
+    const int i = (int)source;
+    return i >= 0 && i < GM__CFG_LEN(gm__cfg_sources) ? gm__cfg_sources[i] : NULL;
+}
+
+const char *gm_config_model_kind_name(gm_model_kind kind) {
+    const int i = (int)kind;
+    return i >= 0 && i < GM__CFG_LEN(gm__cfg_model_kinds) ? gm__cfg_model_kinds[i] : NULL;
+}

@@ -1,0 +1,222 @@
+/* In-memory classification datasets: construction from reader arrays,
+ * subsets, seeded splits and per-channel normalisation. */
+#include <math.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+#include "train/train_internal.h"
+
+int64_t gm__dataset_sample_size(const gm_dataset *d) {
+    return d->channels * d->height * d->width;
+}
+
+void gm__shuffle_indices(gm_rng *rng, int64_t n, int64_t *perm) {
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        /* gm_rng_below is 32-bit; datasets beyond 2^32 samples are not a case here. */
+        GM_ASSERT(i < (int64_t)UINT32_MAX);
+        const int64_t j = (int64_t)gm_rng_below(rng, (uint32_t)(i + 1));
+        const int64_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+void gm_dataset_free(gm_dataset *d) {
+    if (!d) return;
+    gm_free(d->x);
+    gm_free(d->y);
+    memset(d, 0, sizeof *d);
+}
+
+static gm_status dataset_alloc(gm_dataset *d, int64_t n, int64_t c, int64_t h, int64_t w,
+                               int64_t classes) {
+    int64_t per, total;
+    memset(d, 0, sizeof *d);
+    GM_RETURN_ERROR_IF(gm_mul_overflow_i64(c, h, &per) || gm_mul_overflow_i64(per, w, &per) ||
+                           gm_mul_overflow_i64(per, n, &total),
+                       GM_ERR_TOO_LARGE, "dataset: %lld samples of %lldx%lldx%lld overflow",
+                       (long long)n, (long long)c, (long long)h, (long long)w);
+    d->x = gm_malloc_array((size_t)total, sizeof *d->x);
+    d->y = gm_malloc_array((size_t)n, sizeof *d->y);
+    if (!d->x || !d->y) {
+        gm_dataset_free(d);
+        return gm__nomem("dataset");
+    }
+    d->n = n;
+    d->channels = c;
+    d->height = h;
+    d->width = w;
+    d->classes = classes;
+    return GM_OK;
+}
+
+static double array_value(const gm_array *a, int64_t i) {
+    switch (a->dtype) {
+    case GM_DTYPE_U8: return ((const uint8_t *)a->data)[i] / 255.0;
+    case GM_DTYPE_F32: return ((const float *)a->data)[i];
+    case GM_DTYPE_F64: return ((const double *)a->data)[i];
+    case GM_DTYPE_I32: return ((const int32_t *)a->data)[i];
+    case GM_DTYPE_I64: return (double)((const int64_t *)a->data)[i];
+    }
+    return 0.0;
+}
+
+gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels, int64_t height,
+                                 int64_t width, int64_t classes, gm_dataset *out) {
+    GM_RETURN_ERROR_IF(!images || !labels || !out, GM_ERR_INVALID_ARG,
+                       "gm_dataset_from_arrays: images, labels and out are required");
+    memset(out, 0, sizeof *out);
+    GM_RETURN_ERROR_IF(images->dtype != GM_DTYPE_U8 && images->dtype != GM_DTYPE_F32 &&
+                           images->dtype != GM_DTYPE_F64,
+                       GM_ERR_INVALID_ARG, "dataset images: dtype %s is not u8, f32 or f64",
+                       gm_dtype_descr(images->dtype));
+    GM_RETURN_ERROR_IF(labels->dtype != GM_DTYPE_U8 && labels->dtype != GM_DTYPE_I32,
+                       GM_ERR_INVALID_ARG, "dataset labels: dtype %s is not u8 or i32",
+                       gm_dtype_descr(labels->dtype));
+    GM_RETURN_ERROR_IF(labels->ndim != 1, GM_ERR_SHAPE,
+                       "dataset labels: %d dimensions, expected 1", labels->ndim);
+    GM_RETURN_ERROR_IF(height < 0 || width < 0 || classes < 0, GM_ERR_INVALID_ARG,
+                       "dataset: height, width and classes must be >= 0");
+    const int64_t n = images->ndim >= 1 ? images->shape[0] : 0;
+    GM_RETURN_ERROR_IF(images->ndim < 2 || images->ndim > 4, GM_ERR_SHAPE,
+                       "dataset images: %d dimensions, expected (N, D), (N, H, W) or (N, C, H, W)",
+                       images->ndim);
+    GM_RETURN_ERROR_IF(labels->shape[0] != n, GM_ERR_SHAPE,
+                       "dataset: %lld images but %lld labels", (long long)n,
+                       (long long)labels->shape[0]);
+    int64_t c = 1, h, w;
+    if (images->ndim == 2) {
+        const int64_t dim = images->shape[1];
+        if (height == 0 && width == 0) {
+            h = (int64_t)llround(sqrt((double)dim));
+            GM_RETURN_ERROR_IF(h * h != dim, GM_ERR_SHAPE,
+                               "dataset images: %lld values per sample is not a square; "
+                               "give height and width", (long long)dim);
+            w = h;
+        } else {
+            h = height ? height : dim / width;
+            w = width ? width : dim / height;
+            GM_RETURN_ERROR_IF(h * w != dim, GM_ERR_SHAPE,
+                               "dataset images: %lld values per sample != %lld x %lld",
+                               (long long)dim, (long long)h, (long long)w);
+        }
+    } else {
+        if (images->ndim == 4) c = images->shape[1];
+        h = images->shape[images->ndim - 2];
+        w = images->shape[images->ndim - 1];
+        GM_RETURN_ERROR_IF((height && height != h) || (width && width != w), GM_ERR_SHAPE,
+                           "dataset images: %lld x %lld, expected %lld x %lld", (long long)h,
+                           (long long)w, (long long)height, (long long)width);
+    }
+    int64_t maxl = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t v = labels->dtype == GM_DTYPE_U8 ? ((const uint8_t *)labels->data)[i]
+                                                       : ((const int32_t *)labels->data)[i];
+        GM_RETURN_ERROR_IF(v < 0 || (classes && v >= classes), GM_ERR_INVALID_ARG,
+                           "dataset labels: label %lld of sample %lld is outside 0..%lld",
+                           (long long)v, (long long)i, (long long)(classes ? classes - 1 : 0));
+        if (v > maxl) maxl = v;
+    }
+    if (classes == 0) classes = maxl + 1;
+    GM_FORWARD_IF_ERROR(dataset_alloc(out, n, c, h, w, classes));
+    const int64_t total = n * gm__dataset_sample_size(out);
+    for (int64_t i = 0; i < total; i++) out->x[i] = (float)array_value(images, i);
+    for (int64_t i = 0; i < n; i++)
+        out->y[i] = labels->dtype == GM_DTYPE_U8 ? ((const uint8_t *)labels->data)[i]
+                                                 : ((const int32_t *)labels->data)[i];
+    return GM_OK;
+}
+
+gm_status gm_dataset_subset(const gm_dataset *d, int64_t n, const int64_t *idx, gm_dataset *out) {
+    GM_RETURN_ERROR_IF(!d || !out || n < 0 || (n > 0 && !idx), GM_ERR_INVALID_ARG,
+                       "gm_dataset_subset: dataset, out and n >= 0 indices are required");
+    memset(out, 0, sizeof *out);
+    for (int64_t i = 0; i < n; i++)
+        GM_RETURN_ERROR_IF(idx[i] < 0 || idx[i] >= d->n, GM_ERR_INVALID_ARG,
+                           "dataset subset: index %lld at position %lld is outside 0..%lld",
+                           (long long)idx[i], (long long)i, (long long)(d->n - 1));
+    GM_FORWARD_IF_ERROR(dataset_alloc(out, n, d->channels, d->height, d->width, d->classes));
+    const int64_t per = gm__dataset_sample_size(d);
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(out->x + i * per, d->x + idx[i] * per, (size_t)per * sizeof *out->x);
+        out->y[i] = d->y[idx[i]];
+    }
+    return GM_OK;
+}
+
+gm_status gm_dataset_split_fraction(const gm_dataset *d, double fraction, uint64_t seed,
+                                    gm_dataset *first, gm_dataset *second) {
+    GM_RETURN_ERROR_IF(!d || !first || !second, GM_ERR_INVALID_ARG,
+                       "gm_dataset_split_fraction: dataset, first and second are required");
+    GM_RETURN_ERROR_IF(!(fraction >= 0.0 && fraction <= 1.0), GM_ERR_INVALID_ARG,
+                       "dataset split: fraction %g is outside [0, 1]", fraction);
+    memset(first, 0, sizeof *first);
+    memset(second, 0, sizeof *second);
+    const int64_t n = d->n, k = (int64_t)floor(fraction * (double)n);
+    int64_t *perm = gm_malloc_array((size_t)n, sizeof *perm);
+    unsigned char *mark = gm_calloc((size_t)n, 1);
+    int64_t *idx = gm_malloc_array((size_t)n, sizeof *idx);
+    gm_status st = GM_OK;
+    if (!perm || !mark || !idx) {
+        st = gm__nomem("dataset split");
+    } else {
+        gm_rng rng;
+        gm_rng_seed(&rng, seed, 0x73706c6974ULL);
+        gm__shuffle_indices(&rng, n, perm);
+        for (int64_t i = 0; i < k; i++) mark[perm[i]] = 1;
+        /* Both parts keep the original order, so the split is a pure selection. */
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (!mark[i]) idx[m++] = i;
+        st = gm_dataset_subset(d, m, idx, first);
+        m = 0;
+        for (int64_t i = 0; i < n && st == GM_OK; i++)
+            if (mark[i]) idx[m++] = i;
+        if (st == GM_OK) st = gm_dataset_subset(d, m, idx, second);
+    }
+    gm_free(perm);
+    gm_free(mark);
+    gm_free(idx);
+    if (st != GM_OK) {
+        gm_dataset_free(first);
+        gm_dataset_free(second);
+    }
+    return st;
+}
+
+gm_status gm_dataset_channel_stats(const gm_dataset *d, double *mean, double *std) {
+    GM_RETURN_ERROR_IF(!d || !mean || !std, GM_ERR_INVALID_ARG,
+                       "gm_dataset_channel_stats: dataset, mean and std are required");
+    GM_RETURN_ERROR_IF(d->n < 1, GM_ERR_INVALID_ARG, "dataset channel stats: no samples");
+    const int64_t hw = d->height * d->width, per = gm__dataset_sample_size(d);
+    for (int64_t c = 0; c < d->channels; c++) {
+        /* Two passes in double: the one-pass formula loses digits for bright images. */
+        double s = 0.0;
+        for (int64_t i = 0; i < d->n; i++) {
+            const float *p = d->x + i * per + c * hw;
+            for (int64_t j = 0; j < hw; j++) s += p[j];
+        }
+        const double cnt = (double)d->n * (double)hw, mu = s / cnt;
+        double v = 0.0;
+        for (int64_t i = 0; i < d->n; i++) {
+            const float *p = d->x + i * per + c * hw;
+            for (int64_t j = 0; j < hw; j++) v += (p[j] - mu) * (p[j] - mu);
+        }
+        mean[c] = mu;
+        std[c] = sqrt(v / cnt);
+    }
+    return GM_OK;
+}
+
+void gm_dataset_normalize(gm_dataset *d, const double *mean, const double *std) {
+    if (!d || !mean || !std) return;
+    const int64_t hw = d->height * d->width, per = gm__dataset_sample_size(d);
+    for (int64_t c = 0; c < d->channels; c++) {
+        const double s = std[c] > 0.0 ? std[c] : 1.0;
+        for (int64_t i = 0; i < d->n; i++) {
+            float *p = d->x + i * per + c * hw;
+            for (int64_t j = 0; j < hw; j++) p[j] = (float)((p[j] - mean[c]) / s);
+        }
+    }
+}

@@ -1,0 +1,182 @@
+/* gm_model_desc <-> JSON, the "gmcnn.model" metadata of saved models. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+#include "train/train_internal.h"
+
+static const char *const kind_names[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"};
+static const char *const form_names[] = {"full", "shared"};
+static const char *const reduce_names[] = {"max", "mean"};
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int name_index(const char *const *names, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
+}
+
+gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
+    GM_RETURN_ERROR_IF(!d || !json, GM_ERR_INVALID_ARG,
+                       "gm_model_desc_to_json: desc and json are required");
+    *json = NULL;
+    GM_RETURN_ERROR_IF((int)d->kind < 0 || (int)d->kind >= COUNT(kind_names), GM_ERR_INVALID_ARG,
+                       "model description: unknown kind %d", (int)d->kind);
+    GM_RETURN_ERROR_IF((int)d->form < 0 || (int)d->form >= COUNT(form_names), GM_ERR_INVALID_ARG,
+                       "model description: unknown form %d", (int)d->form);
+    GM_RETURN_ERROR_IF((int)d->pool_mode < 0 || (int)d->pool_mode >= COUNT(reduce_names),
+                       GM_ERR_INVALID_ARG, "model description: unknown pool mode %d",
+                       (int)d->pool_mode);
+    GM_RETURN_ERROR_IF(d->nblocks < 0 || d->nblocks > GM_MODEL_MAX_BLOCKS, GM_ERR_INVALID_ARG,
+                       "model description: nblocks %lld outside 0..%d", (long long)d->nblocks,
+                       GM_MODEL_MAX_BLOCKS);
+    /* Written by hand: cJSON prints doubles with 15 digits, and integers must
+     * not go through double. */
+    char buf[4096];
+    size_t len = 0;
+#define PUT(...)                                                                         \
+    do {                                                                                 \
+        int n_ = snprintf(buf + len, sizeof buf - len, __VA_ARGS__);                     \
+        GM_ASSERT(n_ >= 0 && (size_t)n_ < sizeof buf - len);                             \
+        len += (size_t)n_;                                                               \
+    } while (0)
+    PUT("{\"kind\":\"%s\",\"group\":", kind_names[d->kind]);
+    if (d->group) {
+        cJSON *s = cJSON_CreateString(d->group);
+        char *q = s ? cJSON_PrintUnformatted(s) : NULL;
+        cJSON_Delete(s);
+        if (!q) return gm__nomem("model description JSON");
+        const size_t ql = strlen(q);
+        GM_RETURN_ERROR_IF(ql + len + 2048 > sizeof buf, GM_ERR_TOO_LARGE,
+                           "model description: group spec of %zu bytes is too long", ql);
+        memcpy(buf + len, q, ql);
+        len += ql;
+        cJSON_free(q);
+    } else {
+        PUT("null");
+    }
+    PUT(",\"radius\":%lld,\"in_channels\":%lld,\"out_dim\":%lld,\"blocks\":[", (long long)d->radius,
+        (long long)d->in_channels, (long long)d->out_dim);
+    for (int64_t b = 0; b < d->nblocks; b++)
+        PUT("%s{\"layers\":%lld,\"channels\":%lld,\"pool\":%s}", b ? "," : "",
+            (long long)d->blocks[b].num_layers, (long long)d->blocks[b].out_channels,
+            d->blocks[b].pool ? "true" : "false");
+    PUT("],\"dropout\":%.17g,\"form\":\"%s\",\"ldr_rank\":%lld,\"modulated\":%s,"
+        "\"pool_mode\":\"%s\",\"hidden\":%lld,\"image_h\":%lld,\"image_w\":%lld}",
+        d->dropout, form_names[d->form], (long long)d->ldr_rank, d->modulated ? "true" : "false",
+        reduce_names[d->pool_mode], (long long)d->hidden, (long long)d->image_h,
+        (long long)d->image_w);
+#undef PUT
+    *json = gm_strdup(buf);
+    if (!*json) return gm__nomem("model description JSON");
+    return GM_OK;
+}
+
+/* Integers go through valuedouble, exact up to 2^53, far beyond any size here. */
+static gm_status get_int(const cJSON *obj, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return GM_OK;
+    GM_RETURN_ERROR_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+                           v->valuedouble < (double)lo || v->valuedouble > (double)hi,
+                       GM_ERR_FORMAT, "model description: \"%s\" must be an integer in %lld..%lld",
+                       key, (long long)lo, (long long)hi);
+    *out = (int64_t)v->valuedouble;
+    return GM_OK;
+}
+
+static gm_status get_bool(const cJSON *obj, const char *key, bool *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return GM_OK;
+    GM_RETURN_ERROR_IF(!cJSON_IsBool(v), GM_ERR_FORMAT,
+                       "model description: \"%s\" must be true or false", key);
+    *out = cJSON_IsTrue(v);
+    return GM_OK;
+}
+
+static gm_status get_enum(const cJSON *obj, const char *key, const char *const *names, int n,
+                          int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return GM_OK;
+    const int i = cJSON_IsString(v) ? name_index(names, n, v->valuestring) : -1;
+    GM_RETURN_ERROR_IF(i < 0, GM_ERR_FORMAT, "model description: \"%s\" has an unknown value",
+                       key);
+    *out = i;
+    return GM_OK;
+}
+
+static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
+    GM_RETURN_ERROR_IF(!cJSON_IsObject(o), GM_ERR_FORMAT,
+                       "model description: expected a JSON object");
+    int kind = 0, form = 0, pool = 0;
+    GM_FORWARD_IF_ERROR(get_enum(o, "kind", kind_names, COUNT(kind_names), &kind));
+    GM_FORWARD_IF_ERROR(get_enum(o, "form", form_names, COUNT(form_names), &form));
+    GM_FORWARD_IF_ERROR(get_enum(o, "pool_mode", reduce_names, COUNT(reduce_names), &pool));
+    d->kind = (gm_model_kind)kind;
+    d->form = (gm_conv_form)form;
+    d->pool_mode = (gm_reduce)pool;
+    const int64_t big = INT64_C(1) << 40;
+    GM_FORWARD_IF_ERROR(get_int(o, "radius", 0, big, &d->radius));
+    GM_FORWARD_IF_ERROR(get_int(o, "in_channels", 0, big, &d->in_channels));
+    GM_FORWARD_IF_ERROR(get_int(o, "out_dim", 0, big, &d->out_dim));
+    GM_FORWARD_IF_ERROR(get_int(o, "ldr_rank", 0, big, &d->ldr_rank));
+    GM_FORWARD_IF_ERROR(get_int(o, "hidden", 0, big, &d->hidden));
+    GM_FORWARD_IF_ERROR(get_int(o, "image_h", 0, big, &d->image_h));
+    GM_FORWARD_IF_ERROR(get_int(o, "image_w", 0, big, &d->image_w));
+    GM_FORWARD_IF_ERROR(get_bool(o, "modulated", &d->modulated));
+    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
+    if (dr) {
+        GM_RETURN_ERROR_IF(!cJSON_IsNumber(dr), GM_ERR_FORMAT,
+                           "model description: \"dropout\" must be a number");
+        d->dropout = dr->valuedouble;
+    }
+    const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(o, "blocks");
+    if (blocks) {
+        GM_RETURN_ERROR_IF(!cJSON_IsArray(blocks), GM_ERR_FORMAT,
+                           "model description: \"blocks\" must be an array");
+        const int n = cJSON_GetArraySize(blocks);
+        GM_RETURN_ERROR_IF(n > GM_MODEL_MAX_BLOCKS, GM_ERR_FORMAT,
+                           "model description: %d blocks, at most %d", n, GM_MODEL_MAX_BLOCKS);
+        d->nblocks = n;
+        for (int b = 0; b < n; b++) {
+            const cJSON *bo = cJSON_GetArrayItem(blocks, b);
+            GM_RETURN_ERROR_IF(!cJSON_IsObject(bo), GM_ERR_FORMAT,
+                               "model description: block %d must be an object", b);
+            GM_FORWARD_IF_ERROR(get_int(bo, "layers", 0, big, &d->blocks[b].num_layers));
+            GM_FORWARD_IF_ERROR(get_int(bo, "channels", 0, big, &d->blocks[b].out_channels));
+            GM_FORWARD_IF_ERROR(get_bool(bo, "pool", &d->blocks[b].pool));
+        }
+    }
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "group");
+    if (g && !cJSON_IsNull(g)) {
+        GM_RETURN_ERROR_IF(!cJSON_IsString(g), GM_ERR_FORMAT,
+                           "model description: \"group\" must be a string or null");
+        *group = gm_strdup(g->valuestring);
+        if (!*group) return gm__nomem("model description group");
+        d->group = *group;
+    }
+    return GM_OK;
+}
+
+gm_status gm_model_desc_from_json(const char *json, gm_model_desc *out, char **group) {
+    GM_RETURN_ERROR_IF(!json || !out || !group, GM_ERR_INVALID_ARG,
+                       "gm_model_desc_from_json: json, out and group are required");
+    memset(out, 0, sizeof *out);
+    *group = NULL;
+    cJSON *root = cJSON_Parse(json);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        const long off = at && at >= json ? (long)(at - json) : -1;
+        return gm_error_set(GM_ERR_FORMAT, "model description: malformed JSON at byte %ld", off);
+    }
+    gm_status st = parse_obj(root, out, group);
+    cJSON_Delete(root);
+    if (st != GM_OK) {
+        gm_free(*group);
+        *group = NULL;
+        memset(out, 0, sizeof *out);
+    }
+    return st;
+}

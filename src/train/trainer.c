@@ -1,0 +1,471 @@
+/* The training loop: shuffled mini-batches, cross-entropy, optimizer and
+ * schedule, validation, the best-validation copy, checkpoints and resume. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+#include "gmcnn/io.h"
+#include "train/train_internal.h"
+
+#define BEST_PREFIX GM_ST_OPTIM_PREFIX "best."
+#define META_MAX 24
+
+struct gm_trainer {
+    gm_model *model;
+    gm_fit_options opt; /* strings point to the copies below */
+    char *paths[5];     /* checkpoint, best, jsonl, csv, resume */
+    gm_ctx *ctx;
+    gm_optim *optim;
+    gm_lr_sched sched;
+    gm_early_stop es;
+    bool es_on;
+    int64_t nparams;
+    gm_tensor **params;
+    gm_real **best; /* the best-validation copy of every parameter */
+    bool have_best;
+    int64_t epoch; /* epochs completed */
+    int64_t best_epoch;
+    double best_val_loss;
+    bool stopped_early;
+    char *model_json;
+};
+
+/* Streams of the per-epoch generators; fixed so that resumed runs agree. */
+static uint64_t shuffle_stream(int64_t epoch) { return 2 * (uint64_t)epoch; }
+static uint64_t dropout_stream(int64_t epoch) { return 2 * (uint64_t)epoch + 1; }
+static const uint64_t seed_mix = 0x9e3779b97f4a7c15ULL;
+
+void gm_trainer_free(gm_trainer *t) {
+    if (!t) return;
+    for (int i = 0; i < 5; i++) gm_free(t->paths[i]);
+    if (t->best)
+        for (int64_t i = 0; i < t->nparams; i++) gm_free(t->best[i]);
+    gm_free(t->best);
+    gm_free(t->params);
+    gm_optim_free(t->optim);
+    gm_ctx_free(t->ctx);
+    gm_free(t->model_json);
+    gm_free(t);
+}
+
+static gm_status copy_path(const char *src, char **dst, const char **field) {
+    *field = NULL;
+    if (!src) return GM_OK;
+    *dst = gm_strdup(src);
+    if (!*dst) return gm__nomem("trainer path");
+    *field = *dst;
+    return GM_OK;
+}
+
+static gm_status trainer_init(gm_trainer *t, gm_model *m, const gm_fit_options *opt) {
+    GM_RETURN_ERROR_IF(opt->epochs < 0, GM_ERR_INVALID_ARG, "fit options: epochs %lld < 0",
+                       (long long)opt->epochs);
+    GM_RETURN_ERROR_IF(opt->batch_size < 1, GM_ERR_INVALID_ARG,
+                       "fit options: batch_size %lld < 1", (long long)opt->batch_size);
+    GM_RETURN_ERROR_IF(opt->early_stop_patience < 0, GM_ERR_INVALID_ARG,
+                       "fit options: early_stop_patience %lld < 0",
+                       (long long)opt->early_stop_patience);
+    GM_RETURN_ERROR_IF(!(opt->clip_norm >= 0.0) || !isfinite(opt->clip_norm), GM_ERR_INVALID_ARG,
+                       "fit options: clip_norm %g must be finite and >= 0", opt->clip_norm);
+    GM_RETURN_ERROR_IF(opt->progress_every < 0, GM_ERR_INVALID_ARG,
+                       "fit options: progress_every %lld < 0", (long long)opt->progress_every);
+    t->model = m;
+    t->opt = *opt;
+    GM_FORWARD_IF_ERROR(copy_path(opt->checkpoint_path, &t->paths[0], &t->opt.checkpoint_path));
+    GM_FORWARD_IF_ERROR(copy_path(opt->best_path, &t->paths[1], &t->opt.best_path));
+    GM_FORWARD_IF_ERROR(copy_path(opt->metrics_jsonl, &t->paths[2], &t->opt.metrics_jsonl));
+    GM_FORWARD_IF_ERROR(copy_path(opt->metrics_csv, &t->paths[3], &t->opt.metrics_csv));
+    GM_FORWARD_IF_ERROR(copy_path(opt->resume_path, &t->paths[4], &t->opt.resume_path));
+    GM_FORWARD_IF_ERROR(gm_model_desc_to_json(gm_model_description(m), &t->model_json));
+
+    t->nparams = gm_model_param_count(m);
+    GM_RETURN_ERROR_IF(t->nparams < 1, GM_ERR_INVALID_ARG, "trainer: the model has no parameters");
+    t->params = gm_calloc((size_t)t->nparams, sizeof *t->params);
+    t->best = gm_calloc((size_t)t->nparams, sizeof *t->best);
+    if (!t->params || !t->best) return gm__nomem("trainer parameter lists");
+    for (int64_t i = 0; i < t->nparams; i++) {
+        t->params[i] = gm_model_param(m, i);
+        t->best[i] = gm_malloc_array((size_t)t->params[i]->numel, sizeof(gm_real));
+        if (!t->best[i]) return gm__nomem("best parameter copy");
+    }
+    /* Gradients exist before the optimizer is built so that no parameter is
+     * skipped at the first step for lack of one. */
+    GM_FORWARD_IF_ERROR(gm_model_zero_grad(m));
+    GM_FORWARD_IF_ERROR(gm_optim_new(&opt->optim, t->nparams, t->params, &t->optim));
+    GM_FORWARD_IF_ERROR(gm_lr_sched_init(&t->sched, &opt->sched, opt->optim.lr));
+    t->es_on = opt->early_stop_patience > 0;
+    if (t->es_on)
+        GM_FORWARD_IF_ERROR(
+            gm_early_stop_init(&t->es, GM_SCHED_MIN, opt->early_stop_patience, 0.0));
+    GM_FORWARD_IF_ERROR(gm_ctx_new(0, opt->seed, &t->ctx));
+    t->best_val_loss = INFINITY;
+    return GM_OK;
+}
+
+/* --- checkpoints ------------------------------------------------------------ */
+
+typedef struct meta_list {
+    int64_t n;
+    const char *keys[META_MAX];
+    char vals[META_MAX][40];
+    const char *vptr[META_MAX];
+} meta_list;
+
+static void meta_num(meta_list *ml, const char *key, double v) {
+    GM_ASSERT(ml->n < META_MAX);
+    ml->keys[ml->n] = key;
+    snprintf(ml->vals[ml->n], sizeof ml->vals[0], "%.17g", v);
+    ml->vptr[ml->n] = ml->vals[ml->n];
+    ml->n++;
+}
+
+static void meta_int(meta_list *ml, const char *key, int64_t v) {
+    GM_ASSERT(ml->n < META_MAX);
+    ml->keys[ml->n] = key;
+    snprintf(ml->vals[ml->n], sizeof ml->vals[0], "%" PRId64, v);
+    ml->vptr[ml->n] = ml->vals[ml->n];
+    ml->n++;
+}
+
+static gm_dtype optim_dtype(gm_optim_dtype d) {
+    if (d == GM_OPTIM_DTYPE_F64) return GM_DTYPE_F64;
+    if (d == GM_OPTIM_DTYPE_I64) return GM_DTYPE_I64;
+    return sizeof(gm_real) == sizeof(double) ? GM_DTYPE_F64 : GM_DTYPE_F32;
+}
+
+static gm_dtype real_dtype(void) {
+    return sizeof(gm_real) == sizeof(double) ? GM_DTYPE_F64 : GM_DTYPE_F32;
+}
+
+static gm_status checkpoint_write(gm_trainer *t, const char *path) {
+    const int64_t nstate = gm_optim_state_count(t->optim);
+    const int64_t cap = t->nparams * 2 + nstate;
+    gm_st_entry *e = gm_calloc((size_t)cap, sizeof *e);
+    char **names = gm_calloc((size_t)cap, sizeof *names);
+    gm_status st = (!e || !names) ? gm__nomem("checkpoint entries") : GM_OK;
+    int64_t n = 0;
+    for (int64_t i = 0; i < t->nparams && st == GM_OK; i++)
+        e[n++] = gm_st_entry_tensor(gm_model_param_name(t->model, i), t->params[i]);
+    for (int64_t i = 0; i < nstate && st == GM_OK; i++) {
+        gm_optim_state s;
+        st = gm_optim_state_get(t->optim, i, &s);
+        if (st != GM_OK) break;
+        const size_t len = strlen(GM_ST_OPTIM_PREFIX) + strlen(s.name) + 1;
+        names[n] = gm_malloc(len);
+        if (!names[n]) {
+            st = gm__nomem("checkpoint names");
+            break;
+        }
+        snprintf(names[n], len, "%s%s", GM_ST_OPTIM_PREFIX, s.name);
+        e[n] = (gm_st_entry){.name = names[n], .dtype = optim_dtype(s.dtype), .ndim = s.ndim,
+                             .data = s.data};
+        for (int k = 0; k < s.ndim; k++) e[n].shape[k] = s.shape[k];
+        n++;
+    }
+    for (int64_t i = 0; i < t->nparams && st == GM_OK && t->have_best; i++) {
+        const char *pn = gm_model_param_name(t->model, i);
+        const size_t len = strlen(BEST_PREFIX) + strlen(pn) + 1;
+        names[n] = gm_malloc(len);
+        if (!names[n]) {
+            st = gm__nomem("checkpoint names");
+            break;
+        }
+        snprintf(names[n], len, "%s%s", BEST_PREFIX, pn);
+        e[n] = gm_st_entry_tensor(names[n], t->params[i]);
+        e[n].name = names[n];
+        e[n].data = t->best[i];
+        n++;
+    }
+    if (st == GM_OK) {
+        meta_list ml = {0};
+        ml.keys[0] = GM_MODEL_META_KEY;
+        ml.vptr[0] = t->model_json;
+        ml.n = 1;
+        meta_int(&ml, "gmcnn.train.epoch", t->epoch);
+        meta_num(&ml, "gmcnn.train.seed", (double)t->opt.seed);
+        meta_int(&ml, "gmcnn.train.have_best", t->have_best);
+        meta_int(&ml, "gmcnn.train.best_epoch", t->best_epoch);
+        meta_num(&ml, "gmcnn.train.best_val_loss", t->best_val_loss);
+        meta_int(&ml, "gmcnn.train.stopped_early", t->stopped_early);
+        meta_int(&ml, "gmcnn.train.sched.epoch", t->sched.state.epoch);
+        meta_num(&ml, "gmcnn.train.sched.base_lr", t->sched.state.base_lr);
+        meta_num(&ml, "gmcnn.train.sched.lr", t->sched.state.lr);
+        meta_num(&ml, "gmcnn.train.sched.best", t->sched.state.best);
+        meta_int(&ml, "gmcnn.train.sched.num_bad_epochs", t->sched.state.num_bad_epochs);
+        meta_int(&ml, "gmcnn.train.sched.cooldown_counter", t->sched.state.cooldown_counter);
+        meta_int(&ml, "gmcnn.train.es.epoch", t->es.epoch);
+        meta_num(&ml, "gmcnn.train.es.best", t->es.best);
+        meta_int(&ml, "gmcnn.train.es.best_epoch", t->es.best_epoch);
+        meta_int(&ml, "gmcnn.train.es.num_bad_epochs", t->es.num_bad_epochs);
+        meta_int(&ml, "gmcnn.train.es.improved", t->es.improved);
+        meta_int(&ml, "gmcnn.train.es.stop", t->es.stop);
+        st = gm_safetensors_write(path, n, e, ml.n, ml.keys, ml.vptr);
+    }
+    for (int64_t i = 0; names && i < cap; i++) gm_free(names[i]);
+    gm_free(names);
+    gm_free(e);
+    return st;
+}
+
+static gm_status meta_get_num(const gm_safetensors *st, const char *path, const char *key,
+                              double *out) {
+    const char *v = gm_safetensors_meta_get(st, key);
+    GM_RETURN_ERROR_IF(!v, GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" is missing", path,
+                       key);
+    char *end;
+    *out = strtod(v, &end);
+    GM_RETURN_ERROR_IF(end == v || *end, GM_ERR_FORMAT,
+                       "checkpoint '%s': metadata \"%s\" = \"%s\" is not a number", path, key, v);
+    return GM_OK;
+}
+
+static gm_status meta_get_int(const gm_safetensors *st, const char *path, const char *key,
+                              int64_t *out) {
+    const char *v = gm_safetensors_meta_get(st, key);
+    GM_RETURN_ERROR_IF(!v, GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" is missing", path,
+                       key);
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    GM_RETURN_ERROR_IF(end == v || *end || x < 0, GM_ERR_FORMAT,
+                       "checkpoint '%s': metadata \"%s\" = \"%s\" is not a count", path, key, v);
+    *out = x;
+    return GM_OK;
+}
+
+static gm_status restore_tensor(const gm_safetensors *sf, const char *path, const char *name,
+                                gm_dtype dtype, int64_t numel, void *dst) {
+    const int64_t idx = gm_safetensors_find(sf, name);
+    GM_RETURN_ERROR_IF(idx < 0, GM_ERR_NOT_FOUND, "checkpoint '%s': tensor '%s' is missing", path,
+                       name);
+    const gm_st_entry *e = gm_safetensors_entry(sf, idx);
+    GM_RETURN_ERROR_IF(e->dtype != dtype || gm_st_entry_numel(e) != numel, GM_ERR_SHAPE,
+                       "checkpoint '%s': tensor '%s' is %s with %lld elements, expected %s with "
+                       "%lld",
+                       path, name, gm_dtype_descr(e->dtype), (long long)gm_st_entry_numel(e),
+                       gm_dtype_descr(dtype), (long long)numel);
+    memcpy(dst, e->data, (size_t)numel * gm_dtype_size(dtype));
+    return GM_OK;
+}
+
+static gm_status resume_from(gm_trainer *t, const gm_safetensors *sf, const char *path) {
+    const char *mj = gm_safetensors_meta_get(sf, GM_MODEL_META_KEY);
+    GM_RETURN_ERROR_IF(!mj, GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" is missing", path,
+                       GM_MODEL_META_KEY);
+    GM_RETURN_ERROR_IF(strcmp(mj, t->model_json) != 0, GM_ERR_INVALID_ARG,
+                       "checkpoint '%s': its model description differs from the model's", path);
+    int64_t have_best = 0, stopped = 0, improved = 0, stop = 0;
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.epoch", &t->epoch));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.have_best", &have_best));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.best_epoch", &t->best_epoch));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.best_val_loss", &t->best_val_loss));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.stopped_early", &stopped));
+    gm_lr_sched_state *ss = &t->sched.state;
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.sched.epoch", &ss->epoch));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.base_lr", &ss->base_lr));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.lr", &ss->lr));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.best", &ss->best));
+    GM_FORWARD_IF_ERROR(
+        meta_get_int(sf, path, "gmcnn.train.sched.num_bad_epochs", &ss->num_bad_epochs));
+    GM_FORWARD_IF_ERROR(
+        meta_get_int(sf, path, "gmcnn.train.sched.cooldown_counter", &ss->cooldown_counter));
+    gm_early_stop es = t->es;
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.epoch", &es.epoch));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.es.best", &es.best));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.best_epoch", &es.best_epoch));
+    GM_FORWARD_IF_ERROR(
+        meta_get_int(sf, path, "gmcnn.train.es.num_bad_epochs", &es.num_bad_epochs));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.improved", &improved));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.stop", &stop));
+    if (t->es_on) {
+        es.improved = improved != 0;
+        es.stop = stop != 0;
+        t->es = es;
+    }
+    t->have_best = have_best != 0;
+    t->stopped_early = stopped != 0;
+
+    char name[512];
+    const int64_t nstate = gm_optim_state_count(t->optim);
+    for (int64_t i = 0; i < nstate; i++) {
+        gm_optim_state s;
+        GM_FORWARD_IF_ERROR(gm_optim_state_get(t->optim, i, &s));
+        snprintf(name, sizeof name, "%s%s", GM_ST_OPTIM_PREFIX, s.name);
+        GM_FORWARD_IF_ERROR(restore_tensor(sf, path, name, optim_dtype(s.dtype), s.numel, s.data));
+    }
+    GM_FORWARD_IF_ERROR(gm_optim_state_validate(t->optim));
+    for (int64_t i = 0; i < t->nparams && t->have_best; i++) {
+        snprintf(name, sizeof name, "%s%s", BEST_PREFIX, gm_model_param_name(t->model, i));
+        GM_FORWARD_IF_ERROR(
+            restore_tensor(sf, path, name, real_dtype(), t->params[i]->numel, t->best[i]));
+    }
+    return GM_OK;
+}
+
+static gm_status trainer_resume(gm_trainer *t, const char *path) {
+    /* Parameters first: load_model checks every one before copying any. */
+    GM_FORWARD_IF_ERROR(gm_safetensors_load_model(path, t->model));
+    gm_safetensors *sf = NULL;
+    GM_FORWARD_IF_ERROR(gm_safetensors_read(path, &sf));
+    gm_status st = resume_from(t, sf, path);
+    gm_safetensors_free(sf);
+    return st;
+}
+
+gm_status gm_trainer_new(gm_model *m, const gm_fit_options *opt, gm_trainer **out) {
+    GM_RETURN_ERROR_IF(!m || !opt || !out, GM_ERR_INVALID_ARG,
+                       "gm_trainer_new: model, options and out are required");
+    *out = NULL;
+    gm_trainer *t = gm_calloc(1, sizeof *t);
+    if (!t) return gm__nomem("trainer");
+    gm_status st = trainer_init(t, m, opt);
+    if (st == GM_OK && t->opt.resume_path) st = trainer_resume(t, t->opt.resume_path);
+    if (st != GM_OK) {
+        gm_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return GM_OK;
+}
+
+int64_t gm_trainer_epoch(const gm_trainer *t) { return t ? t->epoch : 0; }
+
+gm_status gm_trainer_restore_best(gm_trainer *t) {
+    GM_RETURN_ERROR_IF(!t, GM_ERR_INVALID_ARG, "gm_trainer_restore_best: trainer is required");
+    GM_RETURN_ERROR_IF(!t->have_best, GM_ERR_NOT_FOUND,
+                       "trainer: no best parameters before the first epoch");
+    for (int64_t i = 0; i < t->nparams; i++)
+        memcpy(t->params[i]->data, t->best[i], (size_t)t->params[i]->numel * sizeof(gm_real));
+    return GM_OK;
+}
+
+/* --- the loop ---------------------------------------------------------------- */
+
+static gm_status save_best(gm_trainer *t, const gm_epoch_record *rec) {
+    meta_list ml = {0};
+    ml.keys[0] = GM_MODEL_META_KEY;
+    ml.vptr[0] = t->model_json;
+    ml.n = 1;
+    meta_int(&ml, "gmcnn.train.epoch", rec->epoch);
+    meta_num(&ml, "gmcnn.train.val_loss", rec->val_loss);
+    meta_num(&ml, "gmcnn.train.val_acc", rec->val_accuracy);
+    return gm_safetensors_save_model(t->opt.best_path, t->model, ml.n, ml.keys, ml.vptr);
+}
+
+static gm_status train_epoch(gm_trainer *t, const gm_dataset *d, int64_t epoch, int64_t *perm,
+                             double *loss_out, double *acc_out) {
+    const gm_fit_options *o = &t->opt;
+    const int64_t bs = o->batch_size, steps = (d->n + bs - 1) / bs;
+    const int64_t k = gm_model_description(t->model)->out_dim;
+    gm_rng rng;
+    gm_rng_seed(&rng, o->seed ^ seed_mix, shuffle_stream(epoch));
+    gm__shuffle_indices(&rng, d->n, perm);
+    gm_rng_seed(gm_ctx_rng(t->ctx), o->seed ^ seed_mix, dropout_stream(epoch));
+    gm_ctx_set_grad(t->ctx, true);
+    gm_ctx_set_training(t->ctx, true);
+    double loss_sum = 0.0;
+    int64_t correct = 0;
+    gm_status st = GM_OK;
+    for (int64_t s = 0; s < steps && st == GM_OK; s++) {
+        const int64_t start = s * bs, b = d->n - start < bs ? d->n - start : bs;
+        gm_tensor *x = NULL, *logits = NULL, *loss = NULL;
+        int32_t *labels = NULL;
+        gm_optim_zero_grad(t->optim);
+        st = gm__batch_make(t->ctx, d, perm, start, b, &x, &labels);
+        if (st == GM_OK) st = gm_model_forward(t->model, t->ctx, x, &logits);
+        if (st == GM_OK) st = gm_op_softmax_xent(t->ctx, logits, labels, &loss);
+        if (st == GM_OK && !isfinite((double)loss->data[0]))
+            st = gm_error_set(GM_ERR_NUMERIC, "non-finite loss at epoch %lld step %lld",
+                              (long long)epoch, (long long)(s + 1));
+        if (st == GM_OK) st = gm_ctx_backward(t->ctx, loss);
+        if (st == GM_OK && o->clip_norm > 0.0) {
+            double norm = 0.0;
+            st = gm_clip_grad_norm(t->nparams, t->params, o->clip_norm, &norm);
+            if (st == GM_ERR_NUMERIC)
+                st = gm_error_set(GM_ERR_NUMERIC,
+                                  "non-finite gradient norm at epoch %lld step %lld",
+                                  (long long)epoch, (long long)(s + 1));
+        }
+        if (st == GM_OK) st = gm_optim_step(t->optim);
+        if (st == GM_OK) {
+            const double l = (double)loss->data[0];
+            loss_sum += l * (double)b;
+            for (int64_t i = 0; i < b; i++)
+                correct += gm__argmax_row(logits->data + i * k, k) == labels[i];
+            if (o->on_step && o->progress_every > 0 &&
+                ((s + 1) % o->progress_every == 0 || s + 1 == steps))
+                o->on_step(epoch, s + 1, steps, l, o->user);
+        }
+        gm_ctx_reset(t->ctx);
+    }
+    *loss_out = d->n ? loss_sum / (double)d->n : NAN;
+    *acc_out = d->n ? 100.0 * (double)correct / (double)d->n : NAN;
+    return st;
+}
+
+gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_dataset *val,
+                         gm_fit_result *out) {
+    GM_RETURN_ERROR_IF(!t || !train || !out, GM_ERR_INVALID_ARG,
+                       "gm_trainer_fit: trainer, train and out are required");
+    memset(out, 0, sizeof *out);
+    GM_RETURN_ERROR_IF(train->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
+    const gm_model_desc *desc = gm_model_description(t->model);
+    GM_RETURN_ERROR_IF(train->classes > desc->out_dim ||
+                           (val && val->classes > desc->out_dim),
+                       GM_ERR_SHAPE, "fit: the data have %lld classes but the model %lld outputs",
+                       (long long)train->classes, (long long)desc->out_dim);
+    const bool have_val = val && val->n > 0;
+    int64_t *perm = gm_malloc_array((size_t)train->n, sizeof *perm);
+    if (!perm) return gm__nomem("epoch permutation");
+    gm__metric_log log;
+    gm_status st = gm__metric_log_open(&log, t->opt.metrics_jsonl, t->opt.metrics_csv,
+                                       t->opt.resume_path != NULL || t->epoch > 0);
+    while (st == GM_OK && t->epoch < t->opt.epochs && !t->stopped_early) {
+        const int64_t epoch = t->epoch + 1;
+        gm_epoch_record rec = {.epoch = epoch, .lr = gm_optim_lr(t->optim)};
+        const double t0 = gm__now_seconds();
+        st = train_epoch(t, train, epoch, perm, &rec.train_loss, &rec.train_accuracy);
+        if (st != GM_OK) break;
+        double monitored = rec.train_loss;
+        rec.val_loss = rec.val_accuracy = NAN;
+        if (have_val) {
+            gm_metrics vm;
+            st = gm_evaluate(t->model, val, t->opt.batch_size, &vm);
+            if (st != GM_OK) break;
+            rec.val_loss = vm.loss;
+            rec.val_accuracy = vm.accuracy;
+            monitored = vm.loss;
+            gm_metrics_free(&vm);
+        }
+        rec.seconds = gm__now_seconds() - t0;
+        rec.samples_per_second = rec.seconds > 0.0 ? (double)train->n / rec.seconds : 0.0;
+        st = gm_lr_sched_step(&t->sched, monitored, t->optim);
+        if (st != GM_OK) break;
+        if (monitored < t->best_val_loss || !t->have_best) {
+            if (isfinite(monitored) || !t->have_best) {
+                rec.best = isfinite(monitored);
+                for (int64_t i = 0; i < t->nparams; i++)
+                    memcpy(t->best[i], t->params[i]->data,
+                           (size_t)t->params[i]->numel * sizeof(gm_real));
+                t->have_best = true;
+                t->best_epoch = epoch;
+                t->best_val_loss = monitored;
+            }
+        }
+        if (t->es_on && gm_early_stop_update(&t->es, monitored)) t->stopped_early = true;
+        t->epoch = epoch;
+        if (rec.best && t->opt.best_path) st = save_best(t, &rec);
+        if (st == GM_OK) st = gm__metric_log_write(&log, &rec);
+        if (st == GM_OK && t->opt.checkpoint_path) st = checkpoint_write(t, t->opt.checkpoint_path);
+        if (st == GM_OK && t->opt.on_epoch) st = t->opt.on_epoch(&rec, t->opt.user);
+        out->epochs_run++;
+    }
+    gm__metric_log_close(&log);
+    gm_free(perm);
+    out->best_epoch = t->best_epoch;
+    out->best_val_loss = t->best_val_loss;
+    out->stopped_early = t->stopped_early;
+    return st;
+}
