@@ -8,12 +8,7 @@
 #include <unistd.h>
 
 #include "gmcnn/config.h"
-
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        gm_status st_ = (expr);                                                           \
-        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
-    } while (0)
+#include "test_support.h"
 
 #define CONFIG_DIR GM_FIXTURE_DIR "/../../configs/"
 

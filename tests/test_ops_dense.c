@@ -13,12 +13,6 @@
 #include "ref_ops.h"
 #include "test_support.h"
 
-#define OK(expr)                                                                           \
-    do {                                                                                   \
-        gm_status st_ = (expr);                                                            \
-        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
-    } while (0)
-
 /* Gradients start from this value, so that backward is seen to add to them. */
 #define PREFILL 0.25
 

@@ -13,12 +13,6 @@
 
 #include "test_support.h"
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        gm_status st_ = (expr);                                                           \
-        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
-    } while (0)
-
 /* Against the double reference: float storage rounds every step. */
 #define TOL (sizeof(gm_real) == sizeof(double) ? 1e-12 : 2e-6)
 

@@ -7,12 +7,6 @@
 #include "gradcheck.h"
 #include "test_support.h"
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        gm_status st_ = (expr);                                                           \
-        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
-    } while (0)
-
 /* Propagates a failing status from a helper that returns gm_status. */
 #define TRY(expr)                      \
     do {                               \
