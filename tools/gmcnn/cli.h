@@ -30,6 +30,14 @@ int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char *
  * "(1,3)") in g. */
 bool cli_parse_element(const gm_group *g, const char *s, int32_t *out);
 
+/* Builds the model a saved .safetensors file describes (GM_MODEL_META_KEY)
+ * and loads its parameters; *out is NULL on failure. */
+gm_status cli_load_model(const char *path, gm_model **out);
+/* Reads images (N, H, W) or (N, C, H, W) from an IDX file (or .npy by its
+ * extension), scaled as for training (U8 / 255), into a dataset with zero
+ * labels; errors name the file and any mismatch with the model's input. */
+gm_status cli_load_images(const char *path, const gm_model *m, gm_dataset *out);
+
 int cmd_group(int argc, char **argv);
 int cmd_gm(int argc, char **argv);
 int cmd_equivariance(int argc, char **argv);
@@ -37,5 +45,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

@@ -122,13 +122,6 @@ static int import_json(int argc, char **argv) {
     return rc;
 }
 
-static int read_idx(const char *ctx, const char *dir, const char *name, gm_array *a) {
-    char path[4096];
-    join(path, sizeof path, dir, name);
-    gm_status st = gm_idx_read(path, a);
-    return st == GM_OK ? CLI_OK : cli_status_error(ctx, st);
-}
-
 static int make(int argc, char **argv) {
     const char *ctx = "data make";
     const char *kind_name = NULL, *out = NULL, *value;
@@ -173,28 +166,21 @@ static int make(int argc, char **argv) {
     if (gm_dataset_kind_parse(kind_name, &kind) != GM_OK)
         return cli_usage_error(ctx, "%s", gm_error_detail());
 
-    gm_array src = {0}, src_lab = {0}, bg = {0}, all = {0}, all_lab = {0};
+    char src_images[4096], src_labels[4096], backgrounds[4096];
+    join(src_images, sizeof src_images, src_dir, IMAGES_NAME);
+    join(src_labels, sizeof src_labels, src_dir, LABELS_NAME);
+    join(backgrounds, sizeof backgrounds, bg_dir, "train-images-idx3-ubyte.gz");
+    const gm_dataset_make_spec spec = {.kind = kind,
+                                       .seed = (uint64_t)seed,
+                                       .source_images = src_images,
+                                       .source_labels = src_labels,
+                                       .backgrounds = backgrounds,
+                                       .ntrain = ntrain,
+                                       .ntest = ntest};
     gm_array tr = {0}, tr_lab = {0}, te = {0}, te_lab = {0};
     int rc = CLI_OK;
-    if (gm_dataset_kind_uses_digits(kind)) {
-        rc = read_idx(ctx, src_dir, IMAGES_NAME, &src);
-        if (rc == CLI_OK) rc = read_idx(ctx, src_dir, LABELS_NAME, &src_lab);
-    }
-    if (rc == CLI_OK && gm_dataset_kind_uses_backgrounds(kind))
-        rc = read_idx(ctx, bg_dir, "train-images-idx3-ubyte.gz", &bg);
-    if (rc == CLI_OK) {
-        const gm_dataset_spec spec = {.kind = kind,
-                                      .seed = (uint64_t)seed,
-                                      .images = &src,
-                                      .labels = &src_lab,
-                                      .backgrounds = &bg,
-                                      .count = ntrain + ntest};
-        gm_status st = gm_dataset_generate(&spec, &all, &all_lab);
-        if (st == GM_OK)
-            st = gm_dataset_split(&all, &all_lab, ntrain, ntest, (uint64_t)seed, &tr, &tr_lab,
-                                  &te, &te_lab);
-        if (st != GM_OK) rc = cli_status_error(ctx, st);
-    }
+    gm_status st = gm_dataset_make(&spec, &tr, &tr_lab, &te, &te_lab);
+    if (st != GM_OK) rc = cli_status_error(ctx, st);
     if (rc == CLI_OK) rc = ensure_dir(ctx, out);
     if (rc == CLI_OK)
         rc = write_pair(ctx, out, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", &tr,
@@ -205,7 +191,7 @@ static int make(int argc, char **argv) {
     if (rc == CLI_OK)
         printf("%s: %lld train, %lld test (seed %lld) in %s\n", gm_dataset_kind_name(kind),
                (long long)ntrain, (long long)ntest, (long long)seed, out);
-    gm_array *arrays[] = {&src, &src_lab, &bg, &all, &all_lab, &tr, &tr_lab, &te, &te_lab};
+    gm_array *arrays[] = {&tr, &tr_lab, &te, &te_lab};
     for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) gm_array_free(arrays[k]);
     return rc;
 }

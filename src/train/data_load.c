@@ -1,0 +1,204 @@
+/* Training and test sets from a config's data section, one branch per
+ * source; the readers and generators live in data/, this only wires them. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gmcnn/config.h"
+#include "gmcnn/datasets.h"
+#include "train/train_internal.h"
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef struct pair {
+    gm_array images, labels;
+} pair;
+
+static void pair_free(pair *p) {
+    gm_array_free(&p->images);
+    gm_array_free(&p->labels);
+}
+
+static gm_status need(const char *path, const char *source, const char *key) {
+    if (path) return GM_OK;
+    return gm_error_set(GM_ERR_INVALID_ARG, "data source '%s' needs data.%s", source, key);
+}
+
+static gm_status read_two(gm_status (*rd)(const char *, gm_array *), const char *images,
+                          const char *labels, pair *out) {
+    gm_status st = rd(images, &out->images);
+    if (st == GM_OK) st = rd(labels, &out->labels);
+    return st;
+}
+
+/* Appends b to a along the first axis; both must agree on dtype and the
+ * trailing shape (the reader guarantees it for CIFAR batches). */
+static gm_status concat_rows(gm_array *a, const gm_array *b, const char *what) {
+    if (a->dtype != b->dtype || a->ndim != b->ndim)
+        return gm_error_set(GM_ERR_SHAPE, "%s: batches of different layouts", what);
+    for (int d = 1; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d])
+            return gm_error_set(GM_ERR_SHAPE, "%s: batches of different shapes", what);
+    const size_t esz = gm_dtype_size(a->dtype);
+    const size_t na = (size_t)gm_array_numel(a) * esz, nb = (size_t)gm_array_numel(b) * esz;
+    void *p = gm_realloc(a->data, na + nb);
+    if (!p) return gm_error_set(GM_ERR_NOMEM, "%s: out of memory", what);
+    memcpy((char *)p + na, b->data, nb);
+    a->data = p;
+    a->shape[0] += b->shape[0];
+    return GM_OK;
+}
+
+static gm_status load_cifar(const gm_data_config *dc, pair *tr, pair *te) {
+    if (dc->ntrain_files < 1)
+        return gm_error_set(GM_ERR_INVALID_ARG, "data source 'cifar10' needs data.train");
+    gm_status st = GM_OK;
+    for (int64_t i = 0; i < dc->ntrain_files && st == GM_OK; i++) {
+        pair b = {0};
+        st = gm_cifar10_read(dc->train_files[i], &b.images, &b.labels);
+        if (st == GM_OK && i == 0) {
+            *tr = b;
+            continue;
+        }
+        if (st == GM_OK) st = concat_rows(&tr->images, &b.images, dc->train_files[i]);
+        if (st == GM_OK) st = concat_rows(&tr->labels, &b.labels, dc->train_files[i]);
+        pair_free(&b);
+    }
+    if (st == GM_OK && dc->test_images)
+        st = gm_cifar10_read(dc->test_images, &te->images, &te->labels);
+    return st;
+}
+
+/* NORB stereo pairs (N, 2, H, W): keeps the first camera as one channel. */
+static gm_status norb_first_camera(gm_array *a, const char *path) {
+    if (a->ndim == 3) return GM_OK;
+    if (a->ndim != 4 || a->shape[1] < 1)
+        return gm_error_set(GM_ERR_SHAPE, "norb file '%s': expected (N, 2, H, W) images, "
+                            "got %d dimensions", path, a->ndim);
+    const int64_t n = a->shape[0], cams = a->shape[1], hw = a->shape[2] * a->shape[3];
+    const size_t esz = gm_dtype_size(a->dtype);
+    char *p = a->data;
+    for (int64_t i = 0; i < n; i++)
+        memmove(p + (size_t)(i * hw) * esz, p + (size_t)(i * cams * hw) * esz, (size_t)hw * esz);
+    a->shape[1] = 1;
+    return GM_OK;
+}
+
+static gm_status load_norb(const gm_data_config *dc, pair *tr, pair *te) {
+    gm_status st = read_two(gm_norb_read, dc->train_images, dc->train_labels, tr);
+    if (st == GM_OK) st = norb_first_camera(&tr->images, dc->train_images);
+    if (st == GM_OK && dc->test_images) {
+        st = read_two(gm_norb_read, dc->test_images, dc->test_labels, te);
+        if (st == GM_OK) st = norb_first_camera(&te->images, dc->test_images);
+    }
+    return st;
+}
+
+static gm_status must_exist(const char *path) {
+    if (access(path, R_OK) == 0) return GM_OK;
+    return gm_error_set(GM_ERR_IO, "generated data: source file '%s' is missing; run `make data` "
+                        "(scripts/setup-data.sh)", path);
+}
+
+static gm_status load_generated(const gm_data_config *dc, const char *data_dir, pair *tr,
+                                pair *te) {
+    gm_dataset_kind kind;
+    gm_status st = gm_dataset_kind_parse(dc->gen_kind ? dc->gen_kind : "rotated", &kind);
+    if (st != GM_OK) return st;
+    const bool fashion = dc->gen_digits && !strcmp(dc->gen_digits, "fashion");
+    const bool custom = dc->gen_path && dc->gen_path[0];
+    char dir[4096], images[4200], labels[4200], backgrounds[4200];
+    if (custom)
+        snprintf(dir, sizeof dir, "%s", dc->gen_path);
+    else if (fashion)
+        snprintf(dir, sizeof dir, "%s", FASHION_DIR);
+    else
+        snprintf(dir, sizeof dir, "%s/mnist10k", data_dir ? data_dir : "build/data");
+    snprintf(images, sizeof images, "%s/%s", dir,
+             fashion ? "train-images-idx3-ubyte.gz" : "images-idx3-ubyte.gz");
+    snprintf(labels, sizeof labels, "%s/%s", dir,
+             fashion ? "train-labels-idx1-ubyte.gz" : "labels-idx1-ubyte.gz");
+    snprintf(backgrounds, sizeof backgrounds, "%s/train-images-idx3-ubyte.gz",
+             fashion && custom ? dir : FASHION_DIR);
+    if (gm_dataset_kind_uses_digits(kind)) {
+        st = must_exist(images);
+        if (st == GM_OK) st = must_exist(labels);
+    }
+    if (st == GM_OK && gm_dataset_kind_uses_backgrounds(kind)) st = must_exist(backgrounds);
+    if (st != GM_OK) return st;
+    const gm_dataset_make_spec spec = {.kind = kind,
+                                       .seed = dc->gen_seed,
+                                       .source_images = images,
+                                       .source_labels = labels,
+                                       .backgrounds = backgrounds,
+                                       .ntrain = dc->gen_num_train,
+                                       .ntest = dc->gen_num_test};
+    return gm_dataset_make(&spec, &tr->images, &tr->labels, &te->images, &te->labels);
+}
+
+static gm_status load_arrays(const gm_data_config *dc, const char *data_dir, pair *tr,
+                             pair *te) {
+    const char *name = gm_data_source_name(dc->source);
+    gm_status st = GM_OK;
+    switch (dc->source) {
+    case GM_DATA_IDX:
+    case GM_DATA_NPY: {
+        gm_status (*rd)(const char *, gm_array *) =
+            dc->source == GM_DATA_IDX ? gm_idx_read : gm_npy_read;
+        st = need(dc->train_images, name, "images");
+        if (st == GM_OK) st = need(dc->train_labels, name, "labels");
+        if (st == GM_OK) st = read_two(rd, dc->train_images, dc->train_labels, tr);
+        if (st == GM_OK && dc->test_images) {
+            st = need(dc->test_labels, name, "test_labels");
+            if (st == GM_OK) st = read_two(rd, dc->test_images, dc->test_labels, te);
+        }
+        return st;
+    }
+    case GM_DATA_AMAT:
+        st = need(dc->train_images, name, "train");
+        if (st == GM_OK) st = gm_amat_read(dc->train_images, &tr->images, &tr->labels);
+        if (st == GM_OK && dc->test_images)
+            st = gm_amat_read(dc->test_images, &te->images, &te->labels);
+        return st;
+    case GM_DATA_CIFAR10: return load_cifar(dc, tr, te);
+    case GM_DATA_NORB:
+        st = need(dc->train_images, name, "train_dat");
+        if (st == GM_OK) st = need(dc->train_labels, name, "train_cat");
+        if (st == GM_OK && dc->test_images) st = need(dc->test_labels, name, "test_cat");
+        return st == GM_OK ? load_norb(dc, tr, te) : st;
+    case GM_DATA_GENERATED: return load_generated(dc, data_dir, tr, te);
+    }
+    return gm_error_set(GM_ERR_INVALID_ARG, "unknown data source %d", (int)dc->source);
+}
+
+gm_status gm_data_load(const gm_data_config *dc, const char *default_data_dir, gm_dataset *train,
+                       gm_dataset *test) {
+    if (!dc || !train || !test)
+        return gm_error_set(GM_ERR_INVALID_ARG, "gm_data_load: NULL argument");
+    *train = *test = (gm_dataset){0};
+    pair tr = {0}, te = {0};
+    gm_status st = load_arrays(dc, default_data_dir, &tr, &te);
+    if (st == GM_OK) st = gm_dataset_from_arrays(&tr.images, &tr.labels, 0, 0, 0, train);
+    /* An empty generated test split is still "no test set". */
+    if (st == GM_OK && te.images.data && gm_array_numel(&te.images) > 0)
+        st = gm_dataset_from_arrays(&te.images, &te.labels, 0, 0, 0, test);
+    pair_free(&tr);
+    pair_free(&te);
+    if (st == GM_OK && test->n > 0 &&
+        (test->channels != train->channels || test->height != train->height ||
+         test->width != train->width))
+        st = gm_error_set(GM_ERR_SHAPE, "data: test images are %lldx%lldx%lld, training "
+                          "images %lldx%lldx%lld", (long long)test->channels,
+                          (long long)test->height, (long long)test->width,
+                          (long long)train->channels, (long long)train->height,
+                          (long long)train->width);
+    if (st != GM_OK) {
+        gm_dataset_free(train);
+        gm_dataset_free(test);
+        return st;
+    }
+    if (test->classes > train->classes) train->classes = test->classes;
+    test->classes = train->classes;
+    return GM_OK;
+}

@@ -1,0 +1,362 @@
+/* Data per config source (gm_data_load) and `gmcnn train CONFIG` end to end. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_support.h"
+
+#define OK(expr)                                                                              \
+    do {                                                                                      \
+        gm_status st_ = (expr);                                                               \
+        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
+    } while (0)
+
+static char *temp_dir(void) {
+    static char dirs[8][64];
+    static int slot;
+    char *d = dirs[slot++ % 8];
+    snprintf(d, 64, "/tmp/gmcnn-cfgtrain-XXXXXX");
+    cr_assert(mkdtemp(d) != NULL);
+    return d;
+}
+
+/* n side x side U8 images, image i filled with 10 * (i % classes) plus a
+ * bright pixel whose position depends on the class, labels i % classes. */
+static void write_idx_set(const char *dir, const char *prefix, int64_t n, int64_t side,
+                          int64_t classes, bool gzip) {
+    gm_array img = {.dtype = GM_DTYPE_U8, .ndim = 3, .shape = {n, side, side}};
+    gm_array lab = {.dtype = GM_DTYPE_U8, .ndim = 1, .shape = {n}};
+    uint8_t *x = gm_malloc((size_t)(n * side * side));
+    uint8_t *y = gm_malloc((size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t c = i % classes;
+        for (int64_t j = 0; j < side * side; j++) x[i * side * side + j] = (uint8_t)(10 * c);
+        x[i * side * side + (c * 7) % (side * side)] = 255;
+        y[i] = (uint8_t)c;
+    }
+    img.data = x;
+    lab.data = y;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%simages-idx3-ubyte%s", dir, prefix, gzip ? ".gz" : "");
+    OK(gm_idx_write(path, &img, gzip));
+    snprintf(path, sizeof path, "%s/%slabels-idx1-ubyte%s", dir, prefix, gzip ? ".gz" : "");
+    OK(gm_idx_write(path, &lab, gzip));
+    gm_array_free(&img);
+    gm_array_free(&lab);
+}
+
+/* The data section under test, with a model the config accepts. */
+static gm_config *parse(const char *data_yaml) {
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "model:\n  spec: C4xC4\n%s", data_yaml);
+    gm_config *cfg = NULL;
+    OK(gm_config_parse(yaml, "test", &cfg));
+    return cfg;
+}
+
+Test(data_load, idx_train_and_test) {
+    const char *dir = temp_dir();
+    write_idx_set(dir, "train-", 12, 4, 3, false);
+    write_idx_set(dir, "t10k-", 5, 4, 2, true);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "data:\n  source: idx\n  images: %s/train-images-idx3-ubyte\n"
+             "  labels: %s/train-labels-idx1-ubyte\n"
+             "  test_images: %s/t10k-images-idx3-ubyte.gz\n"
+             "  test_labels: %s/t10k-labels-idx1-ubyte.gz\n",
+             dir, dir, dir, dir);
+    gm_config *cfg = parse(yaml);
+    gm_dataset tr, te;
+    OK(gm_data_load(gm_config_data(cfg), NULL, &tr, &te));
+    cr_assert_eq(tr.n, 12);
+    cr_assert_eq(te.n, 5);
+    cr_assert_eq(tr.channels, 1);
+    cr_assert_eq(tr.height, 4);
+    cr_assert_eq(tr.width, 4);
+    /* One class count for both sets, though the test labels stop at 1. */
+    cr_assert_eq(tr.classes, 3);
+    cr_assert_eq(te.classes, 3);
+    cr_assert_eq(tr.y[4], 1);
+    cr_assert_float_eq(tr.x[2 * 16 + 1], 20.0f / 255.0f, 1e-6);
+    cr_assert_float_eq(tr.x[0], 1.0f, 1e-6);
+    gm_dataset_free(&tr);
+    gm_dataset_free(&te);
+
+    gm_config_free(cfg);
+
+    /* Without test files the test set is empty. */
+    snprintf(yaml, sizeof yaml,
+             "data:\n  source: idx\n  images: %s/train-images-idx3-ubyte\n"
+             "  labels: %s/train-labels-idx1-ubyte\n",
+             dir, dir);
+    cfg = parse(yaml);
+    OK(gm_data_load(gm_config_data(cfg), NULL, &tr, &te));
+    cr_assert_eq(tr.n, 12);
+    cr_assert_eq(te.n, 0);
+    cr_assert_null(te.x);
+    gm_dataset_free(&tr);
+    gm_config_free(cfg);
+}
+
+Test(data_load, idx_missing_file_is_io_error) {
+    const char *dir = temp_dir();
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "data:\n  source: idx\n  images: %s/nope\n  labels: %s/nope2\n",
+             dir, dir);
+    gm_config *cfg = parse(yaml);
+    gm_dataset tr, te;
+    cr_assert_eq(gm_data_load(gm_config_data(cfg), NULL, &tr, &te), GM_ERR_IO);
+    cr_assert(strstr(gm_error_detail(), "nope"), "%s", gm_error_detail());
+    cr_assert_null(tr.x);
+    cr_assert_null(te.x);
+    gm_config_free(cfg);
+}
+
+Test(data_load, npy_source) {
+    const char *dir = temp_dir();
+    gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 4, .shape = {6, 2, 3, 3}};
+    gm_array lab = {.dtype = GM_DTYPE_I32, .ndim = 1, .shape = {6}};
+    float *x = gm_malloc(6 * 18 * sizeof(float));
+    int32_t *y = gm_malloc(6 * sizeof(int32_t));
+    for (int i = 0; i < 6 * 18; i++) x[i] = (float)i;
+    for (int i = 0; i < 6; i++) y[i] = i % 2;
+    img.data = x;
+    lab.data = y;
+    char pi[256], pl[256], yaml[1024];
+    snprintf(pi, sizeof pi, "%s/x.npy", dir);
+    snprintf(pl, sizeof pl, "%s/y.npy", dir);
+    OK(gm_npy_write(pi, &img));
+    OK(gm_npy_write(pl, &lab));
+    snprintf(yaml, sizeof yaml, "data:\n  source: npy\n  images: %s\n  labels: %s\n", pi, pl);
+    gm_config *cfg = parse(yaml);
+    gm_dataset tr, te;
+    OK(gm_data_load(gm_config_data(cfg), NULL, &tr, &te));
+    cr_assert_eq(tr.n, 6);
+    cr_assert_eq(tr.channels, 2);
+    cr_assert_eq(tr.classes, 2);
+    cr_assert_float_eq(tr.x[20], 20.0f, 0);
+    gm_dataset_free(&tr);
+    gm_dataset_free(&te);
+    gm_config_free(cfg);
+    gm_array_free(&img);
+    gm_array_free(&lab);
+}
+
+Test(data_load, generated_matches_dataset_make) {
+    const char *data_dir = temp_dir();
+    char src[512];
+    snprintf(src, sizeof src, "%s/mnist10k", data_dir);
+    cr_assert_eq(mkdir(src, 0777), 0);
+    write_idx_set(src, "", 30, 28, 10, true);
+    gm_config *cfg = parse("data:\n  source: generated\n  kind: rotated\n  seed: 7\n"
+                           "  num_train: 20\n  num_test: 6\n");
+    gm_dataset tr, te;
+    OK(gm_data_load(gm_config_data(cfg), data_dir, &tr, &te));
+    cr_assert_eq(tr.n, 20);
+    cr_assert_eq(te.n, 6);
+    cr_assert_eq(tr.height, 28);
+    cr_assert_eq(tr.classes, 10);
+
+    /* The same bytes as `gmcnn data make rotated --seed 7 --train 20 --test 6`. */
+    char pi[600], pl[600];
+    snprintf(pi, sizeof pi, "%s/images-idx3-ubyte.gz", src);
+    snprintf(pl, sizeof pl, "%s/labels-idx1-ubyte.gz", src);
+    const gm_dataset_make_spec spec = {.kind = GM_DATASET_ROTATED, .seed = 7,
+                                       .source_images = pi, .source_labels = pl,
+                                       .ntrain = 20, .ntest = 6};
+    gm_array a, al, b, bl;
+    OK(gm_dataset_make(&spec, &a, &al, &b, &bl));
+    const uint8_t *bytes = b.data, *labels = bl.data;
+    for (int64_t i = 0; i < 6 * 784; i++)
+        cr_assert_float_eq(te.x[i], (float)bytes[i] / 255.0f, 1e-6, "pixel %lld", (long long)i);
+    for (int64_t i = 0; i < 6; i++) cr_assert_eq(te.y[i], labels[i]);
+    gm_array_free(&a);
+    gm_array_free(&al);
+    gm_array_free(&b);
+    gm_array_free(&bl);
+    gm_dataset_free(&tr);
+    gm_dataset_free(&te);
+
+    /* More digits than the source holds. */
+    OK(gm_config_set(cfg, "data.num_train=40"));
+    cr_assert_eq(gm_data_load(gm_config_data(cfg), data_dir, &tr, &te), GM_ERR_SHAPE);
+    gm_config_free(cfg);
+}
+
+Test(data_load, generated_without_sources_says_make_data) {
+    const char *data_dir = temp_dir();
+    gm_config *cfg = parse("data:\n  source: generated\n  kind: rotated\n");
+    gm_dataset tr, te;
+    cr_assert_eq(gm_data_load(gm_config_data(cfg), data_dir, &tr, &te), GM_ERR_IO);
+    cr_assert(strstr(gm_error_detail(), "make data"), "%s", gm_error_detail());
+    cr_assert(strstr(gm_error_detail(), data_dir), "%s", gm_error_detail());
+    gm_config_free(cfg);
+    /* Rectangles need no source files. */
+    cfg = parse("data:\n  source: generated\n  kind: rectangles\n  num_train: 8\n"
+                "  num_test: 4\n");
+    OK(gm_data_load(gm_config_data(cfg), data_dir, &tr, &te));
+    cr_assert_eq(tr.n, 8);
+    cr_assert_eq(te.n, 4);
+    cr_assert_eq(tr.classes, 2);
+    gm_dataset_free(&tr);
+    gm_dataset_free(&te);
+    gm_config_free(cfg);
+}
+
+/* --- the command ------------------------------------------------------------ */
+
+static char *cli(const char *args, int *rc) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s", GM_CLI_PATH, args);
+    return ts_run(cmd, rc);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void expect_one_line_error(const char *out, const char *needle) {
+    cr_assert(strncmp(out, "gmcnn: ", 7) == 0, "error starts with 'gmcnn: ': %s", out);
+    cr_assert_eq(count_lines(out), 1, "one line: %s", out);
+    cr_assert(strstr(out, needle), "expected '%s' in %s", needle, out);
+}
+
+/* A config on tiny 6x6 idx data, a C6xC6 model of 4 channels. */
+static const char *write_tiny_config(const char *dir) {
+    write_idx_set(dir, "train-", 40, 6, 2, false);
+    write_idx_set(dir, "t10k-", 10, 6, 2, false);
+    static char path[512];
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "seed: 3\nmodel:\n  kind: gmcnn\n  spec: C6xC6\n  nbr: 1\n  num_classes: 2\n"
+             "  blocks:\n    - {num_layers: 1, out_channels: 4}\n"
+             "data:\n  source: idx\n  images: %s/train-images-idx3-ubyte\n"
+             "  labels: %s/train-labels-idx1-ubyte\n"
+             "  test_images: %s/t10k-images-idx3-ubyte\n"
+             "  test_labels: %s/t10k-labels-idx1-ubyte\n"
+             "  batch_size: 8\n  normalize: true\n"
+             "trainer:\n  max_epochs: 3\noutput:\n  dir: %s/runs/tiny\n",
+             dir, dir, dir, dir, dir);
+    snprintf(path, sizeof path, "%s/tiny.yaml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(yaml, f);
+    fclose(f);
+    return path;
+}
+
+Test(train_config_cli, end_to_end_with_overrides) {
+    const char *dir = temp_dir();
+    const char *cfg_path = write_tiny_config(dir);
+    char args[2048], path[512];
+    int rc;
+    snprintf(args, sizeof args,
+             "train %s --set trainer.max_epochs=1 --set 'model.blocks=[{num_layers: 1, "
+             "out_channels: 3}]' --threads 1",
+             cfg_path);
+    char *out = cli(args, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "model gmcnn, group C6xC6, "), "%s", out);
+    cr_assert(strstr(out, "epoch 1 "), "%s", out);
+    cr_assert_null(strstr(out, "\nepoch 2 "), "%s", out);
+    /* "test (best) loss L accuracy A.AA% (10 samples)", two decimals. */
+    const char *best = strstr(out, "test (best) loss ");
+    cr_assert(best, "%s", out);
+    const char *acc = strstr(best, "accuracy ");
+    cr_assert(acc, "%s", out);
+    double a = -1;
+    char pct = 0;
+    cr_assert_eq(sscanf(acc, "accuracy %lf%c", &a, &pct), 2, "%s", out);
+    cr_assert_eq(pct, '%');
+    cr_assert(a >= 0 && a <= 100);
+    const char *dot = strchr(acc, '.');
+    cr_assert(dot && dot[3] == '%', "two decimals: %s", acc);
+    cr_assert(strstr(out, "test (last) loss "), "%s", out);
+    cr_assert(strstr(out, "(10 samples)"), "%s", out);
+    cr_assert(strstr(out, "\nparameters "), "%s", out);
+    gm_free(out);
+
+    const char *files[] = {"config.yaml", "last.safetensors", "best.safetensors",
+                           "metrics.jsonl", "metrics.csv"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/runs/tiny/%s", dir, files[i]);
+        cr_assert_eq(access(path, R_OK), 0, "missing %s", path);
+    }
+    /* The written config holds the overrides and round-trips. */
+    snprintf(path, sizeof path, "%s/runs/tiny/config.yaml", dir);
+    gm_config *written = NULL, *again = NULL;
+    OK(gm_config_load(path, &written));
+    cr_assert_eq(gm_config_fit(written)->epochs, 1);
+    cr_assert_eq(gm_config_model(written)->blocks[0].out_channels, 3);
+    char *s1 = NULL, *s2 = NULL;
+    OK(gm_config_to_string(written, &s1));
+    OK(gm_config_parse(s1, "again", &again));
+    OK(gm_config_to_string(again, &s2));
+    cr_assert_str_eq(s1, s2);
+    gm_free(s1);
+    gm_free(s2);
+    gm_config_free(written);
+    gm_config_free(again);
+
+    /* --quiet drops the epoch lines, --resume continues to the config's total. */
+    snprintf(args, sizeof args, "train %s --set trainer.max_epochs=2 --set "
+             "'model.blocks=[{num_layers: 1, out_channels: 3}]' --quiet --resume "
+             "%s/runs/tiny/last.safetensors", cfg_path, dir);
+    out = cli(args, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_null(strstr(out, "\nepoch 2 "), "%s", out);
+    cr_assert(strstr(out, "trained to epoch 2 (1 this run)"), "%s", out);
+    cr_assert(strstr(out, "test (best) loss "), "%s", out);
+    gm_free(out);
+    snprintf(path, sizeof path, "%s/runs/tiny/metrics.csv", dir);
+    char *csv = ts_read_file(path);
+    cr_assert_eq(count_lines(csv), 3, "%s", csv);
+    gm_free(csv);
+}
+
+Test(train_config_cli, errors_and_exit_codes) {
+    const char *dir = temp_dir();
+    const char *cfg_path = write_tiny_config(dir);
+    char args[2048];
+    int rc;
+    snprintf(args, sizeof args, "train %s/missing.yaml", dir);
+    char *out = cli(args, &rc);
+    cr_assert_eq(rc, 1, "%s", out);
+    expect_one_line_error(out, "missing.yaml");
+    gm_free(out);
+
+    snprintf(args, sizeof args, "train %s --set model.blok=3", cfg_path);
+    out = cli(args, &rc);
+    cr_assert_eq(rc, 2, "%s", out);
+    expect_one_line_error(out, "model.blok");
+    gm_free(out);
+
+    const char *usage[] = {"--set novalue", "--set", "--threads 0", "--bogus", "extra"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(args, sizeof args, "train %s %s", cfg_path, usage[i]);
+        out = cli(args, &rc);
+        cr_assert_eq(rc, 2, "%s: %s", usage[i], out);
+        expect_one_line_error(out, "train");
+        gm_free(out);
+    }
+
+    /* A model that cannot read the data: exit 1, one line naming both. */
+    snprintf(args, sizeof args, "train %s --set model.spec=C5xC5", cfg_path);
+    out = cli(args, &rc);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert(strstr(out, "C5xC5"), "%s", out);
+    cr_assert(strstr(out, "6x6"), "%s", out);
+    cr_assert(strstr(out, "gmcnn: train: "), "%s", out);
+    gm_free(out);
+
+    out = cli("train --help", &rc);
+    cr_assert_eq(rc, 0);
+    cr_assert(strstr(out, "gmcnn train CONFIG"), "%s", out);
+    gm_free(out);
+}

@@ -1,0 +1,76 @@
+/* Saved models for the commands that read them (info, eval, predict,
+ * equivariance): the description travels in the file's metadata. */
+#include <string.h>
+
+#include "cli.h"
+
+gm_status cli_load_model(const char *path, gm_model **out) {
+    *out = NULL;
+    gm_safetensors *sf = NULL;
+    gm_status st = gm_safetensors_read(path, &sf);
+    if (st != GM_OK) return st;
+    const char *json = gm_safetensors_meta_get(sf, GM_MODEL_META_KEY);
+    if (!json) {
+        gm_safetensors_free(sf);
+        return gm_error_set(GM_ERR_FORMAT, "model file '%s': no \"%s\" metadata", path,
+                            GM_MODEL_META_KEY);
+    }
+    gm_model_desc d;
+    char *group = NULL;
+    st = gm_model_desc_from_json(json, &d, &group);
+    gm_safetensors_free(sf);
+    if (st == GM_OK) st = gm_model_new(&d, 0, out);
+    gm_free(group);
+    if (st == GM_OK) st = gm_safetensors_load_model(path, *out);
+    if (st != GM_OK) {
+        gm_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+gm_status cli_load_images(const char *path, const gm_model *m, gm_dataset *out) {
+    memset(out, 0, sizeof *out);
+    gm_array img = {0}, lab = {0};
+    gm_status st = ends_with(path, ".npy") ? gm_npy_read(path, &img) : gm_idx_read(path, &img);
+    if (st != GM_OK) return st;
+    if (img.ndim != 3 && img.ndim != 4) {
+        st = gm_error_set(GM_ERR_SHAPE, "images '%s': %d dimensions, expected (N, H, W) or "
+                          "(N, C, H, W)", path, img.ndim);
+        gm_array_free(&img);
+        return st;
+    }
+    /* Labels are not needed; zeros let the training loader's scaling apply. */
+    lab.dtype = GM_DTYPE_U8;
+    lab.ndim = 1;
+    lab.shape[0] = img.shape[0];
+    lab.data = gm_calloc(img.shape[0] > 0 ? (size_t)img.shape[0] : 1, 1);
+    if (!lab.data) st = gm_error_set(GM_ERR_NOMEM, "images '%s': out of memory", path);
+    if (st == GM_OK) st = gm_dataset_from_arrays(&img, &lab, 0, 0, 1, out);
+    gm_array_free(&img);
+    gm_array_free(&lab);
+    if (st != GM_OK) return st;
+
+    const gm_model_desc *md = gm_model_description(m);
+    const gm_group *g = gm_model_group(m);
+    const int64_t hw = out->height * out->width;
+    if (md->in_channels != out->channels)
+        st = gm_error_set(GM_ERR_SHAPE, "images '%s' have %lld channels but the model reads %lld",
+                          path, (long long)out->channels, (long long)md->in_channels);
+    else if (g && gm_group_order(g) != hw)
+        st = gm_error_set(GM_ERR_SHAPE, "images '%s' are %lldx%lld (%lld pixels) but the model's "
+                          "group %s has order %lld", path, (long long)out->height,
+                          (long long)out->width, (long long)hw, gm_group_name(g),
+                          (long long)gm_group_order(g));
+    else if (md->image_h > 0 && (md->image_h != out->height || md->image_w != out->width))
+        st = gm_error_set(GM_ERR_SHAPE, "images '%s' are %lldx%lld but the model reads %lldx%lld",
+                          path, (long long)out->height, (long long)out->width,
+                          (long long)md->image_h, (long long)md->image_w);
+    if (st != GM_OK) gm_dataset_free(out);
+    return st;
+}

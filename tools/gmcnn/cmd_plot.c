@@ -1,0 +1,52 @@
+/* gmcnn plot: loss and accuracy curves of a training run as a PNG. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char plot_usage[] =
+    "usage: gmcnn plot METRICS.jsonl --out PLOT.png [--title T]\n"
+    "\n"
+    "Draws the metrics.jsonl a training run writes as a PNG: training and\n"
+    "validation loss (left) and accuracy (right) per epoch. The PNG is written\n"
+    "atomically.\n"
+    "\n"
+    "  --out PATH   the PNG to write (required)\n"
+    "  --title T    title above the panels (default: the metrics file's path)\n";
+
+int cmd_plot(int argc, char **argv) {
+    const char *metrics = NULL, *out = NULL, *title = NULL, *value;
+    for (int i = 0; i < argc; i++) {
+        int m;
+        if (cli_is_help(argv[i])) {
+            fputs(plot_usage, stdout);
+            return CLI_OK;
+        }
+        if ((m = cli_flag_value(argc, argv, &i, "--out", &value)) != 0) {
+            if (m < 0 || !*value) return cli_usage_error("plot", "--out needs a file");
+            out = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--title", &value)) != 0) {
+            if (m < 0) return cli_usage_error("plot", "--title needs a text");
+            title = value;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("plot", "unknown option '%s' (try --help)", argv[i]);
+        } else if (!metrics) {
+            metrics = argv[i];
+        } else {
+            return cli_usage_error("plot", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!metrics) return cli_usage_error("plot", "METRICS.jsonl is required (try --help)");
+    if (!out) return cli_usage_error("plot", "--out PLOT.png is required");
+
+    int64_t n = 0;
+    gm_epoch_record *recs = NULL;
+    gm_status st = gm_metrics_jsonl_read(metrics, &n, &recs);
+    if (st == GM_OK && n == 0)
+        st = gm_error_set(GM_ERR_FORMAT, "metrics file '%s': no epochs", metrics);
+    if (st == GM_OK) st = gm_plot_metrics_png(out, n, recs, title ? title : metrics);
+    gm_free(recs);
+    if (st != GM_OK) return cli_status_error("plot", st);
+    printf("wrote %s (%lld epochs, %dx%d)\n", out, (long long)n, GM_PLOT_WIDTH, GM_PLOT_HEIGHT);
+    return CLI_OK;
+}

@@ -1,0 +1,137 @@
+/* gmcnn predict: the most likely classes of images under a saved model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char predict_usage[] =
+    "usage: gmcnn predict MODEL.safetensors INPUT... [--top K]\n"
+    "\n"
+    "Runs a saved classifier on every image of the INPUT files (IDX, plain or\n"
+    "gzip, or .npy; images (N, H, W) or (N, C, H, W) matching the model's\n"
+    "input, U8 pixels scaled by 1/255 as in training) and prints one line per\n"
+    "image: FILE[INDEX] followed by the K most likely classes as CLASS:PROB,\n"
+    "with softmax probabilities, most likely first.\n"
+    "\n"
+    "  --top K   classes per image (default 3; at most the model's classes)\n";
+
+#define PREDICT_BATCH 64
+
+/* Softmax of one row of logits into p, in double so that large logits do
+ * not overflow. */
+static void softmax(const gm_real *z, int64_t k, double *p) {
+    double mx = -INFINITY, sum = 0.0;
+    for (int64_t j = 0; j < k; j++) mx = fmax(mx, (double)z[j]);
+    for (int64_t j = 0; j < k; j++) sum += p[j] = exp((double)z[j] - mx);
+    for (int64_t j = 0; j < k; j++) p[j] /= sum;
+}
+
+/* The first maximum wins among equals, as in evaluation. */
+static void print_top(const char *file, int64_t index, const double *p, int64_t k, int64_t top,
+                      bool *taken) {
+    printf("%s[%lld]", file, (long long)index);
+    memset(taken, 0, (size_t)k * sizeof *taken);
+    for (int64_t t = 0; t < top; t++) {
+        int64_t best = -1;
+        for (int64_t j = 0; j < k; j++)
+            if (!taken[j] && (best < 0 || p[j] > p[best])) best = j;
+        taken[best] = true;
+        printf("  %lld:%.4f", (long long)best, p[best]);
+    }
+    printf("\n");
+}
+
+static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, int64_t top,
+                              double *p, bool *taken) {
+    gm_dataset d;
+    gm_status st = cli_load_images(file, m, &d);
+    if (st != GM_OK) return st;
+    const int64_t per = d.channels * d.height * d.width;
+    const int64_t k = gm_model_description(m)->out_dim;
+    for (int64_t start = 0; start < d.n && st == GM_OK; start += PREDICT_BATCH) {
+        const int64_t b = d.n - start < PREDICT_BATCH ? d.n - start : PREDICT_BATCH;
+        gm_tensor *x = NULL, *logits = NULL;
+        st = gm_tensor_new3(gm_ctx_arena(ctx), b, d.channels, d.height * d.width, &x);
+        if (st == GM_OK) {
+            for (int64_t j = 0; j < b * per; j++) x->data[j] = (gm_real)d.x[start * per + j];
+            st = gm_model_forward(m, ctx, x, &logits);
+        }
+        if (st == GM_OK && (logits->ndim != 2 || logits->shape[1] != k))
+            st = gm_error_set(GM_ERR_UNSUPPORTED, "predict: the model is not a classifier "
+                              "(its output is not (batch, %lld))", (long long)k);
+        for (int64_t i = 0; st == GM_OK && i < b; i++) {
+            softmax(logits->data + i * k, k, p);
+            print_top(file, start + i, p, k, top, taken);
+        }
+        gm_ctx_reset(ctx);
+    }
+    gm_dataset_free(&d);
+    return st;
+}
+
+int cmd_predict(int argc, char **argv) {
+    const char *model = NULL, *value;
+    int64_t top = 3;
+    int ninputs = 0;
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    if (!inputs) {
+        fprintf(stderr, "gmcnn: predict: out of memory\n");
+        return CLI_FAIL;
+    }
+    int rc = CLI_OK;
+    for (int i = 0; i < argc && rc == CLI_OK; i++) {
+        int f;
+        if (cli_is_help(argv[i])) {
+            fputs(predict_usage, stdout);
+            free(inputs);
+            return CLI_OK;
+        }
+        if ((f = cli_flag_value(argc, argv, &i, "--top", &value)) != 0) {
+            if (f < 0 || !cli_parse_i64(value, 1, 1000000, &top))
+                rc = cli_usage_error("predict", "--top needs an integer in 1..1000000");
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            rc = cli_usage_error("predict", "unknown option '%s' (try --help)", argv[i]);
+        } else if (!model) {
+            model = argv[i];
+        } else {
+            inputs[ninputs++] = argv[i];
+        }
+    }
+    if (rc == CLI_OK && !model)
+        rc = cli_usage_error("predict", "MODEL.safetensors is required (try --help)");
+    else if (rc == CLI_OK && ninputs == 0)
+        rc = cli_usage_error("predict", "at least one INPUT image file is required");
+    if (rc != CLI_OK) {
+        free(inputs);
+        return rc;
+    }
+
+    gm_model *m = NULL;
+    gm_ctx *ctx = NULL;
+    double *p = NULL;
+    bool *taken = NULL;
+    gm_status st = cli_load_model(model, &m);
+    if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
+    if (st == GM_OK) {
+        const int64_t k = gm_model_description(m)->out_dim;
+        if (top > k) top = k;
+        p = calloc((size_t)k, sizeof *p);
+        taken = calloc((size_t)k, sizeof *taken);
+        if (!p || !taken) st = gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
+    }
+    if (st == GM_OK) {
+        gm_ctx_set_grad(ctx, false);
+        gm_ctx_set_training(ctx, false);
+    }
+    for (int i = 0; i < ninputs && st == GM_OK; i++)
+        st = predict_file(m, ctx, inputs[i], top, p, taken);
+    if (st != GM_OK) rc = cli_status_error("predict", st);
+    free(p);
+    free(taken);
+    gm_ctx_free(ctx);
+    gm_model_free(m);
+    free(inputs);
+    return rc;
+}
