@@ -27,11 +27,12 @@ static const char train_usage[] =
     "standardises with training-split statistics if data.normalize, trains, and\n"
     "prints the test accuracy of the best and the last model.\n"
     "\n"
-    "Without CONFIG, flags describe the run. Trains a classifier with AdamW and ReduceLROnPlateau on the validation loss,\n"
-    "holding out a seeded fraction of the training set for validation. Writes\n"
-    "DIR/last.safetensors (checkpoint, every epoch), DIR/best.safetensors (best\n"
-    "validation loss), DIR/metrics.jsonl and DIR/metrics.csv, and prints one line\n"
-    "per epoch. With test data, prints the test accuracy of the best and last model.\n"
+    "Without CONFIG, flags describe the run: a classifier trained with AdamW and\n"
+    "ReduceLROnPlateau on the validation loss, holding out a seeded fraction of the\n"
+    "training set for validation. Both forms write DIR/last.safetensors (checkpoint,\n"
+    "every epoch), DIR/best.safetensors (best validation loss), DIR/metrics.jsonl,\n"
+    "DIR/metrics.csv and the plot DIR/metrics.png, and print one line per epoch.\n"
+    "With test data, they print the test accuracy of the best and the last model.\n"
     "\n"
     "  --model M         gmcnn (default), cnn or mlp\n"
     "  --group SPEC      group of the image domain (default C28xC28)\n"
@@ -235,6 +236,31 @@ static void print_step(int64_t epoch, int64_t step, int64_t steps, double loss, 
     fflush(stderr);
 }
 
+/* After training: the loss/accuracy plot DIR/metrics.png from the metrics
+ * file, then the test set (if any) on the last and on the best model. */
+static gm_status finish_run(gm_model *m, gm_trainer *t, const gm_dataset *test, int64_t batch,
+                            const char *jsonl, const char *dir) {
+    char png[4096];
+    snprintf(png, sizeof png, "%s/metrics.png", dir);
+    int64_t n = 0;
+    gm_epoch_record *recs = NULL;
+    gm_status st = gm_metrics_jsonl_read(jsonl, &n, &recs);
+    if (st == GM_OK && n > 0) st = gm_plot_metrics_png(png, n, recs, jsonl);
+    gm_free(recs);
+    if (st != GM_OK || !test) return st;
+    gm_metrics last = {0}, best = {0};
+    st = gm_evaluate(m, test, batch, &last);
+    if (st == GM_OK) st = gm_trainer_restore_best(t);
+    if (st == GM_OK) st = gm_evaluate(m, test, batch, &best);
+    if (st == GM_OK) {
+        print_metrics("test (best)", &best, false);
+        print_metrics("test (last)", &last, false);
+    }
+    gm_metrics_free(&last);
+    gm_metrics_free(&best);
+    return st;
+}
+
 static int train_run(train_opts *o) {
     char p_last[4096], p_best[4096], p_jsonl[4096], p_csv[4096];
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST) {
@@ -313,20 +339,8 @@ static int train_run(train_opts *o) {
     }
     printf("best epoch %lld (validation loss %.4f)%s\n", (long long)res.best_epoch,
            res.best_val_loss, res.stopped_early ? ", stopped early" : "");
-    if (o->test_images) {
-        gm_metrics last = {0}, best = {0};
-        st = gm_evaluate(m, &test, o->batch, &last);
-        if (st == GM_OK) st = gm_trainer_restore_best(t);
-        if (st == GM_OK) st = gm_evaluate(m, &test, o->batch, &best);
-        if (st == GM_OK) {
-            print_metrics("test (best)", &best, false);
-            print_metrics("test (last)", &last, false);
-        } else {
-            rc = cli_status_error("train", st);
-        }
-        gm_metrics_free(&last);
-        gm_metrics_free(&best);
-    }
+    st = finish_run(m, t, o->test_images ? &test : NULL, o->batch, p_jsonl, o->out);
+    if (st != GM_OK) rc = cli_status_error("train", st);
 done:
     gm_trainer_free(t);
     gm_model_free(m);
@@ -497,21 +511,9 @@ static int config_run(const config_opts *o) {
            "%.4f)%s\n", (long long)gm_trainer_epoch(t), (long long)res.epochs_run,
            now_seconds() - t0, (long long)res.best_epoch,
            res.best_val_loss, res.stopped_early ? ", stopped early" : "");
-    if (test.n > 0) {
-        gm_metrics last = {0}, best = {0};
-        st = gm_evaluate(m, &test, fo.batch_size, &last);
-        if (st == GM_OK) st = gm_trainer_restore_best(t);
-        if (st == GM_OK) st = gm_evaluate(m, &test, fo.batch_size, &best);
-        if (st == GM_OK) {
-            print_metrics("test (best)", &best, false);
-            print_metrics("test (last)", &last, false);
-        }
-        gm_metrics_free(&last);
-        gm_metrics_free(&best);
-        if (st != GM_OK) goto fail;
-    } else {
-        printf("no test set in the config\n");
-    }
+    if (test.n == 0) printf("no test set in the config\n");
+    if ((st = finish_run(m, t, test.n > 0 ? &test : NULL, fo.batch_size, p_jsonl, dir)) != GM_OK)
+        goto fail;
     printf("parameters %lld\noutputs in %s\n", (long long)nparams, dir);
     goto done;
 fail:
