@@ -16,22 +16,10 @@ static char *cli(const char *args, int expect_rc) {
     return out;
 }
 
-static void expect_contains(const char *out, const char *needle) {
-    cr_assert(strstr(out, needle) != NULL, "expected '%s' in:\n%s", needle, out);
-}
-
-/* Errors are one line on stderr, starting with "gmcnn: ". */
-static void expect_one_line_error(const char *out, const char *needle) {
-    expect_contains(out, needle);
-    cr_assert(strncmp(out, "gmcnn: ", 7) == 0, "error starts with 'gmcnn: ': %s", out);
-    const char *nl = strchr(out, '\n');
-    cr_assert(nl && nl[1] == '\0', "error is one line: %s", out);
-}
-
 Test(cli, version_names_build_and_blas) {
     char *out = cli("--version", 0);
-    expect_contains(out, "gmcnn " GM_VERSION_STRING);
-    expect_contains(out, "OpenBLAS");
+    ts_expect_contains(out, "gmcnn " GM_VERSION_STRING);
+    ts_expect_contains(out, "OpenBLAS");
     gm_free(out);
 }
 
@@ -40,40 +28,40 @@ Test(cli, help_for_every_command) {
                           "gm rank --help", "gm demo --help", "equivariance --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *out = cli(cmds[i], 0);
-        expect_contains(out, "usage: gmcnn");
+        ts_expect_contains(out, "usage: gmcnn");
         gm_free(out);
     }
 }
 
 Test(cli, group_info_d14xd14) {
     char *out = cli("group info D14xD14", 0);
-    expect_contains(out, "group      D14xD14\n");
-    expect_contains(out, "order      784\n");
-    expect_contains(out, "abelian    no\n");
-    expect_contains(out, "generators 4:");
-    expect_contains(out, "(e,e) (e,r) (e,r^2)");
+    ts_expect_contains(out, "group      D14xD14\n");
+    ts_expect_contains(out, "order      784\n");
+    ts_expect_contains(out, "abelian    no\n");
+    ts_expect_contains(out, "generators 4:");
+    ts_expect_contains(out, "(e,e) (e,r) (e,r^2)");
     gm_free(out);
 }
 
 Test(cli, group_info_p4_8) {
     char *out = cli("group info p4:8 --elements all", 0);
-    expect_contains(out, "group      p4:8\n");
-    expect_contains(out, "order      256\n");
-    expect_contains(out, "abelian    no\n");
-    expect_contains(out, "generators 3:");
-    expect_contains(out, "[64, order 4]"); /* the rotation ((0,0),1) at index 64 */
+    ts_expect_contains(out, "group      p4:8\n");
+    ts_expect_contains(out, "order      256\n");
+    ts_expect_contains(out, "abelian    no\n");
+    ts_expect_contains(out, "generators 3:");
+    ts_expect_contains(out, "[64, order 4]"); /* the rotation ((0,0),1) at index 64 */
     gm_free(out);
 }
 
 Test(cli, group_info_subgroup_and_cosets) {
     char *out = cli("group info D4 --subgroup 'r^2,f' --cosets left --table", 0);
-    expect_contains(out, "subgroup   order 4, index 2, normal");
-    expect_contains(out, "left cosets 2, representatives e r\n");
-    expect_contains(out, "cayley table");
+    ts_expect_contains(out, "subgroup   order 4, index 2, normal");
+    ts_expect_contains(out, "left cosets 2, representatives e r\n");
+    ts_expect_contains(out, "cayley table");
     gm_free(out);
     out = cli("group info S3 --subgroup '(0 1)' --cosets right", 0);
-    expect_contains(out, "subgroup   order 2, index 3, not normal");
-    expect_contains(out, "right cosets 3");
+    ts_expect_contains(out, "subgroup   order 2, index 3, not normal");
+    ts_expect_contains(out, "right cosets 3");
     gm_free(out);
 }
 
@@ -97,7 +85,7 @@ Test(cli, bad_inputs_exit_with_one_line) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = cli(cases[i].args, cases[i].rc);
-        expect_one_line_error(out, cases[i].needle);
+        ts_expect_one_line_error(out, cases[i].needle);
         gm_free(out);
     }
 }
@@ -130,23 +118,23 @@ Test(cli, gm_rank_of_a_group_matrix_and_a_perturbation) {
     char args[256];
     snprintf(args, sizeof args, "gm rank %s --group C8 --sigma 3", write_matrix(8, circulant));
     char *out = cli(args, 0);
-    expect_contains(out, "displacement rank   0");
-    expect_contains(out, "group matrix        yes");
+    ts_expect_contains(out, "displacement rank   0");
+    ts_expect_contains(out, "group matrix        yes");
     gm_free(out);
     snprintf(args, sizeof args, "gm rank %s --group C8", write_matrix(8, perturbed));
     out = cli(args, 0);
-    expect_contains(out, "displacement rank   1");
-    expect_contains(out, "group matrix        no");
+    ts_expect_contains(out, "displacement rank   1");
+    ts_expect_contains(out, "group matrix        no");
     gm_free(out);
     snprintf(args, sizeof args, "gm rank %s --group C4", write_matrix(8, circulant));
     out = cli(args, 1);
-    expect_one_line_error(out, "is 8 x 8, but C4 has order 4");
+    ts_expect_one_line_error(out, "is 8 x 8, but C4 has order 4");
     gm_free(out);
 }
 
 Test(cli, gm_demo_shows_exactness_and_the_rank_knob) {
     char *out = cli("gm demo --group C6xC6 --radius 1 --rank 3 --seed 7", 0);
-    expect_contains(out, "group convolution    DR = 0");
-    expect_contains(out, "+ rank-3 displacement  DR = 3");
+    ts_expect_contains(out, "group convolution    DR = 0");
+    ts_expect_contains(out, "+ rank-3 displacement  DR = 3");
     gm_free(out);
 }

@@ -22,17 +22,6 @@ static char *cli(const char *args, int expect_rc) {
     return out;
 }
 
-static void expect_contains(const char *out, const char *needle) {
-    cr_assert(strstr(out, needle) != NULL, "expected '%s' in:\n%s", needle, out);
-}
-
-static void expect_one_line_error(const char *out, const char *needle) {
-    expect_contains(out, needle);
-    cr_assert(strncmp(out, "gmcnn: ", 7) == 0, "error starts with 'gmcnn: ': %s", out);
-    const char *nl = strchr(out, '\n');
-    cr_assert(nl && nl[1] == '\0', "error is one line: %s", out);
-}
-
 static void write_images(const char *name, int64_t n, int64_t h, int64_t w, uint64_t seed) {
     unsigned char *px = gm_malloc((size_t)(n * h * w));
     gm_rng rng;
@@ -71,7 +60,7 @@ TestSuite(cli_model, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(cli_model, info_still_loads_the_saved_model) {
     char *out = cli("info run/best.safetensors", 0);
-    expect_contains(out, "group       C6xC6 (order 36)");
+    ts_expect_contains(out, "group       C6xC6 (order 36)");
     gm_free(out);
 }
 
@@ -116,29 +105,29 @@ Test(cli_model, predict_all_classes_sum_to_one) {
 
 Test(cli_model, predict_errors) {
     char *out = cli("predict run/best.safetensors img8.idx", 1);
-    expect_one_line_error(out, "images 'img8.idx' are 8x8 (64 pixels) but the model's group "
+    ts_expect_one_line_error(out, "images 'img8.idx' are 8x8 (64 pixels) but the model's group "
                                "C6xC6 has order 36");
     gm_free(out);
     out = cli("predict run/best.safetensors lab.idx", 1);
-    expect_one_line_error(out, "images 'lab.idx': 1 dimensions");
+    ts_expect_one_line_error(out, "images 'lab.idx': 1 dimensions");
     gm_free(out);
     out = cli("predict run/absent.safetensors img.idx", 1);
-    expect_one_line_error(out, "absent.safetensors");
+    ts_expect_one_line_error(out, "absent.safetensors");
     gm_free(out);
     out = cli("predict img.idx img.idx", 1);
-    expect_one_line_error(out, "img.idx");
+    ts_expect_one_line_error(out, "img.idx");
     gm_free(out);
     out = cli("predict run/best.safetensors", 2);
-    expect_one_line_error(out, "INPUT");
+    ts_expect_one_line_error(out, "INPUT");
     gm_free(out);
     out = cli("predict run/best.safetensors img.idx --top 0", 2);
-    expect_one_line_error(out, "--top");
+    ts_expect_one_line_error(out, "--top");
     gm_free(out);
     out = cli("predict run/best.safetensors img.idx --bogus", 2);
-    expect_one_line_error(out, "--bogus");
+    ts_expect_one_line_error(out, "--bogus");
     gm_free(out);
     out = cli("predict --help", 0);
-    expect_contains(out, "usage: gmcnn predict");
+    ts_expect_contains(out, "usage: gmcnn predict");
     gm_free(out);
 }
 
@@ -150,38 +139,38 @@ static double defect_after(const char *out, const char *key) {
 
 Test(cli_model, equivariance_of_a_saved_model) {
     char *out = cli("equivariance run/best.safetensors img.idx --samples 4", 0);
-    expect_contains(out, "on C6xC6 (order 36)");
-    expect_contains(out, "input      4 images of img.idx, 1 channels, 6x6");
-    expect_contains(out, "blocks.0");
-    expect_contains(out, "logits");
+    ts_expect_contains(out, "on C6xC6 (order 36)");
+    ts_expect_contains(out, "input      4 images of img.idx, 1 channels, 6x6");
+    ts_expect_contains(out, "blocks.0");
+    ts_expect_contains(out, "logits");
     cr_assert_lt(defect_after(out, "end-to-end defect "), 1e-5, "%s", out);
     gm_free(out);
     out = cli("equivariance --samples 3 run/best.safetensors img.idx", 0);
-    expect_contains(out, "input      3 images");
+    ts_expect_contains(out, "input      3 images");
     gm_free(out);
 }
 
 Test(cli_model, equivariance_saved_errors_and_flag_form) {
     char *out = cli("equivariance run/best.safetensors img8.idx", 1);
-    expect_one_line_error(out, "img8.idx");
+    ts_expect_one_line_error(out, "img8.idx");
     gm_free(out);
     out = cli("equivariance run/best.safetensors", 2);
-    expect_one_line_error(out, "DATA");
+    ts_expect_one_line_error(out, "DATA");
     gm_free(out);
     out = cli("equivariance run/best.safetensors img.idx --samples 0", 2);
-    expect_one_line_error(out, "--samples");
+    ts_expect_one_line_error(out, "--samples");
     gm_free(out);
     out = cli("equivariance run/absent.safetensors img.idx", 1);
-    expect_one_line_error(out, "absent.safetensors");
+    ts_expect_one_line_error(out, "absent.safetensors");
     gm_free(out);
     out = cli("equivariance --group C4xC4 --channels 2", 0);
-    expect_contains(out, "end-to-end defect");
+    ts_expect_contains(out, "end-to-end defect");
     gm_free(out);
 }
 
 Test(cli_model, plot_of_the_training_metrics) {
     char *out = cli("plot run/metrics.jsonl --out run/curves.png --title 'tiny run'", 0);
-    expect_contains(out, "wrote run/curves.png (2 epochs, ");
+    ts_expect_contains(out, "wrote run/curves.png (2 epochs, ");
     gm_free(out);
     char path[128];
     snprintf(path, sizeof path, "%s/run/curves.png", dir);
@@ -195,19 +184,19 @@ Test(cli_model, plot_of_the_training_metrics) {
 
 Test(cli_model, plot_errors) {
     char *out = cli("plot run/metrics.jsonl", 2);
-    expect_one_line_error(out, "--out");
+    ts_expect_one_line_error(out, "--out");
     gm_free(out);
     out = cli("plot --out x.png", 2);
-    expect_one_line_error(out, "METRICS.jsonl");
+    ts_expect_one_line_error(out, "METRICS.jsonl");
     gm_free(out);
     out = cli("plot run/metrics.jsonl --out x.png --colour red", 2);
-    expect_one_line_error(out, "--colour");
+    ts_expect_one_line_error(out, "--colour");
     gm_free(out);
     out = cli("plot img.idx --out x.png", 1);
-    expect_one_line_error(out, "metrics file 'img.idx' line 1");
+    ts_expect_one_line_error(out, "metrics file 'img.idx' line 1");
     gm_free(out);
     out = cli("plot run/nothing.jsonl --out x.png", 1);
-    expect_one_line_error(out, "nothing.jsonl");
+    ts_expect_one_line_error(out, "nothing.jsonl");
     gm_free(out);
     cr_assert_neq(access("x.png", F_OK), 0);
 }

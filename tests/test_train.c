@@ -11,21 +11,6 @@
 
 #include "test_support.h"
 
-#define OK(expr)                                                                              \
-    do {                                                                                      \
-        gm_status st_ = (expr);                                                               \
-        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
-    } while (0)
-
-static char *temp_dir(void) {
-    static char dirs[8][64];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, 64, "/tmp/gmcnn-train-XXXXXX");
-    cr_assert(mkdtemp(d) != NULL);
-    return d;
-}
-
 static void path_in(char *buf, size_t size, const char *dir, const char *name) {
     snprintf(buf, size, "%s/%s", dir, name);
 }
@@ -340,7 +325,7 @@ static int read_lines(const char *path, char lines[][512], int max) {
 }
 
 Test(train_fit, resume_is_bit_identical) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     char ck_a[256], ck_b[256], js_a[256], js_b[256], csv_b[256];
     path_in(ck_a, sizeof ck_a, dir, "a.safetensors");
     path_in(ck_b, sizeof ck_b, dir, "b.safetensors");
@@ -440,7 +425,7 @@ static bool same_desc(const gm_model_desc *a, const gm_model_desc *b) {
 }
 
 Test(train_fit, checkpoints_are_valid_safetensors) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     char ck[256], best[256];
     path_in(ck, sizeof ck, dir, "last.safetensors");
     path_in(best, sizeof best, dir, "best.safetensors");
@@ -538,7 +523,7 @@ static int count_lines(const char *s) {
 }
 
 Test(train_cli, train_info_eval_end_to_end) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     write_idx_bars(dir, "train", 40, 1);
     write_idx_bars(dir, "test", 10, 2);
     char args[1024], path[256];
@@ -597,7 +582,7 @@ Test(train_cli, train_info_eval_end_to_end) {
 }
 
 Test(train_cli, usage_and_file_errors) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     char args[1024];
     int rc;
     const char *help[] = {"train --help", "eval --help", "info -h"};

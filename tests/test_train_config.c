@@ -9,21 +9,6 @@
 
 #include "test_support.h"
 
-#define OK(expr)                                                                              \
-    do {                                                                                      \
-        gm_status st_ = (expr);                                                               \
-        cr_assert_eq(st_, GM_OK, "%s: %s (%s)", #expr, gm_strerror(st_), gm_error_detail()); \
-    } while (0)
-
-static char *temp_dir(void) {
-    static char dirs[8][64];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, 64, "/tmp/gmcnn-cfgtrain-XXXXXX");
-    cr_assert(mkdtemp(d) != NULL);
-    return d;
-}
-
 /* n side x side U8 images, image i filled with 10 * (i % classes) plus a
  * bright pixel whose position depends on the class, labels i % classes. */
 static void write_idx_set(const char *dir, const char *prefix, int64_t n, int64_t side,
@@ -59,7 +44,7 @@ static gm_config *parse(const char *data_yaml) {
 }
 
 Test(data_load, idx_train_and_test) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     write_idx_set(dir, "train-", 12, 4, 3, false);
     write_idx_set(dir, "t10k-", 5, 4, 2, true);
     char yaml[2048];
@@ -103,7 +88,7 @@ Test(data_load, idx_train_and_test) {
 }
 
 Test(data_load, idx_missing_file_is_io_error) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     char yaml[1024];
     snprintf(yaml, sizeof yaml, "data:\n  source: idx\n  images: %s/nope\n  labels: %s/nope2\n",
              dir, dir);
@@ -117,7 +102,7 @@ Test(data_load, idx_missing_file_is_io_error) {
 }
 
 Test(data_load, npy_source) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 4, .shape = {6, 2, 3, 3}};
     gm_array lab = {.dtype = GM_DTYPE_I32, .ndim = 1, .shape = {6}};
     float *x = gm_malloc(6 * 18 * sizeof(float));
@@ -147,7 +132,7 @@ Test(data_load, npy_source) {
 }
 
 Test(data_load, generated_matches_dataset_make) {
-    const char *data_dir = temp_dir();
+    const char *data_dir = ts_temp_dir();
     char src[512];
     snprintf(src, sizeof src, "%s/mnist10k", data_dir);
     cr_assert_eq(mkdir(src, 0777), 0);
@@ -188,7 +173,7 @@ Test(data_load, generated_matches_dataset_make) {
 }
 
 Test(data_load, generated_without_sources_says_make_data) {
-    const char *data_dir = temp_dir();
+    const char *data_dir = ts_temp_dir();
     gm_config *cfg = parse("data:\n  source: generated\n  kind: rotated\n");
     gm_dataset tr, te;
     cr_assert_eq(gm_data_load(gm_config_data(cfg), data_dir, &tr, &te), GM_ERR_IO);
@@ -252,7 +237,7 @@ static const char *write_tiny_config(const char *dir) {
 }
 
 Test(train_config_cli, end_to_end_with_overrides) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     const char *cfg_path = write_tiny_config(dir);
     char args[2048], path[512];
     int rc;
@@ -321,7 +306,7 @@ Test(train_config_cli, end_to_end_with_overrides) {
 }
 
 Test(train_config_cli, errors_and_exit_codes) {
-    const char *dir = temp_dir();
+    const char *dir = ts_temp_dir();
     const char *cfg_path = write_tiny_config(dir);
     char args[2048];
     int rc;

@@ -94,3 +94,23 @@ char *ts_run(const char *cmd, int *rc) {
     *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return buf;
 }
+
+void ts_expect_contains(const char *out, const char *needle) {
+    cr_assert(strstr(out, needle) != NULL, "expected '%s' in:\n%s", needle, out);
+}
+
+void ts_expect_one_line_error(const char *out, const char *needle) {
+    ts_expect_contains(out, needle);
+    cr_assert(strncmp(out, "gmcnn: ", 7) == 0, "error starts with 'gmcnn: ': %s", out);
+    const char *nl = strchr(out, '\n');
+    cr_assert(nl && nl[1] == '\0', "error is one line: %s", out);
+}
+
+const char *ts_temp_dir(void) {
+    static char dirs[8][64];
+    static int slot;
+    char *d = dirs[slot++ % 8];
+    snprintf(d, 64, "/tmp/gmcnn-test-XXXXXX");
+    cr_assert(mkdtemp(d) != NULL, "mkdtemp failed");
+    return d;
+}

@@ -34,4 +34,13 @@ const char *ts_write_temp(const char *text);
  * *rc receives the exit status. */
 char *ts_run(const char *cmd, int *rc);
 
+/* Asserts that `needle` occurs in `out`. */
+void ts_expect_contains(const char *out, const char *needle);
+/* Asserts that `out` is a one-line error of the tool ("gmcnn: ...\n")
+ * containing `needle`. */
+void ts_expect_one_line_error(const char *out, const char *needle);
+/* Creates a fresh temporary directory and returns its path (a static buffer
+ * per call slot, 8 slots). */
+const char *ts_temp_dir(void);
+
 #endif
