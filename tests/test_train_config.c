@@ -1,6 +1,7 @@
 /* Data per config source (gm_data_load) and `gmcnn train CONFIG` end to end. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,4 +345,159 @@ Test(train_config_cli, errors_and_exit_codes) {
     cr_assert_eq(rc, 0);
     cr_assert(strstr(out, "gmcnn train CONFIG"), "%s", out);
     gm_free(out);
+}
+
+/* Reads a JSON array of numbers written with "%.17g" into v (at most cap). */
+static int64_t parse_array(const char *s, double *v, int64_t cap) {
+    cr_assert_eq(*s, '[', "%s", s);
+    int64_t n = 0;
+    s++;
+    while (*s != ']') {
+        char *end;
+        cr_assert(n < cap, "%s", s);
+        v[n++] = strtod(s, &end);
+        cr_assert(end != s, "%s", s);
+        s = end + (*end == ',');
+    }
+    cr_assert_str_eq(s, "]");
+    return n;
+}
+
+/* Copies the model file at src to dst with the metadata value of `key`
+ * replaced (value NULL drops the key; key NULL drops both statistics). */
+static void rewrite_meta(const char *src, const char *dst, const char *key, const char *value) {
+    gm_safetensors *sf = NULL;
+    OK(gm_safetensors_read(src, &sf));
+    const int64_t n = gm_safetensors_count(sf), nm = gm_safetensors_meta_count(sf);
+    gm_st_entry *e = gm_calloc((size_t)n, sizeof *e);
+    const char **k = gm_calloc((size_t)nm, sizeof *k), **v = gm_calloc((size_t)nm, sizeof *v);
+    for (int64_t i = 0; i < n; i++) e[i] = *gm_safetensors_entry(sf, i);
+    int64_t m = 0;
+    for (int64_t i = 0; i < nm; i++) {
+        cr_assert(gm_safetensors_meta_at(sf, i, &k[m], &v[m]));
+        const bool stat = !strncmp(k[m], "gmcnn.normalize.", 16);
+        if (key ? !strcmp(k[m], key) : stat) {
+            if (!key || !value) continue;
+            v[m] = value;
+        }
+        m++;
+    }
+    OK(gm_safetensors_write(dst, n, e, m, k, v));
+    gm_free(e);
+    gm_free(k);
+    gm_free(v);
+    gm_safetensors_free(sf);
+}
+
+static void parse_test_line(const char *out, const char *what, double *loss, double *acc) {
+    const char *p = strstr(out, what);
+    cr_assert(p, "no '%s' in %s", what, out);
+    cr_assert_eq(sscanf(p + strlen(what), " loss %lf accuracy %lf", loss, acc), 2, "%s", p);
+}
+
+Test(train_config_cli, normalisation_travels_with_the_model) {
+    const char *dir = ts_temp_dir();
+    const char *cfg_path = write_tiny_config(dir);
+    char args[2048], best[512];
+    int rc;
+    snprintf(args, sizeof args, "train %s --quiet --threads 1", cfg_path);
+    char *out = cli(args, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    double train_loss, train_acc;
+    parse_test_line(out, "test (best)", &train_loss, &train_acc);
+    gm_free(out);
+
+    /* The statistics of the training split, as the command computes them. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/runs/tiny/config.yaml", dir);
+    gm_config *cfg = NULL;
+    OK(gm_config_load(path, &cfg));
+    const gm_data_config *dc = gm_config_data(cfg);
+    gm_dataset all = {0}, test = {0}, tr = {0}, va = {0};
+    OK(gm_data_load(dc, "build/data", &all, &test));
+    OK(gm_dataset_split_fraction(&all, dc->val_fraction, gm_config_seed(cfg), &tr, &va));
+    cr_assert_eq(tr.channels, 1);
+    double mean = 0, sd = 0;
+    OK(gm_dataset_channel_stats(&tr, &mean, &sd));
+    cr_assert(sd > 0);
+
+    const char *names[] = {"best.safetensors", "last.safetensors"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/runs/tiny/%s", dir, names[f]);
+        gm_safetensors *sf = NULL;
+        OK(gm_safetensors_read(path, &sf));
+        const char *m = gm_safetensors_meta_get(sf, GM_NORM_MEAN_META_KEY);
+        const char *s = gm_safetensors_meta_get(sf, GM_NORM_STD_META_KEY);
+        cr_assert(m && s, "%s lacks the statistics", path);
+        double v[4];
+        cr_assert_eq(parse_array(m, v, 4), 1);
+        cr_assert_eq(v[0], mean, "%s: mean %.17g, expected %.17g", path, v[0], mean);
+        cr_assert_eq(parse_array(s, v, 4), 1);
+        cr_assert_eq(v[0], sd, "%s: std %.17g, expected %.17g", path, v[0], sd);
+        gm_safetensors_free(sf);
+    }
+
+    /* eval on the test files gives what the run reported for its best model. */
+    snprintf(best, sizeof best, "%s/runs/tiny/best.safetensors", dir);
+    snprintf(args, sizeof args, "eval %s --images %s/t10k-images-idx3-ubyte --labels "
+             "%s/t10k-labels-idx1-ubyte --batch 8", best, dir, dir);
+    out = cli(args, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    double loss, acc;
+    parse_test_line(out, "test", &loss, &acc);
+    cr_assert_eq(acc, train_acc, "eval %.2f%%, training run %.2f%%", acc, train_acc);
+    cr_assert(fabs(loss - train_loss) <= 1e-4, "eval loss %g, training run %g", loss,
+              train_loss);
+    gm_free(out);
+
+    /* A file without the keys reads raw inputs (older files keep working). */
+    char other[600];
+    snprintf(other, sizeof other, "%s/plain.safetensors", dir);
+    rewrite_meta(best, other, NULL, NULL);
+    snprintf(args, sizeof args, "eval %s --images %s/t10k-images-idx3-ubyte --labels "
+             "%s/t10k-labels-idx1-ubyte --batch 8", other, dir, dir);
+    out = cli(args, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    parse_test_line(out, "test", &loss, &acc);
+    cr_assert(fabs(loss - train_loss) > 1e-4, "raw inputs gave the same loss: %s", out);
+    gm_free(out);
+
+    /* Malformed statistics: exit 1, one line naming the file and the key. */
+    const char *bad[][2] = {{GM_NORM_MEAN_META_KEY, "[0.5,oops]"},
+                            {GM_NORM_MEAN_META_KEY, "[0.5,0.25]"},
+                            {GM_NORM_STD_META_KEY, "0.5"},
+                            {GM_NORM_STD_META_KEY, "[-1]"},
+                            {GM_NORM_STD_META_KEY, NULL}};
+    for (int i = 0; i < 5; i++) {
+        rewrite_meta(best, other, bad[i][0], bad[i][1]);
+        snprintf(args, sizeof args, "eval %s --images %s/t10k-images-idx3-ubyte --labels "
+                 "%s/t10k-labels-idx1-ubyte", other, dir, dir);
+        out = cli(args, &rc);
+        cr_assert_eq(rc, 1, "%s", out);
+        expect_one_line_error(out, bad[i][0]);
+        cr_assert(strstr(out, other), "%s", out);
+        gm_free(out);
+        snprintf(args, sizeof args, "predict %s %s/t10k-images-idx3-ubyte", other, dir);
+        out = cli(args, &rc);
+        cr_assert_eq(rc, 1, "%s", out);
+        expect_one_line_error(out, bad[i][0]);
+        gm_free(out);
+    }
+
+    /* A resumed run must keep the standardisation its checkpoint records. */
+    snprintf(path, sizeof path, "%s/runs/tiny/last.safetensors", dir);
+    rewrite_meta(path, other, GM_NORM_MEAN_META_KEY, "[0.125]");
+    snprintf(args, sizeof args, "train %s --quiet --set trainer.max_epochs=4 --resume %s",
+             cfg_path, other);
+    out = cli(args, &rc);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert(strstr(out, "gmcnn: train: "), "%s", out);
+    cr_assert(strstr(out, GM_NORM_MEAN_META_KEY), "%s", out);
+    gm_free(out);
+
+    gm_dataset_free(&all);
+    gm_dataset_free(&test);
+    gm_dataset_free(&tr);
+    gm_dataset_free(&va);
+    gm_config_free(cfg);
 }

@@ -133,6 +133,10 @@ typedef struct gm_fit_options {
     const char *metrics_jsonl;   /* one JSON object per epoch; NULL = none */
     const char *metrics_csv;     /* one row per epoch; NULL = none */
     const char *resume_path;     /* continue from this checkpoint; NULL = fresh */
+    /* Input standardisation the data went through, (x - mean[c]) / std[c], saved
+     * with every model file so that readers can apply it; 0 / NULL = none. */
+    int64_t norm_channels;
+    const double *norm_mean, *norm_std;
     int64_t progress_every;      /* steps between step callbacks; 0 = never */
     gm_epoch_fn on_epoch;
     gm_step_fn on_step;
@@ -166,9 +170,14 @@ typedef struct gm_fit_result {
  * "optim.best.<parameter name>", and the model description, counters and
  * schedule state as metadata ("gmcnn.model", "gmcnn.train.*"; numbers as
  * "%.17g"). The best_path file holds the best parameters and "gmcnn.model",
- * so gm_safetensors_load_model and the CLI can read it. Metrics files are
- * truncated by a fresh run and appended to by a resumed one (a CSV header is
- * written when the file is empty). */
+ * so gm_safetensors_load_model and the CLI can read it. With norm_channels >
+ * 0 both files also carry GM_NORM_MEAN_META_KEY and GM_NORM_STD_META_KEY, each
+ * a JSON array of norm_channels numbers printed with "%.17g" (exact round
+ * trip); a resumed checkpoint that carries them must match the options
+ * (GM_ERR_INVALID_ARG otherwise; one without them is accepted). norm_mean and
+ * norm_std are copied by gm_trainer_new, and must be finite (GM_ERR_INVALID_ARG).
+ * Metrics files are truncated by a fresh run and appended to by a resumed one
+ * (a CSV header is written when the file is empty). */
 typedef struct gm_trainer gm_trainer;
 GM_NODISCARD gm_status gm_trainer_new(gm_model *m, const gm_fit_options *opt, gm_trainer **out);
 void gm_trainer_free(gm_trainer *t);
@@ -192,6 +201,10 @@ int64_t gm_trainer_epoch(const gm_trainer *t);
  * or "shared"; pool_mode "max" or "mean"; group is null for none; dropout is
  * written with 17 significant digits so it round-trips exactly. */
 #define GM_MODEL_META_KEY "gmcnn.model"
+/* Per-channel input statistics of a model trained on standardised data (see
+ * gm_fit_options.norm_channels); a file without them reads raw inputs. */
+#define GM_NORM_MEAN_META_KEY "gmcnn.normalize.mean"
+#define GM_NORM_STD_META_KEY "gmcnn.normalize.std"
 
 /* *json (gm_free it) receives the encoding of d. GM_ERR_INVALID_ARG for an
  * unknown kind, form or pool mode, or nblocks outside 0..GM_MODEL_MAX_BLOCKS. */

@@ -31,6 +31,7 @@ struct gm_trainer {
     double best_val_loss;
     bool stopped_early;
     char *model_json;
+    char *norm_json[2]; /* GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY; NULL = none */
 };
 
 /* Streams of the per-epoch generators; fixed so that resumed runs agree. */
@@ -48,6 +49,8 @@ void gm_trainer_free(gm_trainer *t) {
     gm_optim_free(t->optim);
     gm_ctx_free(t->ctx);
     gm_free(t->model_json);
+    gm_free(t->norm_json[0]);
+    gm_free(t->norm_json[1]);
     gm_free(t);
 }
 
@@ -57,6 +60,42 @@ static gm_status copy_path(const char *src, char **dst, const char **field) {
     *dst = gm_strdup(src);
     if (!*dst) return gm__nomem("trainer path");
     *field = *dst;
+    return GM_OK;
+}
+
+/* "[v0,v1,...]" with "%.17g" so that every value reads back exactly. */
+static gm_status norm_to_json(const double *v, int64_t n, char **out) {
+    const size_t cap = (size_t)n * 26 + 3;
+    char *s = gm_malloc(cap);
+    if (!s) return gm__nomem("normalisation metadata");
+    size_t len = 0;
+    s[len++] = '[';
+    for (int64_t i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s%.17g", i ? "," : "", v[i]);
+    s[len++] = ']';
+    s[len] = '\0';
+    *out = s;
+    return GM_OK;
+}
+
+static gm_status norm_init(gm_trainer *t, const gm_fit_options *opt) {
+    t->opt.norm_mean = t->opt.norm_std = NULL;
+    GM_RETURN_ERROR_IF(opt->norm_channels < 0, GM_ERR_INVALID_ARG,
+                       "fit options: norm_channels %lld < 0", (long long)opt->norm_channels);
+    if (opt->norm_channels == 0) return GM_OK;
+    GM_RETURN_ERROR_IF(opt->norm_channels > (1 << 20), GM_ERR_INVALID_ARG,
+                       "fit options: norm_channels %lld is too large",
+                       (long long)opt->norm_channels);
+    GM_RETURN_ERROR_IF(!opt->norm_mean || !opt->norm_std, GM_ERR_INVALID_ARG,
+                       "fit options: norm_channels %lld without norm_mean and norm_std",
+                       (long long)opt->norm_channels);
+    for (int64_t c = 0; c < opt->norm_channels; c++)
+        GM_RETURN_ERROR_IF(!isfinite(opt->norm_mean[c]) || !isfinite(opt->norm_std[c]),
+                           GM_ERR_INVALID_ARG,
+                           "fit options: normalisation statistics of channel %lld are not finite",
+                           (long long)c);
+    GM_FORWARD_IF_ERROR(norm_to_json(opt->norm_mean, opt->norm_channels, &t->norm_json[0]));
+    GM_FORWARD_IF_ERROR(norm_to_json(opt->norm_std, opt->norm_channels, &t->norm_json[1]));
     return GM_OK;
 }
 
@@ -80,6 +119,7 @@ static gm_status trainer_init(gm_trainer *t, gm_model *m, const gm_fit_options *
     GM_FORWARD_IF_ERROR(copy_path(opt->metrics_csv, &t->paths[3], &t->opt.metrics_csv));
     GM_FORWARD_IF_ERROR(copy_path(opt->resume_path, &t->paths[4], &t->opt.resume_path));
     GM_FORWARD_IF_ERROR(gm_model_desc_to_json(gm_model_description(m), &t->model_json));
+    GM_FORWARD_IF_ERROR(norm_init(t, opt));
 
     t->nparams = gm_model_param_count(m);
     GM_RETURN_ERROR_IF(t->nparams < 1, GM_ERR_INVALID_ARG, "trainer: the model has no parameters");
@@ -120,6 +160,17 @@ static void meta_num(meta_list *ml, const char *key, double v) {
     snprintf(ml->vals[ml->n], sizeof ml->vals[0], "%.17g", v);
     ml->vptr[ml->n] = ml->vals[ml->n];
     ml->n++;
+}
+
+static const char *const norm_keys[2] = {GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY};
+
+static void meta_norm(meta_list *ml, const gm_trainer *t) {
+    for (int k = 0; k < 2 && t->norm_json[k]; k++) {
+        GM_ASSERT(ml->n < META_MAX);
+        ml->keys[ml->n] = norm_keys[k];
+        ml->vptr[ml->n] = t->norm_json[k];
+        ml->n++;
+    }
 }
 
 static void meta_int(meta_list *ml, const char *key, int64_t v) {
@@ -202,6 +253,7 @@ static gm_status checkpoint_write(gm_trainer *t, const char *path) {
         meta_int(&ml, "gmcnn.train.es.num_bad_epochs", t->es.num_bad_epochs);
         meta_int(&ml, "gmcnn.train.es.improved", t->es.improved);
         meta_int(&ml, "gmcnn.train.es.stop", t->es.stop);
+        meta_norm(&ml, t);
         st = gm_safetensors_write(path, n, e, ml.n, ml.keys, ml.vptr);
     }
     for (int64_t i = 0; names && i < cap; i++) gm_free(names[i]);
@@ -256,6 +308,16 @@ static gm_status resume_from(gm_trainer *t, const gm_safetensors *sf, const char
                        GM_MODEL_META_KEY);
     GM_RETURN_ERROR_IF(strcmp(mj, t->model_json) != 0, GM_ERR_INVALID_ARG,
                        "checkpoint '%s': its model description differs from the model's", path);
+    /* Parameters fitted to standardised inputs continue only on the same
+     * standardisation; a checkpoint from before the keys existed is taken on
+     * trust. */
+    for (int k = 0; k < 2; k++) {
+        const char *v = gm_safetensors_meta_get(sf, norm_keys[k]);
+        GM_RETURN_ERROR_IF(v && (!t->norm_json[k] || strcmp(v, t->norm_json[k]) != 0),
+                           GM_ERR_INVALID_ARG,
+                           "checkpoint '%s': metadata \"%s\" differs from this run's input "
+                           "normalisation", path, norm_keys[k]);
+    }
     int64_t have_best = 0, stopped = 0, improved = 0, stop = 0;
     GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.epoch", &t->epoch));
     GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.have_best", &have_best));
@@ -351,6 +413,7 @@ static gm_status save_best(gm_trainer *t, const gm_epoch_record *rec) {
     meta_int(&ml, "gmcnn.train.epoch", rec->epoch);
     meta_num(&ml, "gmcnn.train.val_loss", rec->val_loss);
     meta_num(&ml, "gmcnn.train.val_acc", rec->val_accuracy);
+    meta_norm(&ml, t);
     return gm_safetensors_save_model(t->opt.best_path, t->model, ml.n, ml.keys, ml.vptr);
 }
 

@@ -30,13 +30,29 @@ int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char *
  * "(1,3)") in g. */
 bool cli_parse_element(const gm_group *g, const char *s, int32_t *out);
 
+/* The input standardisation a saved model was trained with
+ * (GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY); channels 0 = none. */
+typedef struct cli_norm {
+    int64_t channels;
+    double *mean, *std;
+} cli_norm;
+void cli_norm_free(cli_norm *n);
+/* Applies (x - mean[c]) / std[c] (std 0 as 1) to d; a no-op without
+ * statistics, GM_ERR_SHAPE when d's channel count differs from theirs. */
+gm_status cli_norm_apply(const cli_norm *n, gm_dataset *d);
+
 /* Builds the model a saved .safetensors file describes (GM_MODEL_META_KEY)
- * and loads its parameters; *out is NULL on failure. */
-gm_status cli_load_model(const char *path, gm_model **out);
+ * and loads its parameters; *out is NULL on failure. When norm is not NULL
+ * it receives the file's normalisation statistics (none when the keys are
+ * absent; GM_ERR_FORMAT naming the file and key when they are malformed or
+ * do not match the model's input channels). */
+gm_status cli_load_model(const char *path, gm_model **out, cli_norm *norm);
 /* Reads images (N, H, W) or (N, C, H, W) from an IDX file (or .npy by its
- * extension), scaled as for training (U8 / 255), into a dataset with zero
- * labels; errors name the file and any mismatch with the model's input. */
-gm_status cli_load_images(const char *path, const gm_model *m, gm_dataset *out);
+ * extension), scaled as for training (U8 / 255) and then standardised by
+ * norm (may be NULL), into a dataset with zero labels; errors name the file
+ * and any mismatch with the model's input. */
+gm_status cli_load_images(const char *path, const gm_model *m, const cli_norm *norm,
+                          gm_dataset *out);
 
 int cmd_group(int argc, char **argv);
 int cmd_gm(int argc, char **argv);

@@ -168,11 +168,12 @@ static int equiv_saved(int argc, char **argv) {
     gm_equiv_report rep;
     gm_tensor *x = NULL;
     int64_t n = 0;
-    gm_status st = cli_load_model(model, &m);
+    cli_norm norm = {0};
+    gm_status st = cli_load_model(model, &m, &norm);
     if (st == GM_OK && !gm_model_group(m))
         st = gm_error_set(GM_ERR_UNSUPPORTED, "model '%s' has no group (a baseline): there is "
                           "no equivariance to measure", model);
-    if (st == GM_OK) st = cli_load_images(data, m, &d);
+    if (st == GM_OK) st = cli_load_images(data, m, &norm, &d);
     if (st == GM_OK && d.n == 0) st = gm_error_set(GM_ERR_SHAPE, "images '%s': no images", data);
     if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
     if (st == GM_OK) {
@@ -198,6 +199,7 @@ static int equiv_saved(int argc, char **argv) {
     gm_ctx_free(ctx);
     gm_dataset_free(&d);
     gm_model_free(m);
+    cli_norm_free(&norm);
     return rc;
 }
 

@@ -11,7 +11,8 @@ static const char predict_usage[] =
     "\n"
     "Runs a saved classifier on every image of the INPUT files (IDX, plain or\n"
     "gzip, or .npy; images (N, H, W) or (N, C, H, W) matching the model's\n"
-    "input, U8 pixels scaled by 1/255 as in training) and prints one line per\n"
+    "input, U8 pixels scaled by 1/255 as in training, then standardised with\n"
+    "the statistics the model file carries, if any) and prints one line per\n"
     "image: FILE[INDEX] followed by the K most likely classes as CLASS:PROB,\n"
     "with softmax probabilities, most likely first.\n"
     "\n"
@@ -43,10 +44,10 @@ static void print_top(const char *file, int64_t index, const double *p, int64_t 
     printf("\n");
 }
 
-static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, int64_t top,
-                              double *p, bool *taken) {
+static gm_status predict_file(gm_model *m, const cli_norm *norm, gm_ctx *ctx, const char *file,
+                              int64_t top, double *p, bool *taken) {
     gm_dataset d;
-    gm_status st = cli_load_images(file, m, &d);
+    gm_status st = cli_load_images(file, m, norm, &d);
     if (st != GM_OK) return st;
     const int64_t per = d.channels * d.height * d.width;
     const int64_t k = gm_model_description(m)->out_dim;
@@ -112,7 +113,8 @@ int cmd_predict(int argc, char **argv) {
     gm_ctx *ctx = NULL;
     double *p = NULL;
     bool *taken = NULL;
-    gm_status st = cli_load_model(model, &m);
+    cli_norm norm = {0};
+    gm_status st = cli_load_model(model, &m, &norm);
     if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
     if (st == GM_OK) {
         const int64_t k = gm_model_description(m)->out_dim;
@@ -126,12 +128,13 @@ int cmd_predict(int argc, char **argv) {
         gm_ctx_set_training(ctx, false);
     }
     for (int i = 0; i < ninputs && st == GM_OK; i++)
-        st = predict_file(m, ctx, inputs[i], top, p, taken);
+        st = predict_file(m, &norm, ctx, inputs[i], top, p, taken);
     if (st != GM_OK) rc = cli_status_error("predict", st);
     free(p);
     free(taken);
     gm_ctx_free(ctx);
     gm_model_free(m);
+    cli_norm_free(&norm);
     free(inputs);
     return rc;
 }

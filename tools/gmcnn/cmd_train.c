@@ -24,7 +24,8 @@ static const char train_usage[] =
     "--set trainer.max_epochs=3), writes the resolved config to\n"
     "<output.dir>/config.yaml, loads the data (generated sets from build/data,\n"
     "see `make data`), holds out data.val_fraction for validation (seeded),\n"
-    "standardises with training-split statistics if data.normalize, trains, and\n"
+    "standardises with training-split statistics if data.normalize (saved in\n"
+    "every model file for eval, predict and equivariance), trains, and\n"
     "prints the test accuracy of the best and the last model.\n"
     "\n"
     "Without CONFIG, flags describe the run: a classifier trained with AdamW and\n"
@@ -53,7 +54,8 @@ static const char eval_usage[] =
     "usage: gmcnn eval MODEL.safetensors --images IDX --labels IDX [--batch N]\n"
     "\n"
     "Evaluates a saved model: loss, accuracy, per-class accuracy and the\n"
-    "confusion matrix (rows: true class, columns: predicted).\n";
+    "confusion matrix (rows: true class, columns: predicted). Inputs are\n"
+    "standardised with the statistics the model file carries, if any.\n";
 
 static const char info_usage[] =
     "usage: gmcnn info MODEL.safetensors\n"
@@ -499,6 +501,11 @@ static int config_run(const config_opts *o) {
     fo.metrics_jsonl = p_jsonl;
     fo.metrics_csv = p_csv;
     fo.resume_path = o->resume;
+    if (dc->normalize) {
+        fo.norm_channels = train.channels;
+        fo.norm_mean = mean;
+        fo.norm_std = sd;
+    }
     fo.progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0;
     fo.on_epoch = print_epoch;
     fo.on_step = print_step;
@@ -591,8 +598,10 @@ int cmd_eval(int argc, char **argv) {
     gm_model *m = NULL;
     gm_dataset d = {0};
     gm_metrics mt = {0};
-    gm_status st = cli_load_model(model, &m);
+    cli_norm norm = {0};
+    gm_status st = cli_load_model(model, &m, &norm);
     if (st == GM_OK) st = load_dataset(images, labels, gm_model_description(m)->out_dim, &d);
+    if (st == GM_OK) st = cli_norm_apply(&norm, &d);
     if (st == GM_OK) st = gm_evaluate(m, &d, batch, &mt);
     int rc = CLI_OK;
     if (st != GM_OK)
@@ -602,6 +611,7 @@ int cmd_eval(int argc, char **argv) {
     gm_metrics_free(&mt);
     gm_dataset_free(&d);
     gm_model_free(m);
+    cli_norm_free(&norm);
     return rc;
 }
 
@@ -621,7 +631,7 @@ int cmd_info(int argc, char **argv) {
     }
     if (!model) return cli_usage_error("info", "MODEL.safetensors is required");
     gm_model *m = NULL;
-    gm_status st = cli_load_model(model, &m);
+    gm_status st = cli_load_model(model, &m, NULL);
     if (st != GM_OK) return cli_status_error("info", st);
     const gm_model_desc *d = gm_model_description(m);
     static const char *const kinds[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"};
