@@ -20,7 +20,7 @@
 #include "gmcnn/io.h"
 
 /* The reader calls no nn function, but the header's model helpers refer to
- * them; these stubs keep the build to the few files above. */
+ * them; these empty definitions keep the fuzz build to the few files above. */
 int64_t gm_model_param_count(const gm_model *m) {
     (void)m;
     return 0;
