@@ -477,3 +477,59 @@ Test(datasets, cli_info_and_errors) {
     gm_free(out);
     remove_tree(dir);
 }
+
+/* --- area resize --------------------------------------------------------- */
+
+Test(image_resize, constant_stays_constant) {
+    static float src[108 * 108], dst[32 * 32];
+    for (int i = 0; i < 108 * 108; i++) src[i] = 0.3f;
+    gm_image_resize_area_f32(src, 108, 108, dst, 32, 32);
+    for (int i = 0; i < 32 * 32; i++) cr_assert_float_eq(dst[i], 0.3f, 1e-6, "pixel %d", i);
+    gm_image_resize_area_f32(src, 96, 96, dst, 24, 24);
+    for (int i = 0; i < 24 * 24; i++) cr_assert_float_eq(dst[i], 0.3f, 1e-6, "pixel %d", i);
+}
+
+Test(image_resize, quarter_is_exact_block_mean) {
+    static float src[96 * 96], dst[24 * 24];
+    uint32_t s = 12345;
+    for (int i = 0; i < 96 * 96; i++) {
+        s = s * 1664525u + 1013904223u;
+        src[i] = (float)(s >> 24); /* small integers: the block means are exact */
+    }
+    gm_image_resize_area_f32(src, 96, 96, dst, 24, 24);
+    for (int i = 0; i < 24; i++)
+        for (int j = 0; j < 24; j++) {
+            double sum = 0.0;
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) sum += src[(4 * i + r) * 96 + 4 * j + c];
+            cr_assert_eq(dst[i * 24 + j], (float)(sum / 16.0), "(%d, %d)", i, j);
+        }
+}
+
+Test(image_resize, fractional_keeps_the_mean) {
+    static float src[108 * 108], dst[32 * 32];
+    uint32_t s = 777;
+    double mean_in = 0.0, mean_out = 0.0;
+    for (int i = 0; i < 108 * 108; i++) {
+        s = s * 1664525u + 1013904223u;
+        src[i] = (float)(s >> 8) / 16777216.0f;
+        mean_in += src[i];
+    }
+    gm_image_resize_area_f32(src, 108, 108, dst, 32, 32);
+    for (int i = 0; i < 32 * 32; i++) {
+        cr_assert(dst[i] >= 0.0f && dst[i] <= 1.0f);
+        mean_out += dst[i];
+    }
+    cr_assert_float_eq(mean_out / (32 * 32), mean_in / (108 * 108), 1e-6);
+    /* A rectangular shrink keeps a left-right ramp rising and mirror
+     * symmetric: columns c and 107 - c hold values adding to 107. */
+    for (int r = 0; r < 108; r++)
+        for (int c = 0; c < 108; c++) src[r * 108 + c] = (float)c;
+    gm_image_resize_area_f32(src, 108, 108, dst, 16, 32);
+    for (int j = 0; j < 32; j++) {
+        if (j > 0) cr_assert(dst[5 * 32 + j] > dst[5 * 32 + j - 1], "%d", j);
+        cr_assert_float_eq(dst[5 * 32 + j] + dst[5 * 32 + 31 - j], 107.0, 1e-4, "%d", j);
+    }
+    /* The first output column covers columns 0, 1, 2 and 3/8 of column 3. */
+    cr_assert_float_eq(dst[0], (0 + 1 + 2 + 0.375 * 3) / 3.375, 1e-5);
+}

@@ -193,6 +193,100 @@ Test(data_load, generated_without_sources_says_make_data) {
     gm_config_free(cfg);
 }
 
+/* NORB binary matrix: int32 magic, ndim, max(ndim, 3) dims, little-endian data. */
+static void write_norb(const char *path, int32_t magic, int ndim, const int32_t *dims,
+                       const void *data, size_t bytes) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot write %s", path);
+    int32_t head[2 + 4] = {magic, ndim, 1, 1, 1, 1};
+    for (int d = 0; d < ndim; d++) head[2 + d] = dims[d];
+    const int nd = ndim > 3 ? ndim : 3;
+    cr_assert_eq(fwrite(head, sizeof(int32_t), (size_t)(2 + nd), f), (size_t)(2 + nd));
+    cr_assert_eq(fwrite(data, 1, bytes, f), bytes);
+    fclose(f);
+}
+
+/* n stereo pairs of 96x96: camera 0 of sample i is 4 * i in each pixel but
+ * for one 4x4 block of 200 at block (i, i); camera 1 is 255 everywhere. */
+static void write_norb_set(const char *dir, const char *prefix, int32_t n) {
+    const size_t side = 96, hw = side * side;
+    uint8_t *x = gm_malloc((size_t)n * 2 * hw);
+    int32_t *y = gm_malloc((size_t)n * sizeof *y);
+    for (int32_t i = 0; i < n; i++) {
+        uint8_t *cam0 = x + (size_t)i * 2 * hw;
+        memset(cam0, 4 * i, hw);
+        for (size_t r = 0; r < 4; r++) memset(cam0 + (4 * (size_t)i + r) * side + 4 * i, 200, 4);
+        memset(cam0 + hw, 255, hw);
+        y[i] = i % 5;
+    }
+    char path[1200];
+    const int32_t dx[4] = {n, 2, 96, 96}, dy[1] = {n};
+    snprintf(path, sizeof path, "%s/%s-dat.mat", dir, prefix);
+    write_norb(path, 0x1E3D4C55, 4, dx, x, (size_t)n * 2 * hw);
+    snprintf(path, sizeof path, "%s/%s-cat.mat", dir, prefix);
+    write_norb(path, 0x1E3D4C54, 1, dy, y, (size_t)n * sizeof *y);
+    gm_free(x);
+    gm_free(y);
+}
+
+Test(data_load, norb_first_camera_at_the_group_size) {
+    const char *dir = ts_temp_dir();
+    write_norb_set(dir, "train", 6);
+    write_norb_set(dir, "test", 3);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "model:\n  kind: gmcnn\n  group: cyclic\n  order: 24\n  num_classes: 5\n"
+             "data:\n  source: norb\n  train_dat: %s/train-dat.mat\n"
+             "  train_cat: %s/train-cat.mat\n  test_dat: %s/test-dat.mat\n"
+             "  test_cat: %s/test-cat.mat\n",
+             dir, dir, dir, dir);
+    gm_config *cfg = NULL;
+    OK(gm_config_parse(yaml, "test", &cfg));
+    cr_assert_eq(gm_config_data(cfg)->image_h, 24);
+    cr_assert_eq(gm_config_data(cfg)->image_w, 24);
+    gm_dataset tr, te;
+    OK(gm_data_load(gm_config_data(cfg), NULL, &tr, &te));
+    cr_assert_eq(tr.n, 6);
+    cr_assert_eq(te.n, 3);
+    cr_assert_eq(tr.channels, 1);
+    cr_assert_eq(tr.height, 24);
+    cr_assert_eq(tr.width, 24);
+    cr_assert_eq(te.height, 24);
+    cr_assert_eq(tr.classes, 5);
+    for (int64_t i = 0; i < 6; i++) {
+        for (int64_t k = 0; k < 24 * 24; k++) {
+            const double want = (k == i * 24 + i ? 200.0 : 4.0 * (double)i) / 255.0;
+            cr_assert_float_eq(tr.x[i * 576 + k], want, 1e-6, "sample %lld pixel %lld",
+                               (long long)i, (long long)k);
+        }
+        cr_assert_eq(tr.y[i], i % 5);
+    }
+    gm_dataset_free(&tr);
+    gm_dataset_free(&te);
+
+    gm_config_free(cfg);
+
+    /* A CNN with an explicit size gets that size; 12 x 8 is not square. */
+    snprintf(yaml, sizeof yaml,
+             "model:\n  kind: cnn\n  image_h: 12\n  image_w: 8\n  num_classes: 5\n"
+             "data:\n  source: norb\n  train_dat: %s/train-dat.mat\n"
+             "  train_cat: %s/train-cat.mat\n",
+             dir, dir);
+    OK(gm_config_parse(yaml, "test", &cfg));
+    OK(gm_data_load(gm_config_data(cfg), NULL, &tr, &te));
+    cr_assert_eq(tr.height, 12);
+    cr_assert_eq(tr.width, 8);
+    cr_assert_eq(te.n, 0);
+    /* Sample 1: the bright 4x4 block (rows 4..7, columns 4..7) lies inside
+     * output cell (0, 0), 8 rows x 12 columns of the source; (0, 1) misses it. */
+    const double b = 200.0 / 255.0, f = 4.0 / 255.0;
+    cr_assert_float_eq(tr.x[96 + 0], (16 * b + 80 * f) / 96.0, 1e-6);
+    cr_assert_float_eq(tr.x[96 + 1], f, 1e-6);
+    gm_dataset_free(&tr);
+    gm_dataset_free(&te);
+    gm_config_free(cfg);
+}
+
 /* --- the command ------------------------------------------------------------ */
 
 static char *cli(const char *args, int *rc) {

@@ -122,6 +122,11 @@ typedef struct gm_data_config {
     int64_t gen_num_train;
     int64_t gen_num_test;
     const char *gen_path; /* "" = the default location */
+    /* Derived, not a YAML key: the image size the model takes, model.image_h
+     * x model.image_w, else |G1| x |G2| of a two-factor group; 0 x 0 when
+     * unknown (no group, a one-factor or table group). norb images are
+     * reduced to it (gm_data_load). */
+    int64_t image_h, image_w;
 } gm_data_config;
 
 typedef struct gm_config gm_config;

@@ -91,6 +91,16 @@ GM_NODISCARD gm_status gm_dataset_generate(const gm_dataset_spec *spec, gm_array
  * half up to a byte. Angle 0 is the identity. src and dst must not overlap. */
 void gm_image_rotate_u8(const uint8_t *src, int64_t h, int64_t w, double angle, uint8_t *dst);
 
+/* Resizes one h x w float image to oh x ow by area averaging: output pixel
+ * (i, j) covers the source rectangle [i h/oh, (i+1) h/oh) x [j w/ow,
+ * (j+1) w/ow) and is the mean of src over it, each source pixel weighted by
+ * the fraction of it inside (a box filter with fractional edge weights).
+ * 96 -> 24 is the exact mean of 4x4 blocks; 108 -> 32 spreads edge pixels
+ * over two outputs; the image mean is preserved up to rounding. Sums run in
+ * double. All sizes must be positive; src and dst must not overlap. */
+void gm_image_resize_area_f32(const float *src, int64_t h, int64_t w, float *dst, int64_t oh,
+                              int64_t ow);
+
 /* Splits images/labels (N, ...) into a training set of ntrain and a test set
  * of ntest examples, ntrain + ntest <= N, by one seeded Fisher-Yates
  * permutation of 0..N-1 (PCG32 stream 0x73706c6974, "split"): the first ntrain

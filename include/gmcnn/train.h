@@ -67,10 +67,12 @@ typedef struct gm_data_config gm_data_config;
  *   amat       (N, D) rows with D = H * W square
  *   cifar10    the training batches concatenated in the order listed, the
  *              test batch; (N, 3, 32, 32)
- *   norb       the -dat files give (N, 2, H, W) stereo pairs: the first
- *              camera is kept, at the stored size (96x96 smallNORB, 108x108
- *              NORB). Resizing is not implemented: a model on a smaller
- *              group needs the images converted first (to idx or npy).
+ *   norb       the -dat files give (N, 2, H, W) stereo pairs (96x96
+ *              smallNORB, 108x108 NORB): the first camera is kept and
+ *              area-averaged (gm_image_resize_area_f32) to dc->image_h x
+ *              dc->image_w, the size the config's model takes (|G1| x |G2|
+ *              of a two-factor group); at the stored size when that is 0
+ *              or equal. (N, H, W) files are taken as one camera.
  *   generated  gm_dataset_make with the convention of `gmcnn data make`:
  *              digits "mnist" from <default_data_dir>/mnist10k
  *              (images-idx3-ubyte.gz, labels-idx1-ubyte.gz), "fashion" from

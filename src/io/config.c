@@ -936,9 +936,18 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
                     "model.kind %s needs model.image_h and model.image_w, or a group",
                     gm_config_model_kind_name(m->kind));
     /* A table spec names a file, read when the model is built. */
+    /* The model's image size for the data loader: CNN/MLP take model.image_h
+     * x model.image_w when given, GM models (and the rest) |G1| x |G2|. */
+    const bool sized = !gm__cfg_gm_kind(m->kind) && m->image_h > 0;
+    cfg->data.image_h = sized ? m->image_h : 0;
+    cfg->data.image_w = sized ? m->image_w : 0;
     if (spec && strncmp(spec, "table:", 6) != 0) {
         gm_group *g = NULL;
         const gm_status st = gm_group_from_spec(spec, &g);
+        if (st == GM_OK && !sized && gm_group_kind_of(g) == GM_GROUP_PRODUCT) {
+            cfg->data.image_h = gm_group_order(gm_group_factor(g, 0));
+            cfg->data.image_w = gm_group_order(gm_group_factor(g, 1));
+        }
         gm_group_free(g);
         if (st == GM_ERR_NOMEM) return st;
         if (st != GM_OK) {

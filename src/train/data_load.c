@@ -70,27 +70,75 @@ static gm_status load_cifar(const gm_data_config *dc, pair *tr, pair *te) {
     return st;
 }
 
-/* NORB stereo pairs (N, 2, H, W): keeps the first camera as one channel. */
-static gm_status norb_first_camera(gm_array *a, const char *path) {
-    if (a->ndim == 3) return GM_OK;
-    if (a->ndim != 4 || a->shape[1] < 1)
+static float pixel_at(const gm_array *a, int64_t k) {
+    switch (a->dtype) {
+    case GM_DTYPE_U8: return (float)((const uint8_t *)a->data)[k] / 255.0f;
+    case GM_DTYPE_I32: return (float)((const int32_t *)a->data)[k];
+    case GM_DTYPE_I64: return (float)((const int64_t *)a->data)[k];
+    case GM_DTYPE_F64: return (float)((const double *)a->data)[k];
+    case GM_DTYPE_F32: break;
+    }
+    return ((const float *)a->data)[k];
+}
+
+/* NORB stereo pairs (N, 2, H, W) or single images (N, H, W): keeps the first
+ * camera as one channel and, when the model's size (oh x ow, 0 = as stored)
+ * differs, area-averages it to that size. A resized array is F32 with U8
+ * pixels already scaled by 1/255, so gm_dataset_from_arrays takes it as is. */
+static gm_status norb_first_camera(gm_array *a, const char *path, int64_t oh, int64_t ow) {
+    if (a->ndim == 3) {
+        a->shape[3] = a->shape[2];
+        a->shape[2] = a->shape[1];
+        a->shape[1] = 1;
+        a->ndim = 4;
+    } else if (a->ndim != 4 || a->shape[1] < 1) {
         return gm_error_set(GM_ERR_SHAPE, "norb file '%s': expected (N, 2, H, W) images, "
                             "got %d dimensions", path, a->ndim);
-    const int64_t n = a->shape[0], cams = a->shape[1], hw = a->shape[2] * a->shape[3];
+    }
+    const int64_t n = a->shape[0], cams = a->shape[1], h = a->shape[2], w = a->shape[3];
+    const int64_t hw = h * w;
     const size_t esz = gm_dtype_size(a->dtype);
-    char *p = a->data;
-    for (int64_t i = 0; i < n; i++)
-        memmove(p + (size_t)(i * hw) * esz, p + (size_t)(i * cams * hw) * esz, (size_t)hw * esz);
+    if (oh <= 0 || ow <= 0 || (oh == h && ow == w)) {
+        char *p = a->data;
+        for (int64_t i = 0; i < n; i++)
+            memmove(p + (size_t)(i * hw) * esz, p + (size_t)(i * cams * hw) * esz,
+                    (size_t)hw * esz);
+        a->shape[1] = 1;
+        return GM_OK;
+    }
+    if (h < 1 || w < 1)
+        return gm_error_set(GM_ERR_SHAPE, "norb file '%s': empty %lldx%lld images", path,
+                            (long long)h, (long long)w);
+    float *img = gm_malloc_array((size_t)hw, sizeof *img);
+    float *out = gm_malloc_array((size_t)(n * oh * ow), sizeof *out);
+    if (!img || !out) {
+        gm_free(img);
+        gm_free(out);
+        return gm_error_set(GM_ERR_NOMEM, "norb file '%s': out of memory resizing to %lldx%lld",
+                            path, (long long)oh, (long long)ow);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t k = 0; k < hw; k++) img[k] = pixel_at(a, i * cams * hw + k);
+        gm_image_resize_area_f32(img, h, w, out + i * oh * ow, oh, ow);
+    }
+    gm_free(img);
+    gm_free(a->data);
+    a->data = out;
+    a->dtype = GM_DTYPE_F32;
     a->shape[1] = 1;
+    a->shape[2] = oh;
+    a->shape[3] = ow;
     return GM_OK;
 }
 
 static gm_status load_norb(const gm_data_config *dc, pair *tr, pair *te) {
     gm_status st = read_two(gm_norb_read, dc->train_images, dc->train_labels, tr);
-    if (st == GM_OK) st = norb_first_camera(&tr->images, dc->train_images);
+    if (st == GM_OK)
+        st = norb_first_camera(&tr->images, dc->train_images, dc->image_h, dc->image_w);
     if (st == GM_OK && dc->test_images) {
         st = read_two(gm_norb_read, dc->test_images, dc->test_labels, te);
-        if (st == GM_OK) st = norb_first_camera(&te->images, dc->test_images);
+        if (st == GM_OK)
+            st = norb_first_camera(&te->images, dc->test_images, dc->image_h, dc->image_w);
     }
     return st;
 }
