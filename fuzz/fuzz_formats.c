@@ -14,24 +14,7 @@
 #include <unistd.h>
 
 #include "gmcnn/gmcnn.h"
-
-static char fuzz_path[64];
-
-static void fuzz_remove_file(void) { unlink(fuzz_path); }
-
-static int fuzz_make_path(void) {
-    const char *dirs[] = {"/dev/shm", "/tmp"};
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(fuzz_path, sizeof fuzz_path, "%s/gmcnn-fuzz-fmt-XXXXXX", dirs[i]);
-        int fd = mkstemp(fuzz_path);
-        if (fd >= 0) {
-            close(fd);
-            atexit(fuzz_remove_file);
-            return 0;
-        }
-    }
-    return -1;
-}
+#include "fuzz_input.h"
 
 /* Touches every byte so that a short allocation shows up under ASan, and
  * checks the contract: a valid array on success, a zeroed one on failure. */
@@ -52,11 +35,7 @@ static void fuzz_check(gm_status st, gm_array *a) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!fuzz_path[0] && fuzz_make_path() != 0) abort();
-    FILE *f = fopen(fuzz_path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    if (fclose(f) != 0) abort();
+    fuzz_input_file("fmt", data, size);
 
     gm_array a, b;
     fuzz_check(gm_idx_read(fuzz_path, &a), &a);

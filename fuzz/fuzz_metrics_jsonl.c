@@ -13,33 +13,12 @@
 #include <unistd.h>
 
 #include "gmcnn/gmcnn.h"
-
-static char fuzz_path[64];
-
-static void fuzz_remove_file(void) { unlink(fuzz_path); }
-
-static int fuzz_make_path(void) {
-    const char *dirs[] = {"/dev/shm", "/tmp"};
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(fuzz_path, sizeof fuzz_path, "%s/gmcnn-fuzz-jsonl-XXXXXX", dirs[i]);
-        int fd = mkstemp(fuzz_path);
-        if (fd >= 0) {
-            close(fd);
-            atexit(fuzz_remove_file);
-            return 0;
-        }
-    }
-    return -1;
-}
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!fuzz_path[0] && fuzz_make_path() != 0) abort();
-    FILE *f = fopen(fuzz_path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    if (fclose(f) != 0) abort();
+    fuzz_input_file("jsonl", data, size);
 
     int64_t n = -1;
     gm_epoch_record *r = NULL;
