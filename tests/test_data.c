@@ -20,31 +20,12 @@
 static char td_scratch[64];
 static int td_serial;
 
-static void td_rmtree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            td_rmtree(path);
-        } else {
-            remove(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void td_setup(void) {
     snprintf(td_scratch, sizeof td_scratch, "/tmp/gmcnn-data-XXXXXX");
     cr_assert_not_null(mkdtemp(td_scratch), "mkdtemp failed");
 }
 
-static void td_teardown(void) { td_rmtree(td_scratch); }
+static void td_teardown(void) { ts_rmtree(td_scratch); }
 
 TestSuite(data, .init = td_setup, .fini = td_teardown);
 
@@ -58,7 +39,6 @@ static const char *td_mkdtemp(void) {
     return d;
 }
 
-static void td_rmdir(const char *dir) { td_rmtree(dir); }
 
 /* Number of entries of `dir` whose name contains `needle`. */
 static int td_count_entries(const char *dir, const char *needle) {
@@ -198,7 +178,7 @@ Test(data, npy_round_trip_every_dtype_and_rank) {
         roundtrip_one(dir, dtypes[t], 8, s8, &rng);
     }
     cr_assert_eq(td_count_entries(dir, ".tmp."), 0, "temporary files left behind");
-    td_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 Test(data, npy_written_header_is_what_numpy_writes) {
@@ -216,7 +196,7 @@ Test(data, npy_written_header_is_what_numpy_writes) {
     cr_assert_eq(memcmp(ours, theirs, 128), 0);
     gm_free(ours);
     gm_free(theirs);
-    td_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* ---- files written by NumPy --------------------------------------------- */
@@ -331,7 +311,7 @@ Test(data, numpy_reads_our_files) {
     cr_assert_eq(rc, 0, "numpy could not read our files:\n%s", out);
     cr_assert(strstr(out, "numpy ok") != NULL, "%s", out);
     gm_free(out);
-    td_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* ---- malformed files ----------------------------------------------------- */
@@ -467,7 +447,7 @@ Test(data, npy_io_errors) {
     cr_assert_null(a.data);
     const char *dir = td_mkdtemp();
     cr_assert_eq(gm_npy_read(dir, &a), GM_ERR_IO, "%s", gm_error_detail());
-    td_rmdir(dir);
+    ts_rmtree(dir);
     cr_assert_eq(gm_npy_read(NULL, &a), GM_ERR_INVALID_ARG);
     cr_assert_eq(gm_npy_read(NPY_FIXTURE("u8_vec.npy"), NULL), GM_ERR_INVALID_ARG);
 }
@@ -525,7 +505,7 @@ Test(data, npy_write_failure_leaves_target_and_no_temporary) {
     gm_array_free(&b);
     cr_assert_eq(td_count_entries(dir, ".tmp."), 0, "temporary file left behind");
     rmdir(target);
-    td_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 Test(data, npy_write_gives_ordinary_permissions) {
@@ -546,7 +526,7 @@ Test(data, npy_write_gives_ordinary_permissions) {
     cr_assert_eq(gm_npy_write(p, &a), GM_OK, "%s", gm_error_detail());
     cr_assert_eq(stat(p, &sb), 0);
     cr_assert_eq(sb.st_mode & 0777, 0600, "mode %o", (unsigned)(sb.st_mode & 0777));
-    td_rmdir(dir);
+    ts_rmtree(dir);
 }
 
 /* ---- conversion ---------------------------------------------------------- */
@@ -753,6 +733,6 @@ Test(data, readers_survive_allocation_failures) {
         gm_alloc_fail_after(-1);
         cr_assert(st == GM_OK || st == GM_ERR_NOMEM, "k=%lld: %d", (long long)k, st);
         cr_assert_eq(td_count_entries(dir, ".tmp."), 0);
-        td_rmdir(dir);
+        ts_rmtree(dir);
     }
 }

@@ -21,25 +21,6 @@
 static char tf_scratch[64];
 static int tf_serial;
 
-static void tf_rmtree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            tf_rmtree(path);
-        } else {
-            remove(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void tf_setup(void) {
     snprintf(tf_scratch, sizeof tf_scratch, "/tmp/gmcnn-fmt-XXXXXX");
     cr_assert_not_null(mkdtemp(tf_scratch), "mkdtemp failed");
@@ -47,7 +28,7 @@ static void tf_setup(void) {
 
 static void tf_teardown(void) {
     gm_alloc_fail_after(-1);
-    tf_rmtree(tf_scratch);
+    ts_rmtree(tf_scratch);
 }
 
 TestSuite(formats, .init = tf_setup, .fini = tf_teardown);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,4 +115,23 @@ const char *ts_temp_dir(void) {
     snprintf(d, 64, "/tmp/gmcnn-test-XXXXXX");
     cr_assert(mkdtemp(d) != NULL, "mkdtemp failed");
     return d;
+}
+
+void ts_rmtree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            ts_rmtree(path);
+        } else {
+            remove(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
 }

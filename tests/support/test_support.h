@@ -43,4 +43,7 @@ void ts_expect_one_line_error(const char *out, const char *needle);
  * per call slot, 8 slots). */
 const char *ts_temp_dir(void);
 
+/* Removes a directory tree (best effort; for test scratch directories). */
+void ts_rmtree(const char *dir);
+
 #endif
