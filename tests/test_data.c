@@ -39,7 +39,6 @@ static const char *td_mkdtemp(void) {
     return d;
 }
 
-
 /* Number of entries of `dir` whose name contains `needle`. */
 static int td_count_entries(const char *dir, const char *needle) {
     DIR *d = opendir(dir);
