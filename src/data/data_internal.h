@@ -99,6 +99,17 @@ void gm__elem_decode(gm__elem e, int big_endian, const uint8_t *src, void *dst, 
 gm_status gm__src_read_elems(gm__src *s, gm__elem e, int big_endian, int64_t numel,
                              const char *shape_str, gm_array *out);
 
+/* The element block of a shaped array whose header (header_bytes long) set
+ * out->ndim and out->shape: checks the size for overflow, then reads numel
+ * elements (errors name the shape). */
+gm_status gm__src_read_shaped(gm__src *s, gm__elem e, int big_endian, int64_t header_bytes,
+                              gm_array *out);
+
+/* Opens `path` as a source of `kind`, runs `body` on it, closes it; on error
+ * *out is freed and zeroed. */
+gm_status gm__src_read_array(const char *kind, const char *path,
+                             gm_status (*body)(gm__src *s, gm_array *out), gm_array *out);
+
 /* "(3, 4)"-style shape for messages. */
 void gm__data_format_shape(int ndim, const int64_t *shape, char *buf, size_t cap);
 

@@ -396,25 +396,35 @@ static gm_status idx_read_src(gm__src *s, gm_array *out) {
     for (int d = 0; d < ndim; d++) {
         out->shape[d] = (int64_t)elem_load(dims + 4 * d, 4, 1);
     }
+    return gm__src_read_shaped(s, e, 1, 4, out);
+}
+
+gm_status gm__src_read_shaped(gm__src *s, gm__elem e, int big_endian, int64_t header_bytes,
+                              gm_array *out) {
     char shape_str[256];
-    gm__data_format_shape(ndim, out->shape, shape_str, sizeof shape_str);
+    gm__data_format_shape(out->ndim, out->shape, shape_str, sizeof shape_str);
     int64_t numel = gm_array_numel(out);
     if (numel < 0) {
-        return gm__src_fail(s, GM_ERR_FORMAT, 4, "shape %s is too large (size overflows)",
-                            shape_str);
+        return gm__src_fail(s, GM_ERR_FORMAT, header_bytes,
+                            "shape %s is too large (size overflows)", shape_str);
     }
-    return gm__src_read_elems(s, e, 1, numel, shape_str, out);
+    return gm__src_read_elems(s, e, big_endian, numel, shape_str, out);
+}
+
+gm_status gm__src_read_array(const char *kind, const char *path,
+                             gm_status (*body)(gm__src *s, gm_array *out), gm_array *out) {
+    memset(out, 0, sizeof *out);
+    gm__src s;
+    GM_FORWARD_IF_ERROR(gm__src_open(&s, kind, path));
+    gm_status st = body(&s, out);
+    gm__src_close(&s);
+    if (st != GM_OK) gm_array_free(out);
+    return st;
 }
 
 gm_status gm_idx_read(const char *path, gm_array *out) {
     GM_RETURN_ERROR_IF(!path || !out, GM_ERR_INVALID_ARG, "gm_idx_read: NULL argument");
-    memset(out, 0, sizeof *out);
-    gm__src s;
-    GM_FORWARD_IF_ERROR(gm__src_open(&s, "idx", path));
-    gm_status st = idx_read_src(&s, out);
-    gm__src_close(&s);
-    if (st != GM_OK) gm_array_free(out);
-    return st;
+    return gm__src_read_array("idx", path, idx_read_src, out);
 }
 
 /* ---- IDX writing ---------------------------------------------------------- */

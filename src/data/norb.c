@@ -48,23 +48,10 @@ static gm_status norb_read_src(gm__src *s, gm_array *out) {
         }
         out->shape[d] = v;
     }
-    char shape_str[256];
-    gm__data_format_shape(out->ndim, out->shape, shape_str, sizeof shape_str);
-    int64_t numel = gm_array_numel(out);
-    if (numel < 0) {
-        return gm__src_fail(s, GM_ERR_FORMAT, 8, "shape %s is too large (size overflows)",
-                            shape_str);
-    }
-    return gm__src_read_elems(s, e, 0, numel, shape_str, out);
+    return gm__src_read_shaped(s, e, 0, 8, out);
 }
 
 gm_status gm_norb_read(const char *path, gm_array *out) {
     GM_RETURN_ERROR_IF(!path || !out, GM_ERR_INVALID_ARG, "gm_norb_read: NULL argument");
-    memset(out, 0, sizeof *out);
-    gm__src s;
-    GM_FORWARD_IF_ERROR(gm__src_open(&s, "norb", path));
-    gm_status st = norb_read_src(&s, out);
-    gm__src_close(&s);
-    if (st != GM_OK) gm_array_free(out);
-    return st;
+    return gm__src_read_array("norb", path, norb_read_src, out);
 }
