@@ -10,6 +10,7 @@
 #include "gmcnn/nn.h"
 #include "gmcnn/data.h"
 #include "gmcnn/datasets.h"
+#include "gmcnn/plume.h"
 #include "gmcnn/io.h"
 #include "gmcnn/optim.h"
 #include "gmcnn/config.h"

@@ -27,11 +27,12 @@
  *      reference). Buoyancy is piecewise constant in x: buoyancy[0] where
  *      x < split_x, buoyancy[1] elsewhere (split_x >= n: uniform).
  *   3. pressure projection: solve the 5-point Poisson problem with Neumann
- *      walls (a preconditioned conjugate gradient; the null space of
- *      constants is removed) until ||r||_2 <= tol * ||b||_2, subtract the
- *      pressure gradient; the discrete divergence
- *      (u[i+1,j] - u[i,j]) + (v[i,j+1] - v[i,j]) then vanishes to the
- *      solver tolerance.
+ *      walls (conjugate gradients preconditioned by a multigrid V-cycle,
+ *      started from the previous step's pressure; the null space of
+ *      constants is removed) until ||r||_2 <= tol * ||b||_2 for the true
+ *      residual r = b - A p, subtract the pressure gradient; the discrete
+ *      divergence (u[i+1,j] - u[i,j]) + (v[i,j+1] - v[i,j]) then vanishes to
+ *      the solver tolerance.
  *   The saved frame after a step is the velocity at cell centres (the mean
  *   of the two faces of each cell per axis), channel 0 = x, channel 1 = y.
  *
@@ -51,15 +52,15 @@ extern "C" {
 #endif
 
 typedef struct gm_plume_setup {
-    int64_t n;              /* cells per side (>= 4) */
-    double inflow_x, inflow_y; /* disc centre in domain units */
+    int64_t n;              /* cells per side (4..16384) */
+    double inflow_x, inflow_y; /* disc centre in domain units, inside [0, n]^2 */
     double inflow_radius;   /* > 0 */
     double buoyancy[2][2];  /* [region][axis]; region 0: x < split_x, 1: x >= split_x */
     double split_x;         /* >= n: buoyancy[0] everywhere */
-    double dt_smoke;        /* MacCormack time step (1 in every recipe) */
-    double dt_velocity;     /* self-advection time step (0.5 or 1) */
-    double tol;             /* relative residual of the pressure solve (1e-5) */
-    int64_t max_iterations; /* of the pressure solve; 0 = 10 * n * n */
+    double dt_smoke;        /* MacCormack time step (1 in every recipe); >= 0 */
+    double dt_velocity;     /* self-advection time step (0.5 or 1); >= 0 */
+    double tol;             /* relative residual of the pressure solve (1e-5); in (0, 1) */
+    int64_t max_iterations; /* of the pressure solve; 0 = 10 * n * n; >= 0 */
 } gm_plume_setup;
 
 typedef struct gm_plume_sim gm_plume_sim;
@@ -83,9 +84,10 @@ double *gm_plume_sim_v_mut(gm_plume_sim *s);
 double *gm_plume_sim_smoke_mut(gm_plume_sim *s);
 /* Projects the current velocity (step 3 alone). */
 GM_NODISCARD gm_status gm_plume_sim_project(gm_plume_sim *s);
-/* max over cells of |discrete divergence|, and its 2-norm. */
+/* max over cells of |discrete divergence|. */
 double gm_plume_sim_max_divergence(const gm_plume_sim *s);
-/* Iterations and final relative residual of the last pressure solve. */
+/* Iterations and final relative residual ||b - A p|| / ||b|| of the last
+ * pressure solve (both 0 when the divergence was exactly 0). */
 int64_t gm_plume_sim_last_iterations(const gm_plume_sim *s);
 double gm_plume_sim_last_residual(const gm_plume_sim *s);
 /* Total smoke (sum over cells; cell area 1) and the amount the inflow has
@@ -113,25 +115,35 @@ int64_t gm_plume_recipe_count(gm_plume_recipe r);
 
 typedef struct gm_plume_task {
     gm_plume_setup setup; /* at the simulation resolution */
-    double scale;         /* f: simulate at 64f, downsample to 64x64 (bilinear,
-                           * cell-centre aligned) and divide velocity by f; 1
-                           * for the other recipes */
+    double scale;         /* f: simulate at n = round(64f), downsample to 64x64 (bilinear,
+                           * cell-centre aligned: output centre I + 0.5 samples
+                           * the simulation at (I + 0.5) n / 64, clamped) and
+                           * divide velocity by f; 1 for the other recipes */
     bool drop_first;      /* the first frame is not saved */
     bool held_out;        /* a domain-test task of SPEC §5 */
     char label[48];       /* "x=8,y=5", "k=6,j=1", "i=5,f=1.5" */
 } gm_plume_task;
 
-/* Task i (0-based) of a recipe; GM_ERR_OUT_OF_RANGE outside 0..count-1. */
+/* Task i (0-based) of a recipe; GM_ERR_INVALID_ARG outside 0..count-1.
+ *   translation: i = 5 a + b (a = 0..6, b = 0..4) is inflow (8 + 8a, 5 + 5b),
+ *     i.e. x outer, y inner; split_x 32.
+ *   rotation: i = k - 1; buoyancy k/100 (11k/1000 for j = 2) in both regions,
+ *     split_x = n (uniform).
+ *   scale: f = i * 0.1 + 1 (numpy.linspace(1, 5, 41)[i]), n = round(64 f) to
+ *     nearest (64 f is never a tie), inflow (32f, 5f), radius 5f, buoyancy
+ *     (0, 0.1 f), split_x = n. */
 GM_NODISCARD gm_status gm_plume_recipe_task(gm_plume_recipe r, int64_t i, gm_plume_task *out);
 
 /* Runs task i for `steps` steps and returns its frames (steps, or steps - 1
  * with drop_first) as (frames, 2, 64, 64) float32 in *frames (gm_malloc'd,
- * caller gm_frees); *nframes receives the count. */
+ * caller gm_frees); *nframes receives the count. GM_ERR_INVALID_ARG for steps
+ * outside 1..1000000 (2.. with drop_first) or a bad setup or scale; the
+ * errors of gm_plume_sim_step. */
 GM_NODISCARD gm_status gm_plume_run_task(const gm_plume_task *task, int64_t steps, float **frames,
                                          int64_t *nframes);
 
-/* Progress callback: called after each finished simulation (from the
- * calling thread). */
+/* Progress callback: called after each successfully finished simulation
+ * (from the calling thread, in completion order; done counts them). */
 typedef void (*gm_plume_progress_fn)(int64_t done, int64_t total, const gm_plume_task *task,
                                      double seconds, void *user);
 
@@ -142,10 +154,15 @@ typedef void (*gm_plume_progress_fn)(int64_t done, int64_t total, const gm_plume
  *    "steps": 310, "frames": 310, "height": 64, "width": 64,
  *    "sims": [{"file": "sim_000.npy", "label": "x=8,y=5", "held_out": false,
  *              "inflow": [8, 5], "radius": 5, "buoyancy": [[0, 0.1], [0, 0.2]],
- *              "split_x": 32, "dt_velocity": 0.5, "scale": 1, "seconds": 12.3},
+ *              "split_x": 32, "dt_velocity": 0.5, "scale": 1, "resolution": 64,
+ *              "seconds": 12.3},
  *             ...]}
- * Simulations run in parallel on up to `threads` threads (0 = all cores);
- * the bytes do not depend on the thread count. */
+ * ("seconds" is the wall time of that simulation and its write.)
+ * Simulations run in parallel on up to `threads` POSIX threads (0 = all
+ * cores), largest grids first; the .npy bytes do not depend on the thread
+ * count. steps as for gm_plume_run_task; on failure the error of the lowest
+ * failing task index is returned, the remaining tasks are not started and no
+ * manifest is written. GM_ERR_IO when dir cannot be created or written. */
 GM_NODISCARD gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps,
                                          int threads, gm_plume_progress_fn progress, void *user);
 
