@@ -21,11 +21,16 @@
  *     pool: max                   max | mean (GMPool of the deep model) [max]
  *     hidden: 0                   [0 = the model's default]
  *     image_h: 0, image_w: 0      baselines without a group [0]
+ *     regressor: false            cnn | mlp: predict a (num_classes, H*W) map
+ *                                 instead of class scores (gmcnn/nn.h) [false]
  *   data:
- *     source: generated           generated | idx | amat | cifar10 | norb | npy
+ *     source: generated           generated | idx | amat | cifar10 | norb | npy |
+ *                                 plume
  *     batch_size: 128             [128]
  *     val_fraction: 0.2           held out of the training set, [0, 1) [0.2]
- *     normalize: false            per-channel standardisation [false]
+ *                                 (not plume: its validation windows are by time)
+ *     normalize: false            per-channel standardisation [false] (not plume:
+ *                                 velocities are used raw, as in the reference)
  *     idx, npy:  images, labels, test_images, test_labels   (paths; test_* optional)
  *     amat:      train, test                                (paths; test optional)
  *     cifar10:   train (list of batch files), test          (test optional)
@@ -40,6 +45,23 @@
  *                  images, num_train + num_test of them; rectangles: made),
  *                num_test [2000], path (source files; "" = the default
  *                location) [""]
+ *     plume:     forecasting with the protocol of SPEC §5 (gmcnn/forecast.h);
+ *                path (required): a dataset directory of gm_plume_generate
+ *                  (manifest.json + sim_NNN.npy), e.g. build/plume/translation;
+ *                input_frames [10] (F: the model reads 2F channels),
+ *                input_offset [2] (window s reads frames s+offset .. s+offset+F-1),
+ *                rollout_steps [6] (training and validation rollouts),
+ *                eval_steps [20] (future and domain test rollouts),
+ *                train_range [[0, 160]], val_range [[160, 200]],
+ *                future_range [[200, 250]], domain_range [[0, 100]]
+ *                  (windows s with begin <= s < end; future on the training
+ *                  simulations, domain on the held-out ones),
+ *                train_stride [1] (every k-th training window: a smaller
+ *                  budget), eval_stride [1] (likewise for the val, future
+ *                  and domain windows). The model must be a regressor (model.kind plume,
+ *                  or cnn/mlp with model.regressor) with in_channels = 2F and
+ *                  num_classes (out_dim) = 2; whether the windows fit in the
+ *                  simulations' frames is checked when the data are loaded.
  *   trainer:
  *     max_epochs: 20              (alias: epochs) [20]
  *   optimizer:
@@ -79,6 +101,7 @@
 #include <stdint.h>
 
 #include "gmcnn/core.h"
+#include "gmcnn/forecast.h"
 #include "gmcnn/nn.h"
 #include "gmcnn/optim.h"
 #include "gmcnn/train.h"
@@ -93,7 +116,8 @@ typedef enum gm_data_source {
     GM_DATA_AMAT = 2,
     GM_DATA_CIFAR10 = 3,
     GM_DATA_NORB = 4,
-    GM_DATA_NPY = 5
+    GM_DATA_NPY = 5,
+    GM_DATA_PLUME = 6
 } gm_data_source;
 
 #define GM_CONFIG_MAX_FILES 16
@@ -122,6 +146,10 @@ typedef struct gm_data_config {
     int64_t gen_num_train;
     int64_t gen_num_test;
     const char *gen_path; /* "" = the default location */
+    /* plume: the dataset directory (data.path; NULL for other sources) and
+     * the forecasting protocol (the SPEC §5 defaults unless set). */
+    const char *plume_dir;
+    gm_forecast_protocol forecast;
     /* Derived, not a YAML key: the image size the model takes, model.image_h
      * x model.image_w, else |G1| x |G2| of a two-factor group; 0 x 0 when
      * unknown (no group, a one-factor or table group). norb images are
@@ -167,7 +195,8 @@ const gm_data_config *gm_config_data(const gm_config *cfg);
 const char *gm_config_output_dir(const gm_config *cfg);
 uint64_t gm_config_seed(const gm_config *cfg);
 
-/* "generated", "idx", "amat", "cifar10", "norb", "npy" (NULL if unknown). */
+/* "generated", "idx", "amat", "cifar10", "norb", "npy", "plume" (NULL if
+ * unknown). */
 const char *gm_data_source_name(gm_data_source source);
 /* The config names of model kinds: "gmcnn", "plume", "deep", "cnn", "mlp"
  * (NULL if unknown). */

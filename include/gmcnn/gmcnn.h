@@ -15,5 +15,6 @@
 #include "gmcnn/optim.h"
 #include "gmcnn/config.h"
 #include "gmcnn/train.h"
+#include "gmcnn/forecast.h"
 
 #endif

@@ -1,4 +1,5 @@
-/* gmcnn io: safetensors files (tensors, checkpoints, model weights).
+/* gmcnn io: safetensors files (tensors, checkpoints, model weights), metric
+ * logs and PNG plots.
  *
  * Layout of a safetensors file: an 8-byte little-endian u64 N, then N bytes
  * of UTF-8 JSON, then the data region. The JSON is one object: an optional
@@ -184,13 +185,36 @@ GM_NODISCARD gm_status gm_metrics_jsonl_read(const char *path, int64_t *n,
  * the training and validation loss, on the right the training and validation
  * accuracy (percent), against the epoch, with axes, ticks, labels, a legend
  * and `title` (NULL or "" for none) above. Non-finite values are left out
- * (a validation curve without validation data draws nothing). The write is
- * atomic, as gm_safetensors_write's.
+ * (a validation curve without validation data draws nothing). Records
+ * without any finite accuracy (forecasting runs, whose losses are RMSEs;
+ * gmcnn/forecast.h) get one panel of the width of both, its axis labelled
+ * RMSE. The write is atomic, as gm_safetensors_write's.
  *
  * Returns GM_OK; GM_ERR_INVALID_ARG for a NULL path, n < 1 or NULL records;
  * GM_ERR_IO when the file cannot be written; GM_ERR_NOMEM. */
 GM_NODISCARD gm_status gm_plot_metrics_png(const char *path, int64_t n,
                                            const gm_epoch_record *records, const char *title);
+
+/* Most rows gm_plot_fields_png draws. */
+#define GM_PLOT_FIELDS_MAX_ROWS 32
+
+/* Draws a PNG of a velocity forecast: one row per frame, labelled
+ * "step <steps[r]>", two columns, the true and the predicted velocity
+ * magnitude sqrt(u^2 + v^2), on one colour scale (viridis from 0 to the
+ * largest magnitude of every panel) shared by all panels and shown by a
+ * labelled colour bar on the right, and `title` (NULL or "" for none) above.
+ * truth and pred hold nrows frames of (2, height, width) floats (channel 0 =
+ * x, 1 = y; row = y). Rows of a frame are drawn bottom-up, so y grows
+ * upwards as in the simulation; each cell is a square of whole pixels (a
+ * panel is about 192 pixels wide). The write is atomic, as
+ * gm_safetensors_write's.
+ *
+ * Returns GM_OK; GM_ERR_INVALID_ARG for NULL arguments, nrows outside
+ * 1..GM_PLOT_FIELDS_MAX_ROWS, sizes outside 1..4096 or a non-finite value;
+ * GM_ERR_IO when the file cannot be written; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_plot_fields_png(const char *path, int64_t nrows, const int64_t *steps,
+                                          int64_t height, int64_t width, const float *truth,
+                                          const float *pred, const char *title);
 
 #ifdef __cplusplus
 }

@@ -39,9 +39,11 @@ typedef enum gm_model_kind {
      * (block.pool), features moving to the pooling subgroup. */
     GM_MODEL_GMCNN_DEEP = 2,
     /* Plain CNN baseline: zero-padded 3x3 conv + ReLU (+ 2x2 max pool per
-     * pooled block), global mean, linear (classifier) or 1x1 out (regressor). */
+     * pooled block), then global mean and linear (classifier), or, with
+     * desc.regressor, residual blocks and a 1x1 convolution out (regressor). */
     GM_MODEL_CNN = 3,
-    /* MLP baseline on the flattened input. */
+    /* MLP baseline on the flattened input: class scores, or with
+     * desc.regressor a (C_out, H*W) map from the last linear layer. */
     GM_MODEL_MLP = 4
 } gm_model_kind;
 
@@ -74,6 +76,19 @@ typedef struct gm_model_desc {
                             * MLP: hidden width (0 = 256) */
     int64_t image_h, image_w; /* CNN/MLP: image size (0 = from the group:
                                * |G1| x |G2| of a two-factor product) */
+    /* CNN/MLP: a regressor with output (B, out_dim, H*W) instead of a
+     * classifier (PLUME is a regressor by construction).
+     *   CNN: every layer y = ReLU(conv3x3(x)) (zero padding 1); a block whose
+     *        input has as many channels as its output adds that input
+     *        (x + block(x)); no pooling; then
+     *        dropout and a 1x1 convolution to out_dim ("output.weight" (O, C),
+     *        "output.bias"). Parameters 9*C_in*C + C + per further layer
+     *        9*C*C + C, + (C + 1)*out_dim.
+     *   MLP: the hidden layers as for the classifier, then dropout and a
+     *        linear layer to out_dim*H*W ("output.weight", "output.bias"),
+     *        reshaped to (out_dim, H*W): about (C_in*H*W + out_dim*H*W)*hidden
+     *        parameters. */
+    bool regressor;
 } gm_model_desc;
 
 typedef struct gm_model gm_model;
@@ -87,7 +102,8 @@ const gm_model_desc *gm_model_description(const gm_model *m);
 const gm_group *gm_model_group(const gm_model *m);
 
 /* x (B, C_in, |G|) for GM models (images flattened in group order), or
- * (B, C_in, H*W) for the baselines: out (B, classes) or (B, C_out, |G|). */
+ * (B, C_in, H*W) for the baselines: out (B, classes), or (B, C_out, |G|)
+ * (resp. (B, C_out, H*W)) for regressors. */
 GM_NODISCARD gm_status gm_model_forward(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **out);
 
 /* Parameters in a fixed order, with their names. */

@@ -80,6 +80,8 @@ typedef struct gm_data_config gm_data_config;
  *              back-image kinds take backgrounds from Fashion-MNIST's
  *              training images; data.path, when not "", replaces the source
  *              directory. default_data_dir NULL means "build/data".
+ *   plume      not a classification set: GM_ERR_INVALID_ARG (forecasting
+ *              data load with gm_plume_data_load of gmcnn/forecast.h).
  * Returns GM_OK; GM_ERR_IO when a file is missing or unreadable (for
  * generated sources the detail says to run `make data`, i.e.
  * scripts/setup-data.sh); the readers' GM_ERR_FORMAT / GM_ERR_SHAPE;
@@ -106,6 +108,8 @@ GM_NODISCARD gm_status gm_evaluate(gm_model *m, const gm_dataset *d, int64_t bat
                                    gm_metrics *out);
 
 /* --- training ------------------------------------------------------------ */
+#define GM_FIT_MAX_META 8
+
 typedef struct gm_epoch_record {
     int64_t epoch; /* 1-based */
     double lr;
@@ -139,6 +143,15 @@ typedef struct gm_fit_options {
      * with every model file so that readers can apply it; 0 / NULL = none. */
     int64_t norm_channels;
     const double *norm_mean, *norm_std;
+    /* Further metadata pairs written into every model file the trainer
+     * writes (checkpoint and best), e.g. the forecasting protocol
+     * (GM_FORECAST_META_KEY of gmcnn/forecast.h); copied by gm_trainer_new.
+     * At most GM_FIT_MAX_META, distinct, none of the trainer's own keys
+     * ("gmcnn.train.*", GM_MODEL_META_KEY, the normalisation keys):
+     * GM_ERR_INVALID_ARG otherwise. */
+    int64_t nmeta;
+    const char *const *meta_keys;
+    const char *const *meta_values;
     int64_t progress_every;      /* steps between step callbacks; 0 = never */
     gm_epoch_fn on_epoch;
     gm_step_fn on_step;
@@ -154,7 +167,8 @@ typedef struct gm_fit_result {
 
 /* Trains a classifier with cross-entropy on `train`, validating on `val`
  * after every epoch, keeping a copy of the parameters at the best validation
- * loss. On return the model holds the LAST parameters; gm_trainer_restore_best
+ * loss. (gm_trainer_fit_forecast of gmcnn/forecast.h runs the same loop, with
+ * everything said here, on autoregressive forecasting.) On return the model holds the LAST parameters; gm_trainer_restore_best
  * copies in the best one. The same seed gives the same numbers run after run
  * on one machine. A non-finite loss stops with GM_ERR_NUMERIC and a detail
  * naming the epoch and step ("non-finite loss at epoch 3 step 7", both
@@ -201,7 +215,10 @@ int64_t gm_trainer_epoch(const gm_trainer *t);
  *    "pool_mode":"max","hidden":0,"image_h":0,"image_w":0}
  * kind is one of "gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"; form "full"
  * or "shared"; pool_mode "max" or "mean"; group is null for none; dropout is
- * written with 17 significant digits so it round-trips exactly. */
+ * written with 17 significant digits so it round-trips exactly. A CNN or MLP
+ * regressor (gm_model_desc.regressor) adds "regressor":true as the last
+ * member; it is left out when false, so classifier descriptions are as they
+ * were before the member existed. */
 #define GM_MODEL_META_KEY "gmcnn.model"
 /* Per-channel input statistics of a model trained on standardised data (see
  * gm_fit_options.norm_channels); a file without them reads raw inputs. */

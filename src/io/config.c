@@ -45,10 +45,13 @@ typedef enum gm__cfg_field {
     F_SEED,
     F_MODEL, F_M_KIND, F_M_SPEC, F_M_GROUP, F_M_ORDER, F_M_RADIUS, F_M_IN, F_M_CLASSES,
     F_M_BLOCKS, F_M_DROPOUT, F_M_FORM, F_M_LDR, F_M_MOD, F_M_POOL, F_M_HIDDEN, F_M_IMH, F_M_IMW,
+    F_M_REGRESSOR,
     F_DATA, F_D_SOURCE, F_D_BATCH, F_D_VAL, F_D_NORM, F_D_IMAGES, F_D_LABELS, F_D_TEST_IMAGES,
     F_D_TEST_LABELS, F_D_TRAIN, F_D_TEST, F_D_TRAIN_DAT, F_D_TRAIN_CAT, F_D_TEST_DAT,
     F_D_TEST_CAT, F_D_GEN_KIND, F_D_GEN_SEED, F_D_GEN_NTRAIN, F_D_GEN_NTEST,
     F_D_GEN_PATH, F_D_GEN_DIGITS,
+    F_D_IN_FRAMES, F_D_IN_OFFSET, F_D_ROLLOUT, F_D_EVAL_STEPS, F_D_TRAIN_RANGE, F_D_VAL_RANGE,
+    F_D_FUTURE_RANGE, F_D_DOMAIN_RANGE, F_D_TRAIN_STRIDE, F_D_EVAL_STRIDE,
     F_TRAINER, F_T_EPOCHS,
     F_OPTIM, F_O_KIND, F_O_LR, F_O_WD, F_O_MOM, F_O_DAMP, F_O_NEST, F_O_BETAS, F_O_EPS,
     F_O_CLIP,
@@ -86,6 +89,7 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"model.hidden", F_M_HIDDEN},
     {"model.image_h", F_M_IMH},
     {"model.image_w", F_M_IMW},
+    {"model.regressor", F_M_REGRESSOR},
     {"data", F_DATA},
     {"data.source", F_D_SOURCE},
     {"data.batch_size", F_D_BATCH},
@@ -107,6 +111,16 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"data.num_test", F_D_GEN_NTEST},
     {"data.path", F_D_GEN_PATH},
     {"data.digits", F_D_GEN_DIGITS},
+    {"data.input_frames", F_D_IN_FRAMES},
+    {"data.input_offset", F_D_IN_OFFSET},
+    {"data.rollout_steps", F_D_ROLLOUT},
+    {"data.eval_steps", F_D_EVAL_STEPS},
+    {"data.train_range", F_D_TRAIN_RANGE},
+    {"data.val_range", F_D_VAL_RANGE},
+    {"data.future_range", F_D_FUTURE_RANGE},
+    {"data.domain_range", F_D_DOMAIN_RANGE},
+    {"data.train_stride", F_D_TRAIN_STRIDE},
+    {"data.eval_stride", F_D_EVAL_STRIDE},
     {"trainer", F_TRAINER},
     {"trainer.max_epochs", F_T_EPOCHS},
     {"trainer.epochs", F_T_EPOCHS},
@@ -168,7 +182,8 @@ static const gm__cfg_gen gm__cfg_gen_kinds[] = {
     {"fashion-rotated", "rotated", "fashion"},
 };
 static const char *const gm__cfg_digit_sources[] = {"mnist", "fashion"};
-static const char *const gm__cfg_sources[] = {"generated", "idx", "amat", "cifar10", "norb", "npy"};
+static const char *const gm__cfg_sources[] = {"generated", "idx", "amat", "cifar10", "norb", "npy",
+                                              "plume"};
 static const char *const gm__cfg_model_kinds[] = {"gmcnn", "plume", "deep", "cnn", "mlp"};
 static const char *const gm__cfg_optims[] = {"sgd", "adam", "adamw"};
 static const char *const gm__cfg_scheds[] = {"constant", "step", "cosine", "plateau"};
@@ -267,6 +282,7 @@ static void gm__cfg_sync(gm_config *cfg) {
     d->test_labels = cfg->str[GM__S_TEST_LABELS];
     d->gen_kind = cfg->str[GM__S_GEN_KIND];
     d->gen_path = cfg->str[GM__S_GEN_PATH];
+    d->plume_dir = d->source == GM_DATA_PLUME ? cfg->str[GM__S_GEN_PATH] : NULL;
     d->ntrain_files = cfg->nfiles;
     for (int64_t i = 0; i < GM_CONFIG_MAX_FILES; i++)
         d->train_files[i] = i < cfg->nfiles ? cfg->files[i] : NULL;
@@ -344,6 +360,7 @@ gm_status gm_config_new_default(gm_config **out) {
     c->data.gen_num_train = 8000;
     c->data.gen_num_test = 2000;
     c->data.gen_digits = gm__cfg_digit_sources[0];
+    c->data.forecast = gm_forecast_protocol_default();
     gm_status st = gm__cfg_set_str(&c->str[GM__S_OUTDIR], "runs");
     if (st == GM_OK) st = gm__cfg_set_str(&c->str[GM__S_GEN_PATH], "");
     if (st != GM_OK) {
@@ -630,8 +647,15 @@ static bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src) {
     case F_D_TRAIN_DAT: case F_D_TRAIN_CAT: case F_D_TEST_DAT: case F_D_TEST_CAT:
         return src == GM_DATA_NORB;
     case F_D_GEN_KIND: case F_D_GEN_SEED: case F_D_GEN_NTRAIN: case F_D_GEN_NTEST:
-    case F_D_GEN_PATH: case F_D_GEN_DIGITS:
+    case F_D_GEN_DIGITS:
         return src == GM_DATA_GENERATED;
+    case F_D_GEN_PATH: return src == GM_DATA_GENERATED || src == GM_DATA_PLUME;
+    case F_D_IN_FRAMES: case F_D_IN_OFFSET: case F_D_ROLLOUT: case F_D_EVAL_STEPS:
+    case F_D_TRAIN_RANGE: case F_D_VAL_RANGE: case F_D_FUTURE_RANGE: case F_D_DOMAIN_RANGE:
+    case F_D_TRAIN_STRIDE: case F_D_EVAL_STRIDE:
+        return src == GM_DATA_PLUME;
+    /* Plume windows are split by time, and the reference uses raw velocities. */
+    case F_D_VAL: case F_D_NORM: return src != GM_DATA_PLUME;
     default: return true;
     }
 }
@@ -652,6 +676,30 @@ static bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k) {
 static gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *map,
                                    const char *prefix);
 
+/* A window range [begin, end) as a list of two integers, 0 <= begin < end. */
+static gm_status gm__cfg_range(const gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *v,
+                               const char *path, gm_forecast_range *out) {
+    const int line = gm__cfg_line(v);
+    const bool pair = v->type == YAML_SEQUENCE_NODE &&
+                      v->data.sequence.items.top - v->data.sequence.items.start == 2;
+    GM__CFG_FAIL_IF(!pair, c, line, GM_ERR_INVALID_ARG,
+                    "%s: expected a list of two integers [begin, end], got %s", path,
+                    gm__cfg_node_kind(v));
+    int64_t b[2];
+    for (int i = 0; i < 2; i++) {
+        const yaml_node_t *e = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+        GM_ASSERT(e);
+        char p[GM__CFG_PATH_MAX];
+        snprintf(p, sizeof p, "%s[%d]", path, i);
+        GM_FORWARD_IF_ERROR(gm__cfg_int(c, e, p, 0, INT64_C(1) << 31, &b[i]));
+    }
+    GM__CFG_FAIL_IF(b[0] >= b[1], c, line, GM_ERR_INVALID_ARG,
+                    "%s = [%lld, %lld] is empty (windows s with begin <= s < end)", path,
+                    (long long)b[0], (long long)b[1]);
+    *out = (gm_forecast_range){b[0], b[1]};
+    return GM_OK;
+}
+
 static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f,
                                const char *path, const yaml_node_t *v) {
     gm_config *cfg = c->cfg;
@@ -664,7 +712,7 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     int choice = 0;
     const double inf = INFINITY;
 
-    GM__CFG_FAIL_IF(f >= F_D_IMAGES && f <= F_D_GEN_DIGITS &&
+    GM__CFG_FAIL_IF(f > F_D_SOURCE && f <= F_D_EVAL_STRIDE &&
                         !gm__cfg_data_key_applies(f, d->source),
                     c, line, GM_ERR_INVALID_ARG, "%s does not apply to data.source %s", path,
                     gm_data_source_name(d->source));
@@ -718,6 +766,7 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_M_HIDDEN: return gm__cfg_int(c, v, path, 0, 65536, &m->hidden);
     case F_M_IMH: return gm__cfg_int(c, v, path, 0, 65536, &m->image_h);
     case F_M_IMW: return gm__cfg_int(c, v, path, 0, 65536, &m->image_w);
+    case F_M_REGRESSOR: return gm__cfg_bool(c, v, path, &m->regressor);
     case F_D_SOURCE:
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_sources,
                                            GM__CFG_LEN(gm__cfg_sources), &choice));
@@ -770,8 +819,21 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_D_GEN_NTRAIN: return gm__cfg_int(c, v, path, 1, INT64_C(1) << 32, &d->gen_num_train);
     case F_D_GEN_NTEST: return gm__cfg_int(c, v, path, 0, INT64_C(1) << 32, &d->gen_num_test);
     case F_D_GEN_PATH:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, true, &str));
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, d->source != GM_DATA_PLUME, &str));
         return gm__cfg_set_str(&cfg->str[GM__S_GEN_PATH], str);
+    case F_D_IN_FRAMES: return gm__cfg_int(c, v, path, 1, 4096, &d->forecast.input_frames);
+    case F_D_IN_OFFSET:
+        return gm__cfg_int(c, v, path, 0, INT64_C(1) << 31, &d->forecast.input_offset);
+    case F_D_ROLLOUT: return gm__cfg_int(c, v, path, 1, 100000, &d->forecast.rollout_steps);
+    case F_D_EVAL_STEPS: return gm__cfg_int(c, v, path, 1, 100000, &d->forecast.eval_steps);
+    case F_D_TRAIN_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.train);
+    case F_D_VAL_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.val);
+    case F_D_FUTURE_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.future);
+    case F_D_DOMAIN_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.domain);
+    case F_D_TRAIN_STRIDE:
+        return gm__cfg_int(c, v, path, 1, 1000000, &d->forecast.train_stride);
+    case F_D_EVAL_STRIDE:
+        return gm__cfg_int(c, v, path, 1, 1000000, &d->forecast.eval_stride);
     case F_T_EPOCHS: return gm__cfg_int(c, v, path, 1, 1000000, &cfg->fit.epochs);
     case F_O_KIND:
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_optims,
@@ -910,6 +972,39 @@ static bool gm__cfg_gm_kind(gm_model_kind k) {
     return k == GM_MODEL_GMCNN || k == GM_MODEL_PLUME || k == GM_MODEL_GMCNN_DEEP;
 }
 
+/* data.source plume: a dataset directory, a consistent protocol, and a model
+ * that maps 2F input channels to one frame. */
+static gm_status gm__cfg_validate_plume(gm__cfg_ctx *c, int dl) {
+    gm_config *cfg = c->cfg;
+    const gm_model_desc *m = &cfg->model;
+    const gm_forecast_protocol *p = &cfg->data.forecast;
+    const int *ln = cfg->line;
+    GM__CFG_FAIL_IF(!cfg->str[GM__S_GEN_PATH] || !cfg->str[GM__S_GEN_PATH][0], c, dl,
+                    GM_ERR_INVALID_ARG,
+                    "data.source plume needs data.path (a dataset directory with manifest.json)");
+    if (gm_forecast_protocol_check(p) != GM_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        GM__CFG_FAIL_IF(true, c, dl, GM_ERR_INVALID_ARG, "data: %s", detail);
+    }
+    GM__CFG_FAIL_IF(m->kind != GM_MODEL_PLUME && !m->regressor, c,
+                    ln[F_M_KIND] ? ln[F_M_KIND] : dl, GM_ERR_INVALID_ARG,
+                    "data.source plume needs a regressor: model.kind plume, or cnn/mlp with "
+                    "model.regressor: true (model.kind is %s)",
+                    gm_config_model_kind_name(m->kind));
+    GM__CFG_FAIL_IF(m->in_channels != 2 * p->input_frames, c,
+                    ln[F_M_IN] ? ln[F_M_IN] : ln[F_D_IN_FRAMES] ? ln[F_D_IN_FRAMES] : dl,
+                    GM_ERR_INVALID_ARG,
+                    "model.in_channels is %lld but data.input_frames %lld x 2 velocity channels "
+                    "= %lld", (long long)m->in_channels, (long long)p->input_frames,
+                    (long long)(2 * p->input_frames));
+    GM__CFG_FAIL_IF(m->out_dim != 2, c, ln[F_M_CLASSES] ? ln[F_M_CLASSES] : dl,
+                    GM_ERR_INVALID_ARG,
+                    "model.out_dim is %lld but the model predicts one velocity frame (2 "
+                    "channels)", (long long)m->out_dim);
+    return GM_OK;
+}
+
 static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
     gm_config *cfg = c->cfg;
     gm_model_desc *m = &cfg->model;
@@ -971,6 +1066,14 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
                             m->kind != GM_MODEL_CNN,
                         c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
                         "model.blocks[%lld].pool: only deep and cnn models pool", (long long)i);
+    GM__CFG_FAIL_IF(m->regressor && m->kind != GM_MODEL_CNN && m->kind != GM_MODEL_MLP, c,
+                    ln[F_M_REGRESSOR], GM_ERR_INVALID_ARG,
+                    "model.regressor applies to cnn and mlp models (plume is a regressor by "
+                    "construction)");
+    for (int64_t i = 0; i < m->nblocks && m->regressor; i++)
+        GM__CFG_FAIL_IF(m->blocks[i].pool, c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
+                        "model.blocks[%lld].pool: a regressor keeps the input's resolution",
+                        (long long)i);
 
     /* The reference reads batch_size under data; the trainer uses it. */
     cfg->fit.batch_size = cfg->data.batch_size;
@@ -1004,7 +1107,17 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
         GM__CFG_FAIL_IF(!cfg->str[GM__S_GEN_KIND], c, dl, GM_ERR_INVALID_ARG,
                         "data.source generated needs data.kind");
         break;
+    case GM_DATA_PLUME:
+        GM_FORWARD_IF_ERROR(gm__cfg_validate_plume(c, dl));
+        break;
     }
+    const bool regressor = m->kind == GM_MODEL_PLUME || m->regressor;
+    GM__CFG_FAIL_IF(regressor && d->source != GM_DATA_PLUME, c,
+                    ln[F_M_REGRESSOR] ? ln[F_M_REGRESSOR] : ln[F_M_KIND] ? ln[F_M_KIND] : dl,
+                    GM_ERR_INVALID_ARG,
+                    "model.kind %s%s is a regressor: it needs data.source plume",
+                    gm_config_model_kind_name(m->kind),
+                    m->regressor ? " with model.regressor" : "");
 
     /* The optimizer and schedule modules own their rules; these catch the
      * combinations a single key cannot (nesterov without momentum). */
@@ -1336,11 +1449,15 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
                 gm__cfg_bool_name(m->modulated), m->pool_mode == GM_REDUCE_MEAN ? "mean" : "max");
     gm__cfg_put(&b, "  hidden: %lld\n  image_h: %lld\n  image_w: %lld\n", (long long)m->hidden,
                 (long long)m->image_h, (long long)m->image_w);
+    if (m->regressor) gm__cfg_put(&b, "  regressor: true\n");
 
-    gm__cfg_put(&b, "data:\n  source: %s\n  batch_size: %lld\n  val_fraction: ",
-                gm_data_source_name(d->source), (long long)d->batch_size);
-    gm__cfg_put_real(&b, d->val_fraction);
-    gm__cfg_put(&b, "\n  normalize: %s\n", gm__cfg_bool_name(d->normalize));
+    gm__cfg_put(&b, "data:\n  source: %s\n  batch_size: %lld\n", gm_data_source_name(d->source),
+                (long long)d->batch_size);
+    if (d->source != GM_DATA_PLUME) {
+        gm__cfg_put(&b, "  val_fraction: ");
+        gm__cfg_put_real(&b, d->val_fraction);
+        gm__cfg_put(&b, "\n  normalize: %s\n", gm__cfg_bool_name(d->normalize));
+    }
     static const char *const names[][4] = {
         [GM_DATA_IDX] = {"images", "labels", "test_images", "test_labels"},
         [GM_DATA_NPY] = {"images", "labels", "test_images", "test_labels"},
@@ -1348,6 +1465,7 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
         [GM_DATA_CIFAR10] = {NULL, NULL, "test", NULL},
         [GM_DATA_NORB] = {"train_dat", "train_cat", "test_dat", "test_cat"},
         [GM_DATA_GENERATED] = {NULL, NULL, NULL, NULL},
+        [GM_DATA_PLUME] = {NULL, NULL, NULL, NULL},
     };
     const char *vals[4] = {d->train_images, d->train_labels, d->test_images, d->test_labels};
     if (d->source == GM_DATA_CIFAR10) {
@@ -1372,6 +1490,22 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
                     (long long)d->gen_num_train, (long long)d->gen_num_test);
         gm__cfg_put_str(&b, d->gen_path ? d->gen_path : "");
         gm__cfg_put(&b, "\n");
+    }
+    if (d->source == GM_DATA_PLUME) {
+        const gm_forecast_protocol *p = &d->forecast;
+        gm__cfg_put(&b, "  path: ");
+        gm__cfg_put_str(&b, d->plume_dir ? d->plume_dir : "");
+        gm__cfg_put(&b, "\n  input_frames: %lld\n  input_offset: %lld\n  rollout_steps: %lld\n"
+                    "  eval_steps: %lld\n", (long long)p->input_frames,
+                    (long long)p->input_offset, (long long)p->rollout_steps,
+                    (long long)p->eval_steps);
+        const char *const rn[4] = {"train", "val", "future", "domain"};
+        const gm_forecast_range *rv[4] = {&p->train, &p->val, &p->future, &p->domain};
+        for (int i = 0; i < 4; i++)
+            gm__cfg_put(&b, "  %s_range: [%lld, %lld]\n", rn[i], (long long)rv[i]->begin,
+                        (long long)rv[i]->end);
+        gm__cfg_put(&b, "  train_stride: %lld\n  eval_stride: %lld\n", (long long)p->train_stride,
+                    (long long)p->eval_stride);
     }
 
     gm__cfg_put(&b, "trainer:\n  max_epochs: %lld\n", (long long)f->epochs);

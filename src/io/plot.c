@@ -295,13 +295,20 @@ gm_status gm_plot_metrics_png(const char *path, int64_t n, const gm_epoch_record
         cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
         top += 32;
     }
-    const double half = 0.5 * GM_PLOT_WIDTH;
+    /* Forecasting runs have no accuracy; their losses are RMSEs. */
+    bool accuracy = false;
+    for (int64_t i = 0; i < n && !accuracy; i++)
+        accuracy = isfinite(records[i].train_accuracy) || isfinite(records[i].val_accuracy);
+    const double half = accuracy ? 0.5 * GM_PLOT_WIDTH : GM_PLOT_WIDTH;
     panel loss = {.x0 = 85, .y0 = top, .x1 = half - 25, .y1 = GM_PLOT_HEIGHT - 60};
-    panel acc = {.x0 = half + 85, .y0 = top, .x1 = GM_PLOT_WIDTH - 25, .y1 = GM_PLOT_HEIGHT - 60};
     draw_panel(cr, &loss, n, records, offsetof(gm_epoch_record, train_loss),
-               offsetof(gm_epoch_record, val_loss), "loss", "cross-entropy");
-    draw_panel(cr, &acc, n, records, offsetof(gm_epoch_record, train_accuracy),
-               offsetof(gm_epoch_record, val_accuracy), "accuracy", "accuracy (%)");
+               offsetof(gm_epoch_record, val_loss), "loss", accuracy ? "cross-entropy" : "RMSE");
+    if (accuracy) {
+        panel acc = {.x0 = half + 85, .y0 = top, .x1 = GM_PLOT_WIDTH - 25,
+                     .y1 = GM_PLOT_HEIGHT - 60};
+        draw_panel(cr, &acc, n, records, offsetof(gm_epoch_record, train_accuracy),
+                   offsetof(gm_epoch_record, val_accuracy), "accuracy", "accuracy (%)");
+    }
 
     gm_status st = GM_OK;
     if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)

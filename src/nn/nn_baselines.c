@@ -1,4 +1,5 @@
-/* Baselines for the tables: a plain zero-padded CNN and an MLP on images. */
+/* Baselines for the tables: a plain zero-padded CNN and an MLP on images,
+ * each as a classifier or as a regressor of a map the input's size. */
 #include <stdio.h>
 
 #include "nn_internal.h"
@@ -61,6 +62,7 @@ static gm_status gm__nn_build_cnn(gm_model *m) {
     for (int64_t bi = 0; bi < d->nblocks; bi++) {
         gm__nn_block *b = &m->blocks[bi];
         b->nlayers = d->blocks[bi].num_layers;
+        b->in_channels = cin;
         b->out_channels = d->blocks[bi].out_channels;
         b->pool = d->blocks[bi].pool;
         b->layers = gm_arena_calloc(m->params.arena, (size_t)b->nlayers, sizeof *b->layers);
@@ -83,7 +85,9 @@ static gm_status gm__nn_build_cnn(gm_model *m) {
         }
     }
     const int64_t shape[2] = {d->out_dim, cin};
-    return gm__nn_dense_new(m, 2, shape, cin, &m->out_weight, &m->out_bias, "fc");
+    /* The regressor's 1x1 output convolution has the linear layer's shape. */
+    return gm__nn_dense_new(m, 2, shape, cin, &m->out_weight, &m->out_bias,
+                            d->regressor ? "output" : "fc");
 }
 
 static gm_status gm__nn_build_mlp(gm_model *m) {
@@ -113,14 +117,19 @@ static gm_status gm__nn_build_mlp(gm_model *m) {
             cin = b->out_channels;
         }
     }
-    const int64_t shape[2] = {d->out_dim, cin};
-    return gm__nn_dense_new(m, 2, shape, cin, &m->out_weight, &m->out_bias, "fc");
+    int64_t nout = d->out_dim;
+    GM_RETURN_ERROR_IF(d->regressor && gm_mul_overflow_i64(d->out_dim, m->positions, &nout),
+                       GM_ERR_TOO_LARGE, "model: MLP output %lld x %lld is too large",
+                       (long long)d->out_dim, (long long)m->positions);
+    const int64_t shape[2] = {nout, cin};
+    return gm__nn_dense_new(m, 2, shape, cin, &m->out_weight, &m->out_bias,
+                            d->regressor ? "output" : "fc");
 }
 
 gm_status gm__nn_build_baseline(gm_model *m) {
     GM_FORWARD_IF_ERROR(gm__nn_image_size(m));
     GM_FORWARD_IF_ERROR(gm__nn_baseline_domain(m));
-    m->classifier = true;
+    m->classifier = !m->desc.regressor;
     m->out_level = 0;
     if (m->desc.kind == GM_MODEL_CNN) return gm__nn_build_cnn(m);
     return gm__nn_build_mlp(m);
@@ -133,13 +142,20 @@ static gm_status gm__nn_forward_cnn(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_t
     gm_tensor *img = NULL;
     GM_FORWARD_IF_ERROR(gm_op_reshape(ctx, x, 4, s4, &img));
     x = img;
+    const bool regressor = m->desc.regressor;
     for (int64_t bi = 0; bi < m->nblocks; bi++) {
         const gm__nn_block *b = &m->blocks[bi];
+        gm_tensor *res = x;
         for (int64_t li = 0; li < b->nlayers; li++) {
             gm_tensor *y = NULL;
             GM_FORWARD_IF_ERROR(
                 gm_op_conv2d(ctx, x, b->layers[li].weight, b->layers[li].bias, 1, 1, &y));
             GM_FORWARD_IF_ERROR(gm_op_relu(ctx, y, &x));
+        }
+        if (regressor && b->in_channels == b->out_channels) {
+            gm_tensor *sum = NULL;
+            GM_FORWARD_IF_ERROR(gm_op_add(ctx, x, res, &sum));
+            x = sum;
         }
         if (b->pool) {
             gm_tensor *p = NULL;
@@ -152,6 +168,10 @@ static gm_status gm__nn_forward_cnn(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_t
     const int64_t s3[3] = {batch, x->shape[1], h * w};
     gm_tensor *flat = NULL, *g = NULL, *dr = NULL;
     GM_FORWARD_IF_ERROR(gm_op_reshape(ctx, x, 3, s3, &flat));
+    if (regressor) {
+        GM_FORWARD_IF_ERROR(gm_op_dropout(ctx, flat, m->desc.dropout, &dr));
+        return gm_op_conv1x1(ctx, dr, m->out_weight, m->out_bias, out);
+    }
     GM_FORWARD_IF_ERROR(gm_op_global_pool(ctx, flat, GM_REDUCE_MEAN, &g));
     GM_FORWARD_IF_ERROR(gm_op_dropout(ctx, g, m->desc.dropout, &dr));
     return gm_op_linear(ctx, dr, m->out_weight, m->out_bias, out);
@@ -173,7 +193,11 @@ static gm_status gm__nn_forward_mlp(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_t
     }
     gm_tensor *dr = NULL;
     GM_FORWARD_IF_ERROR(gm_op_dropout(ctx, x, m->desc.dropout, &dr));
-    return gm_op_linear(ctx, dr, m->out_weight, m->out_bias, out);
+    if (!m->desc.regressor) return gm_op_linear(ctx, dr, m->out_weight, m->out_bias, out);
+    gm_tensor *y = NULL;
+    GM_FORWARD_IF_ERROR(gm_op_linear(ctx, dr, m->out_weight, m->out_bias, &y));
+    const int64_t s3[3] = {s2[0], m->desc.out_dim, m->positions};
+    return gm_op_reshape(ctx, y, 3, s3, out);
 }
 
 gm_status gm__nn_forward_baseline(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **out) {

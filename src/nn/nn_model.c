@@ -73,6 +73,13 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
                        (long long)d->image_h, (long long)d->image_w);
     GM_RETURN_ERROR_IF(!gm && !(d->group && d->group[0]) && d->image_h == 0, GM_ERR_INVALID_ARG,
                        "model: a baseline needs image_h and image_w, or a group");
+    GM_RETURN_ERROR_IF(d->regressor && k != GM_MODEL_CNN && k != GM_MODEL_MLP, GM_ERR_INVALID_ARG,
+                       "model: regressor applies to the CNN and MLP baselines (the plume model "
+                       "is a regressor by construction)");
+    for (int64_t i = 0; i < d->nblocks && d->regressor; i++)
+        GM_RETURN_ERROR_IF(d->blocks[i].pool, GM_ERR_INVALID_ARG,
+                           "model: blocks[%lld].pool: a regressor keeps the input's resolution",
+                           (long long)i);
     return GM_OK;
 }
 

@@ -216,6 +216,9 @@ static gm_status load_arrays(const gm_data_config *dc, const char *data_dir, pai
         if (st == GM_OK && dc->test_images) st = need(dc->test_labels, name, "test_cat");
         return st == GM_OK ? load_norb(dc, tr, te) : st;
     case GM_DATA_GENERATED: return load_generated(dc, data_dir, tr, te);
+    case GM_DATA_PLUME:
+        return gm_error_set(GM_ERR_INVALID_ARG, "data.source plume holds forecasting windows, "
+                            "not a classification set: load it with gm_plume_data_load");
     }
     return gm_error_set(GM_ERR_INVALID_ARG, "unknown data source %d", (int)dc->source);
 }

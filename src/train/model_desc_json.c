@@ -69,6 +69,12 @@ gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
         d->dropout, form_names[d->form], (long long)d->ldr_rank, d->modulated ? "true" : "false",
         reduce_names[d->pool_mode], (long long)d->hidden, (long long)d->image_h,
         (long long)d->image_w);
+    /* Only when set, so that the descriptions of classifiers (and the
+     * checkpoints that compare them) stay as they were. */
+    if (d->regressor) {
+        len--; /* the closing brace */
+        PUT(",\"regressor\":true}");
+    }
 #undef PUT
     *json = gm_strdup(buf);
     if (!*json) return gm__nomem("model description JSON");
@@ -126,6 +132,7 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
     GM_FORWARD_IF_ERROR(get_int(o, "image_h", 0, big, &d->image_h));
     GM_FORWARD_IF_ERROR(get_int(o, "image_w", 0, big, &d->image_w));
     GM_FORWARD_IF_ERROR(get_bool(o, "modulated", &d->modulated));
+    GM_FORWARD_IF_ERROR(get_bool(o, "regressor", &d->regressor));
     const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
     if (dr) {
         GM_RETURN_ERROR_IF(!cJSON_IsNumber(dr), GM_ERR_FORMAT,

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "gmcnn/forecast.h"
 #include "gmcnn/train.h"
 
 /* Values per sample (C * H * W). */
@@ -33,5 +34,43 @@ void gm__metric_log_close(gm__metric_log *log);
 
 /* Wall-clock seconds from a monotone-enough clock (for throughput only). */
 double gm__now_seconds(void);
+
+/* A training task: what the trainer's loop (gm__trainer_fit_task) needs to
+ * know of the data and the loss. The loop owns shuffling (a permutation of
+ * 0..n-1 per epoch), the optimizer, the schedule, validation bookkeeping,
+ * checkpoints and logs. */
+typedef struct gm__fit_task gm__fit_task;
+struct gm__fit_task {
+    int64_t n;     /* training samples */
+    bool have_val; /* validate after every epoch */
+    /* The loss of the samples order[start, start+b) as a one-element tensor
+     * on ctx's tape (gradients and training mode are on); *correct is
+     * incremented by the batch's correct predictions (classifiers). */
+    gm_status (*batch_loss)(const gm__fit_task *task, gm_model *m, gm_ctx *ctx,
+                            const int64_t *order, int64_t start, int64_t b, gm_tensor **loss,
+                            int64_t *correct);
+    /* The epoch's training loss and accuracy (NaN when meaningless) from the
+     * sum over batches of loss * b and the count of correct predictions. */
+    void (*summary)(const gm__fit_task *task, double loss_sum, int64_t correct, double *loss,
+                    double *accuracy);
+    /* Validation loss (monitored: schedule, early stopping, best copy) and
+     * accuracy (NaN when meaningless). */
+    gm_status (*validate)(const gm__fit_task *task, gm_model *m, int64_t batch_size,
+                          double *loss, double *accuracy);
+    const void *train, *val; /* the task's data */
+};
+
+/* The training loop of gm_trainer_fit, on any task (task->n >= 1). */
+gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_result *out);
+/* The model a trainer trains. */
+gm_model *gm__trainer_model(gm_trainer *t);
+
+/* The rollout loss of the windows order[start, start+b) of s (start.. when
+ * order is NULL) on ctx's tape: x = inputs; for t < s->steps: pred =
+ * model(x), loss += MSE(pred, target_t), x = concat(x without its first 2
+ * channels, pred). */
+gm_status gm__forecast_batch_loss(gm_model *m, gm_ctx *ctx, const gm_forecast_set *s,
+                                  const int64_t *order, int64_t start, int64_t b,
+                                  gm_tensor **loss);
 
 #endif

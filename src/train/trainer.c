@@ -1,5 +1,8 @@
-/* The training loop: shuffled mini-batches, cross-entropy, optimizer and
- * schedule, validation, the best-validation copy, checkpoints and resume. */
+/* The training loop: shuffled mini-batches, optimizer and schedule,
+ * validation, the best-validation copy, checkpoints and resume. What a batch
+ * and a validation pass are belongs to a task (train_internal.h):
+ * classification with cross-entropy here, autoregressive forecasting in
+ * forecast.c. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +14,7 @@
 #include "train/train_internal.h"
 
 #define BEST_PREFIX GM_ST_OPTIM_PREFIX "best."
-#define META_MAX 24
+#define META_MAX (24 + GM_FIT_MAX_META)
 
 struct gm_trainer {
     gm_model *model;
@@ -32,7 +35,12 @@ struct gm_trainer {
     bool stopped_early;
     char *model_json;
     char *norm_json[2]; /* GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY; NULL = none */
+    int64_t nmeta;      /* the options' further metadata, copied */
+    char *meta_keys[GM_FIT_MAX_META];
+    char *meta_values[GM_FIT_MAX_META];
 };
+
+static const char *const norm_keys[2] = {GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY};
 
 /* Streams of the per-epoch generators; fixed so that resumed runs agree. */
 static uint64_t shuffle_stream(int64_t epoch) { return 2 * (uint64_t)epoch; }
@@ -51,6 +59,10 @@ void gm_trainer_free(gm_trainer *t) {
     gm_free(t->model_json);
     gm_free(t->norm_json[0]);
     gm_free(t->norm_json[1]);
+    for (int64_t i = 0; i < t->nmeta; i++) {
+        gm_free(t->meta_keys[i]);
+        gm_free(t->meta_values[i]);
+    }
     gm_free(t);
 }
 
@@ -99,6 +111,35 @@ static gm_status norm_init(gm_trainer *t, const gm_fit_options *opt) {
     return GM_OK;
 }
 
+/* The caller's metadata pairs, copied; the trainer's own keys stay its own. */
+static gm_status meta_init(gm_trainer *t, const gm_fit_options *opt) {
+    t->opt.meta_keys = t->opt.meta_values = NULL;
+    t->opt.nmeta = 0;
+    GM_RETURN_ERROR_IF(opt->nmeta < 0 || opt->nmeta > GM_FIT_MAX_META, GM_ERR_INVALID_ARG,
+                       "fit options: nmeta %lld is outside 0..%d", (long long)opt->nmeta,
+                       GM_FIT_MAX_META);
+    GM_RETURN_ERROR_IF(opt->nmeta > 0 && (!opt->meta_keys || !opt->meta_values),
+                       GM_ERR_INVALID_ARG, "fit options: nmeta %lld without keys and values",
+                       (long long)opt->nmeta);
+    for (int64_t i = 0; i < opt->nmeta; i++) {
+        const char *k = opt->meta_keys[i], *v = opt->meta_values[i];
+        GM_RETURN_ERROR_IF(!k || !v, GM_ERR_INVALID_ARG,
+                           "fit options: metadata pair %lld is NULL", (long long)i);
+        GM_RETURN_ERROR_IF(!strncmp(k, "gmcnn.train.", 12) || !strcmp(k, GM_MODEL_META_KEY) ||
+                               !strcmp(k, norm_keys[0]) || !strcmp(k, norm_keys[1]),
+                           GM_ERR_INVALID_ARG,
+                           "fit options: metadata key \"%s\" belongs to the trainer", k);
+        for (int64_t j = 0; j < i; j++)
+            GM_RETURN_ERROR_IF(!strcmp(k, opt->meta_keys[j]), GM_ERR_INVALID_ARG,
+                               "fit options: metadata key \"%s\" is given twice", k);
+        t->meta_keys[i] = gm_strdup(k);
+        t->meta_values[i] = gm_strdup(v);
+        t->nmeta = i + 1;
+        if (!t->meta_keys[i] || !t->meta_values[i]) return gm__nomem("trainer metadata");
+    }
+    return GM_OK;
+}
+
 static gm_status trainer_init(gm_trainer *t, gm_model *m, const gm_fit_options *opt) {
     GM_RETURN_ERROR_IF(opt->epochs < 0, GM_ERR_INVALID_ARG, "fit options: epochs %lld < 0",
                        (long long)opt->epochs);
@@ -120,6 +161,7 @@ static gm_status trainer_init(gm_trainer *t, gm_model *m, const gm_fit_options *
     GM_FORWARD_IF_ERROR(copy_path(opt->resume_path, &t->paths[4], &t->opt.resume_path));
     GM_FORWARD_IF_ERROR(gm_model_desc_to_json(gm_model_description(m), &t->model_json));
     GM_FORWARD_IF_ERROR(norm_init(t, opt));
+    GM_FORWARD_IF_ERROR(meta_init(t, opt));
 
     t->nparams = gm_model_param_count(m);
     GM_RETURN_ERROR_IF(t->nparams < 1, GM_ERR_INVALID_ARG, "trainer: the model has no parameters");
@@ -162,13 +204,19 @@ static void meta_num(meta_list *ml, const char *key, double v) {
     ml->n++;
 }
 
-static const char *const norm_keys[2] = {GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY};
-
-static void meta_norm(meta_list *ml, const gm_trainer *t) {
+/* What every file the trainer writes carries: the normalisation statistics
+ * and the caller's metadata. */
+static void meta_carried(meta_list *ml, const gm_trainer *t) {
     for (int k = 0; k < 2 && t->norm_json[k]; k++) {
         GM_ASSERT(ml->n < META_MAX);
         ml->keys[ml->n] = norm_keys[k];
         ml->vptr[ml->n] = t->norm_json[k];
+        ml->n++;
+    }
+    for (int64_t i = 0; i < t->nmeta; i++) {
+        GM_ASSERT(ml->n < META_MAX);
+        ml->keys[ml->n] = t->meta_keys[i];
+        ml->vptr[ml->n] = t->meta_values[i];
         ml->n++;
     }
 }
@@ -253,7 +301,7 @@ static gm_status checkpoint_write(gm_trainer *t, const char *path) {
         meta_int(&ml, "gmcnn.train.es.num_bad_epochs", t->es.num_bad_epochs);
         meta_int(&ml, "gmcnn.train.es.improved", t->es.improved);
         meta_int(&ml, "gmcnn.train.es.stop", t->es.stop);
-        meta_norm(&ml, t);
+        meta_carried(&ml, t);
         st = gm_safetensors_write(path, n, e, ml.n, ml.keys, ml.vptr);
     }
     for (int64_t i = 0; names && i < cap; i++) gm_free(names[i]);
@@ -394,6 +442,8 @@ gm_status gm_trainer_new(gm_model *m, const gm_fit_options *opt, gm_trainer **ou
 
 int64_t gm_trainer_epoch(const gm_trainer *t) { return t ? t->epoch : 0; }
 
+gm_model *gm__trainer_model(gm_trainer *t) { return t->model; }
+
 gm_status gm_trainer_restore_best(gm_trainer *t) {
     GM_RETURN_ERROR_IF(!t, GM_ERR_INVALID_ARG, "gm_trainer_restore_best: trainer is required");
     GM_RETURN_ERROR_IF(!t->have_best, GM_ERR_NOT_FOUND,
@@ -413,18 +463,17 @@ static gm_status save_best(gm_trainer *t, const gm_epoch_record *rec) {
     meta_int(&ml, "gmcnn.train.epoch", rec->epoch);
     meta_num(&ml, "gmcnn.train.val_loss", rec->val_loss);
     meta_num(&ml, "gmcnn.train.val_acc", rec->val_accuracy);
-    meta_norm(&ml, t);
+    meta_carried(&ml, t);
     return gm_safetensors_save_model(t->opt.best_path, t->model, ml.n, ml.keys, ml.vptr);
 }
 
-static gm_status train_epoch(gm_trainer *t, const gm_dataset *d, int64_t epoch, int64_t *perm,
-                             double *loss_out, double *acc_out) {
+static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t epoch,
+                             int64_t *perm, double *loss_out, double *acc_out) {
     const gm_fit_options *o = &t->opt;
-    const int64_t bs = o->batch_size, steps = (d->n + bs - 1) / bs;
-    const int64_t k = gm_model_description(t->model)->out_dim;
+    const int64_t n = task->n, bs = o->batch_size, steps = (n + bs - 1) / bs;
     gm_rng rng;
     gm_rng_seed(&rng, o->seed ^ seed_mix, shuffle_stream(epoch));
-    gm__shuffle_indices(&rng, d->n, perm);
+    gm__shuffle_indices(&rng, n, perm);
     gm_rng_seed(gm_ctx_rng(t->ctx), o->seed ^ seed_mix, dropout_stream(epoch));
     gm_ctx_set_grad(t->ctx, true);
     gm_ctx_set_training(t->ctx, true);
@@ -432,13 +481,11 @@ static gm_status train_epoch(gm_trainer *t, const gm_dataset *d, int64_t epoch, 
     int64_t correct = 0;
     gm_status st = GM_OK;
     for (int64_t s = 0; s < steps && st == GM_OK; s++) {
-        const int64_t start = s * bs, b = d->n - start < bs ? d->n - start : bs;
-        gm_tensor *x = NULL, *logits = NULL, *loss = NULL;
-        int32_t *labels = NULL;
+        const int64_t start = s * bs, b = n - start < bs ? n - start : bs;
+        gm_tensor *loss = NULL;
+        int64_t right = 0;
         gm_optim_zero_grad(t->optim);
-        st = gm__batch_make(t->ctx, d, perm, start, b, &x, &labels);
-        if (st == GM_OK) st = gm_model_forward(t->model, t->ctx, x, &logits);
-        if (st == GM_OK) st = gm_op_softmax_xent(t->ctx, logits, labels, &loss);
+        st = task->batch_loss(task, t->model, t->ctx, perm, start, b, &loss, &right);
         if (st == GM_OK && !isfinite((double)loss->data[0]))
             st = gm_error_set(GM_ERR_NUMERIC, "non-finite loss at epoch %lld step %lld",
                               (long long)epoch, (long long)(s + 1));
@@ -455,32 +502,20 @@ static gm_status train_epoch(gm_trainer *t, const gm_dataset *d, int64_t epoch, 
         if (st == GM_OK) {
             const double l = (double)loss->data[0];
             loss_sum += l * (double)b;
-            for (int64_t i = 0; i < b; i++)
-                correct += gm__argmax_row(logits->data + i * k, k) == labels[i];
+            correct += right;
             if (o->on_step && o->progress_every > 0 &&
                 ((s + 1) % o->progress_every == 0 || s + 1 == steps))
                 o->on_step(epoch, s + 1, steps, l, o->user);
         }
         gm_ctx_reset(t->ctx);
     }
-    *loss_out = d->n ? loss_sum / (double)d->n : NAN;
-    *acc_out = d->n ? 100.0 * (double)correct / (double)d->n : NAN;
+    task->summary(task, loss_sum, correct, loss_out, acc_out);
     return st;
 }
 
-gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_dataset *val,
-                         gm_fit_result *out) {
-    GM_RETURN_ERROR_IF(!t || !train || !out, GM_ERR_INVALID_ARG,
-                       "gm_trainer_fit: trainer, train and out are required");
-    memset(out, 0, sizeof *out);
-    GM_RETURN_ERROR_IF(train->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
-    const gm_model_desc *desc = gm_model_description(t->model);
-    GM_RETURN_ERROR_IF(train->classes > desc->out_dim ||
-                           (val && val->classes > desc->out_dim),
-                       GM_ERR_SHAPE, "fit: the data have %lld classes but the model %lld outputs",
-                       (long long)train->classes, (long long)desc->out_dim);
-    const bool have_val = val && val->n > 0;
-    int64_t *perm = gm_malloc_array((size_t)train->n, sizeof *perm);
+gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_result *out) {
+    GM_RETURN_ERROR_IF(task->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
+    int64_t *perm = gm_malloc_array((size_t)task->n, sizeof *perm);
     if (!perm) return gm__nomem("epoch permutation");
     gm__metric_log log;
     gm_status st = gm__metric_log_open(&log, t->opt.metrics_jsonl, t->opt.metrics_csv,
@@ -489,21 +524,18 @@ gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_datase
         const int64_t epoch = t->epoch + 1;
         gm_epoch_record rec = {.epoch = epoch, .lr = gm_optim_lr(t->optim)};
         const double t0 = gm__now_seconds();
-        st = train_epoch(t, train, epoch, perm, &rec.train_loss, &rec.train_accuracy);
+        st = train_epoch(t, task, epoch, perm, &rec.train_loss, &rec.train_accuracy);
         if (st != GM_OK) break;
         double monitored = rec.train_loss;
         rec.val_loss = rec.val_accuracy = NAN;
-        if (have_val) {
-            gm_metrics vm;
-            st = gm_evaluate(t->model, val, t->opt.batch_size, &vm);
+        if (task->have_val) {
+            st = task->validate(task, t->model, t->opt.batch_size, &rec.val_loss,
+                                &rec.val_accuracy);
             if (st != GM_OK) break;
-            rec.val_loss = vm.loss;
-            rec.val_accuracy = vm.accuracy;
-            monitored = vm.loss;
-            gm_metrics_free(&vm);
+            monitored = rec.val_loss;
         }
         rec.seconds = gm__now_seconds() - t0;
-        rec.samples_per_second = rec.seconds > 0.0 ? (double)train->n / rec.seconds : 0.0;
+        rec.samples_per_second = rec.seconds > 0.0 ? (double)task->n / rec.seconds : 0.0;
         st = gm_lr_sched_step(&t->sched, monitored, t->optim);
         if (st != GM_OK) break;
         if (monitored < t->best_val_loss || !t->have_best) {
@@ -531,4 +563,60 @@ gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_datase
     out->best_val_loss = t->best_val_loss;
     out->stopped_early = t->stopped_early;
     return st;
+}
+
+/* --- classification ---------------------------------------------------------- */
+
+static gm_status xent_batch(const gm__fit_task *task, gm_model *m, gm_ctx *ctx,
+                            const int64_t *order, int64_t start, int64_t b, gm_tensor **loss,
+                            int64_t *correct) {
+    const gm_dataset *d = task->train;
+    const int64_t k = gm_model_description(m)->out_dim;
+    gm_tensor *x = NULL, *logits = NULL;
+    int32_t *labels = NULL;
+    GM_FORWARD_IF_ERROR(gm__batch_make(ctx, d, order, start, b, &x, &labels));
+    GM_FORWARD_IF_ERROR(gm_model_forward(m, ctx, x, &logits));
+    GM_FORWARD_IF_ERROR(gm_op_softmax_xent(ctx, logits, labels, loss));
+    for (int64_t i = 0; i < b; i++) *correct += gm__argmax_row(logits->data + i * k, k) == labels[i];
+    return GM_OK;
+}
+
+static void xent_summary(const gm__fit_task *task, double loss_sum, int64_t correct,
+                         double *loss, double *accuracy) {
+    const int64_t n = task->n;
+    *loss = n ? loss_sum / (double)n : NAN;
+    *accuracy = n ? 100.0 * (double)correct / (double)n : NAN;
+}
+
+static gm_status xent_validate(const gm__fit_task *task, gm_model *m, int64_t batch_size,
+                               double *loss, double *accuracy) {
+    gm_metrics vm;
+    GM_FORWARD_IF_ERROR(gm_evaluate(m, task->val, batch_size, &vm));
+    *loss = vm.loss;
+    *accuracy = vm.accuracy;
+    gm_metrics_free(&vm);
+    return GM_OK;
+}
+
+gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_dataset *val,
+                         gm_fit_result *out) {
+    GM_RETURN_ERROR_IF(!t || !train || !out, GM_ERR_INVALID_ARG,
+                       "gm_trainer_fit: trainer, train and out are required");
+    memset(out, 0, sizeof *out);
+    GM_RETURN_ERROR_IF(train->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
+    const gm_model_desc *desc = gm_model_description(t->model);
+    GM_RETURN_ERROR_IF(train->classes > desc->out_dim ||
+                           (val && val->classes > desc->out_dim),
+                       GM_ERR_SHAPE, "fit: the data have %lld classes but the model %lld outputs",
+                       (long long)train->classes, (long long)desc->out_dim);
+    const gm__fit_task task = {
+        .n = train->n,
+        .have_val = val && val->n > 0,
+        .batch_loss = xent_batch,
+        .summary = xent_summary,
+        .validate = xent_validate,
+        .train = train,
+        .val = val,
+    };
+    return gm__trainer_fit_task(t, &task, out);
 }

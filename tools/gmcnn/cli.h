@@ -54,6 +54,11 @@ gm_status cli_load_model(const char *path, gm_model **out, cli_norm *norm);
 gm_status cli_load_images(const char *path, const gm_model *m, const cli_norm *norm,
                           gm_dataset *out);
 
+/* The forecasting protocol a saved model was trained with (its
+ * GM_FORECAST_META_KEY metadata), else SPEC 5's with input_frames =
+ * in_channels / 2; GM_ERR_FORMAT naming the file for malformed metadata. */
+gm_status cli_forecast_protocol(const char *path, const gm_model *m, gm_forecast_protocol *out);
+
 int cmd_group(int argc, char **argv);
 int cmd_gm(int argc, char **argv);
 int cmd_equivariance(int argc, char **argv);
@@ -63,5 +68,6 @@ int cmd_info(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_rollout(int argc, char **argv);
 
 #endif

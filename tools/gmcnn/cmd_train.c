@@ -28,6 +28,13 @@ static const char train_usage[] =
     "every model file for eval, predict and equivariance), trains, and\n"
     "prints the test accuracy of the best and the last model.\n"
     "\n"
+    "With data.source plume (configs/plume-*.yaml): forecasting with the protocol\n"
+    "of SPEC 5 on the dataset directory data.path: rollout training on the\n"
+    "training windows, validation RMSE after every epoch, then the test RMSE on\n"
+    "the future and the domain windows for the best and the last model, also\n"
+    "written to <output.dir>/results.json (rmse_future, rmse_domain, their _last\n"
+    "twins, params, seconds, ...).\n"
+    "\n"
     "Without CONFIG, flags describe the run: a classifier trained with AdamW and\n"
     "ReduceLROnPlateau on the validation loss, holding out a seeded fraction of the\n"
     "training set for validation. Both forms write DIR/last.safetensors (checkpoint,\n"
@@ -52,10 +59,22 @@ static const char train_usage[] =
 
 static const char eval_usage[] =
     "usage: gmcnn eval MODEL.safetensors --images IDX --labels IDX [--batch N]\n"
+    "       gmcnn eval MODEL.safetensors --data DIR [--future B,E] [--domain B,E]\n"
+    "                  [--steps N] [--batch N]\n"
     "\n"
-    "Evaluates a saved model: loss, accuracy, per-class accuracy and the\n"
-    "confusion matrix (rows: true class, columns: predicted). Inputs are\n"
-    "standardised with the statistics the model file carries, if any.\n";
+    "With --images: evaluates a saved classifier: loss, accuracy, per-class\n"
+    "accuracy and the confusion matrix (rows: true class, columns: predicted).\n"
+    "Inputs are standardised with the statistics the model file carries, if any.\n"
+    "\n"
+    "With --data: evaluates a saved forecasting model on a plume dataset\n"
+    "directory (manifest.json + sim_NNN.npy): the RMSE of SPEC 5 over the future\n"
+    "windows (training simulations) and the domain windows (held-out\n"
+    "simulations), rolled out autoregressively. The window protocol is the one\n"
+    "the model was trained with (stored in its file; SPEC 5's otherwise):\n"
+    "  --future B,E   future windows s with B <= s < E (default 200,250)\n"
+    "  --domain B,E   domain windows s with B <= s < E (default 0,100)\n"
+    "  --steps N      rollout steps per window (default 20)\n"
+    "  --batch N      windows per batch (default 256 / 32 for --data)\n";
 
 static const char info_usage[] =
     "usage: gmcnn info MODEL.safetensors\n"
@@ -194,6 +213,7 @@ static int train_parse(int argc, char **argv, train_opts *o, bool *help) {
 /* What the per-epoch and per-step callbacks need. */
 typedef struct progress {
     bool quiet;
+    bool forecast;    /* losses are RMSEs, no accuracy */
     int64_t batch;
     int64_t epoch;    /* the epoch whose steps are being timed */
     double epoch_t0;  /* its start, seconds */
@@ -207,7 +227,12 @@ static double now_seconds(void) {
 
 static gm_status print_epoch(const gm_epoch_record *r, void *user) {
     const progress *o = user;
-    if (!o->quiet) {
+    if (!o->quiet && o->forecast) {
+        printf("epoch %lld lr %.3g train RMSE %.5f val RMSE %.5f %.1fs %.0f samples/s%s\n",
+               (long long)r->epoch, r->lr, r->train_loss, r->val_loss, r->seconds,
+               r->samples_per_second, r->best ? " *" : "");
+        fflush(stdout);
+    } else if (!o->quiet) {
         printf("epoch %lld lr %.3g train loss %.4f acc %.2f%% val loss %.4f acc %.2f%% "
                "%.1fs %.0f samples/s%s\n",
                (long long)r->epoch, r->lr, r->train_loss, r->train_accuracy, r->val_loss,
@@ -438,6 +463,135 @@ static gm_status check_fit(const gm_model *m, const gm_dataset *d) {
     return GM_OK;
 }
 
+/* --- train CONFIG with data.source plume: forecasting ------------------------- */
+
+static void print_rmse(const char *what, const gm_forecast_metrics *fu,
+                       const gm_forecast_metrics *dm) {
+    printf("test RMSE (%s): future %.5f (%lld windows x %lld steps), domain %.5f (%lld windows "
+           "x %lld steps)\n", what, fu->rmse, (long long)fu->n, (long long)fu->steps, dm->rmse,
+           (long long)dm->n, (long long)dm->steps);
+}
+
+static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir) {
+    char p_last[4096], p_best[4096], p_jsonl[4096], p_csv[4096], p_png[4096], p_res[4096];
+    snprintf(p_last, sizeof p_last, "%s/last.safetensors", dir);
+    snprintf(p_best, sizeof p_best, "%s/best.safetensors", dir);
+    snprintf(p_jsonl, sizeof p_jsonl, "%s/metrics.jsonl", dir);
+    snprintf(p_csv, sizeof p_csv, "%s/metrics.csv", dir);
+    snprintf(p_png, sizeof p_png, "%s/metrics.png", dir);
+    snprintf(p_res, sizeof p_res, "%s/results.json", dir);
+    const gm_data_config *dc = gm_config_data(cfg);
+    const gm_forecast_protocol *p = &dc->forecast;
+    const uint64_t seed = gm_config_seed(cfg);
+    gm_plume_data data = {0};
+    gm_forecast_set sets[4] = {{0}};
+    gm_forecast_metrics last[2] = {{0}}, best[2] = {{0}};
+    gm_model *m = NULL;
+    gm_trainer *t = NULL;
+    char *proto = NULL;
+    gm_epoch_record *recs = NULL;
+    int rc = CLI_OK;
+    gm_status st = gm_plume_data_load(dc->plume_dir, &data);
+    for (int i = 0; i < 4 && st == GM_OK; i++)
+        st = gm_forecast_set_new(&data, p, (gm_forecast_split)i, &sets[i]);
+    if (st != GM_OK) goto fail;
+    int64_t held = 0;
+    for (int64_t i = 0; i < data.nsims; i++) held += data.held_out[i];
+    printf("data plume '%s': %lld simulations (%lld held out) of %lld frames %lldx%lld; windows: "
+           "%lld train (stride %lld), %lld val, %lld future, %lld domain (stride %lld)\n",
+           dc->plume_dir,
+           (long long)data.nsims, (long long)held, (long long)data.frames,
+           (long long)data.height, (long long)data.width, (long long)sets[0].n,
+           (long long)p->train_stride, (long long)sets[1].n, (long long)sets[2].n,
+           (long long)sets[3].n, (long long)p->eval_stride);
+
+    const gm_model_desc *md = gm_config_model(cfg);
+    if ((st = gm_model_new(md, seed, &m)) != GM_OK) goto fail;
+    if ((st = gm_forecast_check_model(m, &sets[0])) != GM_OK) goto fail;
+    const gm_group *g = gm_model_group(m);
+    const int64_t nparams = gm_model_num_params(m);
+    printf("model %s, group %s, %lld parameters; %lld-step rollouts, %lld-step tests\n",
+           gm_config_model_kind_name(md->kind), g ? gm_group_name(g) : "none",
+           (long long)nparams, (long long)p->rollout_steps, (long long)p->eval_steps);
+    fflush(stdout);
+
+    if ((st = gm_forecast_protocol_to_json(p, &proto)) != GM_OK) goto fail;
+    const char *meta_keys[1] = {GM_FORECAST_META_KEY};
+    const char *meta_values[1] = {proto};
+    gm_fit_options fo = *gm_config_fit(cfg);
+    progress ui = {.quiet = o->quiet, .forecast = true, .batch = fo.batch_size, .epoch = -1};
+    fo.checkpoint_path = p_last;
+    fo.best_path = p_best;
+    fo.metrics_jsonl = p_jsonl;
+    fo.metrics_csv = p_csv;
+    fo.resume_path = o->resume;
+    fo.nmeta = 1;
+    fo.meta_keys = meta_keys;
+    fo.meta_values = meta_values;
+    fo.progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0;
+    fo.on_epoch = print_epoch;
+    fo.on_step = print_step;
+    fo.user = &ui;
+    if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto fail;
+    gm_fit_result res;
+    const double t0 = now_seconds();
+    if ((st = gm_trainer_fit_forecast(t, &sets[0], &sets[1], &res)) != GM_OK) goto fail;
+    const double seconds = now_seconds() - t0;
+    printf("trained to epoch %lld (%lld this run) in %.1fs; best epoch %lld (validation RMSE "
+           "%.5f)%s\n", (long long)gm_trainer_epoch(t), (long long)res.epochs_run, seconds,
+           (long long)res.best_epoch, res.best_val_loss,
+           res.stopped_early ? ", stopped early" : "");
+    fflush(stdout);
+
+    int64_t nrec = 0;
+    if ((st = gm_metrics_jsonl_read(p_jsonl, &nrec, &recs)) != GM_OK) goto fail;
+    if (nrec > 0 && (st = gm_plot_metrics_png(p_png, nrec, recs, p_jsonl)) != GM_OK) goto fail;
+    /* The last parameters are the best ones when the last epoch was the best:
+     * then one evaluation serves both. */
+    const int64_t batch = fo.batch_size;
+    const bool same = res.best_epoch == gm_trainer_epoch(t);
+    for (int k = 0; k < 2 && st == GM_OK && !same; k++)
+        st = gm_forecast_evaluate(m, &sets[2 + k], batch, &last[k]);
+    if (st == GM_OK) st = gm_trainer_restore_best(t);
+    for (int k = 0; k < 2 && st == GM_OK; k++)
+        st = gm_forecast_evaluate(m, &sets[2 + k], batch, &best[k]);
+    if (st != GM_OK) goto fail;
+    const gm_forecast_metrics *lastp = same ? best : last;
+    print_rmse("best", &best[0], &best[1]);
+    print_rmse("last", &lastp[0], &lastp[1]);
+    const gm_forecast_report rep = {
+        .rmse_future = best[0].rmse,
+        .rmse_domain = best[1].rmse,
+        .rmse_future_last = lastp[0].rmse,
+        .rmse_domain_last = lastp[1].rmse,
+        .n_future = best[0].n,
+        .n_domain = best[1].n,
+        .params = nparams,
+        .epochs = gm_trainer_epoch(t),
+        .best_epoch = res.best_epoch,
+        .seconds = seconds,
+        .model = gm_config_model_kind_name(md->kind),
+        .data = dc->plume_dir,
+    };
+    if ((st = gm_forecast_report_write(p_res, &rep)) != GM_OK) goto fail;
+    printf("parameters %lld\noutputs in %s\n", (long long)nparams, dir);
+    goto done;
+fail:
+    rc = cli_status_error("train", st);
+done:
+    gm_free(recs);
+    gm_free(proto);
+    for (int k = 0; k < 2; k++) {
+        gm_forecast_metrics_free(&last[k]);
+        gm_forecast_metrics_free(&best[k]);
+    }
+    gm_trainer_free(t);
+    gm_model_free(m);
+    for (int i = 0; i < 4; i++) gm_forecast_set_free(&sets[i]);
+    gm_plume_data_free(&data);
+    return rc;
+}
+
 static int config_run(const config_opts *o) {
     gm_config *cfg = NULL;
     gm_dataset all = {0}, train = {0}, val = {0}, test = {0};
@@ -462,6 +616,10 @@ static int config_run(const config_opts *o) {
     if ((st = gm_config_write(cfg, p_cfg)) != GM_OK) goto fail;
 
     const gm_data_config *dc = gm_config_data(cfg);
+    if (dc->source == GM_DATA_PLUME) {
+        rc = forecast_run(o, cfg, dir);
+        goto done;
+    }
     const uint64_t seed = gm_config_seed(cfg);
     if ((st = gm_data_load(dc, "build/data", &all, &test)) != GM_OK) goto fail;
     if ((st = gm_dataset_split_fraction(&all, dc->val_fraction, seed, &train, &val)) != GM_OK)
@@ -567,16 +725,93 @@ int cmd_train(int argc, char **argv) {
 
 /* --- eval --------------------------------------------------------------------- */
 
+/* "B,E" with 0 <= B < E. */
+static bool parse_range(const char *s, gm_forecast_range *r) {
+    const char *comma = s ? strchr(s, ',') : NULL;
+    if (!comma) return false;
+    char first[32];
+    const size_t len = (size_t)(comma - s);
+    if (len == 0 || len >= sizeof first) return false;
+    memcpy(first, s, len);
+    first[len] = '\0';
+    int64_t b, e;
+    if (!cli_parse_i64(first, 0, INT64_C(1) << 31, &b) ||
+        !cli_parse_i64(comma + 1, 0, INT64_C(1) << 31, &e) || b >= e)
+        return false;
+    *r = (gm_forecast_range){b, e};
+    return true;
+}
+
+typedef struct eval_forecast_opts {
+    const char *model, *data;
+    int64_t batch, steps;
+    bool future_set, domain_set;
+    gm_forecast_range future, domain;
+} eval_forecast_opts;
+
+static int eval_forecast(const eval_forecast_opts *o) {
+    gm_model *m = NULL;
+    gm_plume_data data = {0};
+    gm_forecast_set sets[2] = {{0}};
+    gm_forecast_metrics mt[2] = {{0}};
+    gm_forecast_protocol p;
+    gm_status st = cli_load_model(o->model, &m, NULL);
+    if (st == GM_OK) st = cli_forecast_protocol(o->model, m, &p);
+    if (st == GM_OK) {
+        if (o->future_set) p.future = o->future;
+        if (o->domain_set) p.domain = o->domain;
+        if (o->steps > 0) p.eval_steps = o->steps;
+        st = gm_plume_data_load(o->data, &data);
+    }
+    for (int k = 0; k < 2 && st == GM_OK; k++)
+        st = gm_forecast_set_new(&data, &p, k ? GM_FORECAST_DOMAIN : GM_FORECAST_FUTURE,
+                                 &sets[k]);
+    for (int k = 0; k < 2 && st == GM_OK; k++)
+        st = gm_forecast_evaluate(m, &sets[k], o->batch, &mt[k]);
+    int rc = CLI_OK;
+    if (st != GM_OK) {
+        rc = cli_status_error("eval", st);
+    } else {
+        for (int k = 0; k < 2; k++)
+            printf("%s RMSE %.5f (%lld windows [%lld, %lld) x %lld steps)\n",
+                   k ? "domain" : "future", mt[k].rmse, (long long)mt[k].n,
+                   (long long)(k ? p.domain.begin : p.future.begin),
+                   (long long)(k ? p.domain.end : p.future.end), (long long)mt[k].steps);
+    }
+    for (int k = 0; k < 2; k++) {
+        gm_forecast_metrics_free(&mt[k]);
+        gm_forecast_set_free(&sets[k]);
+    }
+    gm_plume_data_free(&data);
+    gm_model_free(m);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *images = NULL, *labels = NULL, *value;
-    int64_t batch = 256;
+    int64_t batch = 0;
+    eval_forecast_opts fo = {0};
     for (int i = 0; i < argc; i++) {
         int m;
         if (cli_is_help(argv[i])) {
             fputs(eval_usage, stdout);
             return CLI_OK;
         }
-        if ((m = cli_flag_value(argc, argv, &i, "--images", &value)) != 0) {
+        if ((m = cli_flag_value(argc, argv, &i, "--data", &value)) != 0) {
+            if (m < 0 || !*value) return cli_usage_error("eval", "--data needs a directory");
+            fo.data = value;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--future", &value)) != 0) {
+            if (m < 0 || !parse_range(value, &fo.future))
+                return cli_usage_error("eval", "--future needs B,E with 0 <= B < E");
+            fo.future_set = true;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--domain", &value)) != 0) {
+            if (m < 0 || !parse_range(value, &fo.domain))
+                return cli_usage_error("eval", "--domain needs B,E with 0 <= B < E");
+            fo.domain_set = true;
+        } else if ((m = cli_flag_value(argc, argv, &i, "--steps", &value)) != 0) {
+            if (m < 0 || !cli_parse_i64(value, 1, 100000, &fo.steps))
+                return cli_usage_error("eval", "--steps needs an integer in 1..100000");
+        } else if ((m = cli_flag_value(argc, argv, &i, "--images", &value)) != 0) {
             if (m < 0) return cli_usage_error("eval", "--images needs a file");
             images = value;
         } else if ((m = cli_flag_value(argc, argv, &i, "--labels", &value)) != 0) {
@@ -594,7 +829,18 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     if (!model) return cli_usage_error("eval", "MODEL.safetensors is required");
-    if (!images || !labels) return cli_usage_error("eval", "--images and --labels are required");
+    if (fo.data) {
+        if (images || labels)
+            return cli_usage_error("eval", "--data and --images/--labels exclude each other");
+        fo.model = model;
+        fo.batch = batch ? batch : 32;
+        return eval_forecast(&fo);
+    }
+    if (fo.future_set || fo.domain_set || fo.steps)
+        return cli_usage_error("eval", "--future, --domain and --steps go with --data");
+    if (!batch) batch = 256;
+    if (!images || !labels)
+        return cli_usage_error("eval", "--images and --labels (or --data DIR) are required");
     gm_model *m = NULL;
     gm_dataset d = {0};
     gm_metrics mt = {0};
@@ -640,7 +886,10 @@ int cmd_info(int argc, char **argv) {
         printf("group       %s (order %lld), radius %lld\n", gm_group_name(gm_model_group(m)),
                (long long)gm_group_order(gm_model_group(m)), (long long)d->radius);
     printf("input       %lld channels\n", (long long)d->in_channels);
-    printf("output      %lld\n", (long long)d->out_dim);
+    if (d->kind == GM_MODEL_PLUME || d->regressor)
+        printf("output      %lld channels per position (regressor)\n", (long long)d->out_dim);
+    else
+        printf("output      %lld\n", (long long)d->out_dim);
     for (int64_t b = 0; b < d->nblocks; b++)
         printf("block %-5lld %lld layers x %lld channels%s\n", (long long)b,
                (long long)d->blocks[b].num_layers, (long long)d->blocks[b].out_channels,

@@ -19,8 +19,12 @@ static const char usage[] =
     "  gm rank FILE         displacement rank of a matrix w.r.t. a group\n"
     "  gm demo              group matrices, displacement rank and equivariance at work\n"
     "  equivariance         per-stage equivariance defect of a GM-CNN or plume model\n"
-    "  train                train a classifier on IDX files (checkpoints, metrics)\n"
-    "  eval MODEL           loss, accuracy and confusion matrix of a saved model\n"
+    "  train                train a classifier or a plume forecaster (checkpoints,\n"
+    "                       metrics; test accuracy or RMSE)\n"
+    "  eval MODEL           loss, accuracy and confusion matrix of a saved model, or\n"
+    "                       future and domain RMSE of a forecaster (--data DIR)\n"
+    "  rollout MODEL SIM    forecast one simulation: per-step RMSE, PNG of true and\n"
+    "                       predicted velocity magnitude\n"
     "  info MODEL           architecture and parameters of a saved model\n"
     "  predict MODEL IN...  top classes with probabilities for every image\n"
     "  plot METRICS.jsonl   PNG of loss and accuracy per epoch\n"
@@ -123,5 +127,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "rollout")) return cmd_rollout(argc - 2, argv + 2);
     return cli_usage_error("usage", "unknown command '%s' (try 'gmcnn --help')", cmd);
 }
