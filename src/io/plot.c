@@ -10,6 +10,7 @@
 #include "core/core_internal.h"
 #include "data/data_internal.h"
 #include "gmcnn/io.h"
+#include "io/plot_internal.h"
 
 #define FONT "sans-serif"
 #define GM__PI 3.14159265358979323846
@@ -84,9 +85,7 @@ static int64_t points_in(const panel *p, int64_t n, const gm_epoch_record *r, co
 
 static void set_color(cairo_t *cr, rgb c) { cairo_set_source_rgb(cr, c.r, c.g, c.b); }
 
-/* Draws text with its anchor at (x, y): ha 0 left, 0.5 centre, 1 right;
- * va the same from top to bottom. */
-static void text_at(cairo_t *cr, const char *s, double x, double y, double ha, double va) {
+void gm__plot_text_at(cairo_t *cr, const char *s, double x, double y, double ha, double va) {
     cairo_text_extents_t e;
     cairo_text_extents(cr, s, &e);
     cairo_move_to(cr, x - e.x_bearing - ha * e.width, y - e.y_bearing - va * e.height);
@@ -161,7 +160,7 @@ static void draw_panel(cairo_t *cr, panel *p, int64_t n, const gm_epoch_record *
         cairo_line_to(cr, X, p->y1 + 5);
         cairo_stroke(cr);
         snprintf(buf, sizeof buf, "%.0f", x);
-        text_at(cr, buf, X, p->y1 + 9, 0.5, 0.0);
+        gm__plot_text_at(cr, buf, X, p->y1 + 9, 0.5, 0.0);
     }
     for (double y = p->ay.lo; y <= p->ay.hi + 1e-9 * p->ay.step; y += p->ay.step) {
         const double Y = round(py(p, y)) + 0.5;
@@ -175,7 +174,7 @@ static void draw_panel(cairo_t *cr, panel *p, int64_t n, const gm_epoch_record *
         cairo_stroke(cr);
         /* "-0.0" is what rounding a tiny negative gives; print 0. */
         snprintf(buf, sizeof buf, "%.*f", p->ay.decimals, fabs(y) < 1e-12 ? 0.0 : y);
-        text_at(cr, buf, p->x0 - 9, Y, 1.0, 0.5);
+        gm__plot_text_at(cr, buf, p->x0 - 9, Y, 1.0, 0.5);
     }
 
     const bool markers = n <= 60;
@@ -194,11 +193,11 @@ static void draw_panel(cairo_t *cr, panel *p, int64_t n, const gm_epoch_record *
 
     /* labels */
     cairo_set_font_size(cr, 14);
-    text_at(cr, "epoch", 0.5 * (p->x0 + p->x1), p->y1 + 30, 0.5, 0.0);
+    gm__plot_text_at(cr, "epoch", 0.5 * (p->x0 + p->x1), p->y1 + 30, 0.5, 0.0);
     cairo_save(cr);
     cairo_translate(cr, p->x0 - 62, 0.5 * (p->y0 + p->y1));
     cairo_rotate(cr, -GM__PI / 2);
-    text_at(cr, ylabel, 0, 0, 0.5, 0.5);
+    gm__plot_text_at(cr, ylabel, 0, 0, 0.5, 0.5);
     cairo_restore(cr);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 15);
@@ -233,7 +232,7 @@ static void draw_panel(cairo_t *cr, panel *p, int64_t n, const gm_epoch_record *
         cairo_arc(cr, lx + 25, yk, 3.5, 0, 2 * GM__PI);
         cairo_fill(cr);
         cairo_set_source_rgb(cr, 0, 0, 0);
-        text_at(cr, names[k], lx + 48, yk, 0.0, 0.5);
+        gm__plot_text_at(cr, names[k], lx + 48, yk, 0.0, 0.5);
     }
 }
 
@@ -261,11 +260,32 @@ static cairo_status_t membuf_write(void *closure, const unsigned char *data, uns
     return CAIRO_STATUS_SUCCESS;
 }
 
-static gm_status write_png(int fd, const char *tmp, void *ctx) {
+static gm_status write_png_file(int fd, const char *tmp, void *ctx) {
     const membuf *b = ctx;
     const int err = gm__data_write_all(fd, b->data, b->len);
     GM_RETURN_ERROR_IF(err, GM_ERR_IO, "png file '%s': write failed: %s", tmp, strerror(err));
     return GM_OK;
+}
+
+gm_status gm__plot_finish_png(cairo_t *cr, cairo_surface_t *s, const char *path) {
+    gm_status st = GM_OK;
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
+        st = gm_error_set(GM_ERR_NOMEM, "plot '%s': drawing failed: %s", path,
+                          cairo_status_to_string(cairo_status(cr)));
+    cairo_destroy(cr);
+    membuf b = {0};
+    if (st == GM_OK) {
+        cairo_surface_flush(s);
+        const cairo_status_t cs = cairo_surface_write_to_png_stream(s, membuf_write, &b);
+        if (cs != CAIRO_STATUS_SUCCESS)
+            st = b.nomem ? gm__nomem("png buffer")
+                         : gm_error_set(GM_ERR_IO, "png file '%s': encoding failed: %s", path,
+                                        cairo_status_to_string(cs));
+    }
+    cairo_surface_destroy(s);
+    if (st == GM_OK) st = gm__data_write_atomic("png", path, write_png_file, &b);
+    gm_free(b.data);
+    return st;
 }
 
 gm_status gm_plot_metrics_png(const char *path, int64_t n, const gm_epoch_record *records,
@@ -291,7 +311,7 @@ gm_status gm_plot_metrics_png(const char *path, int64_t n, const gm_epoch_record
         cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
         cairo_set_font_size(cr, 18);
         cairo_set_source_rgb(cr, 0, 0, 0);
-        text_at(cr, title, 0.5 * GM_PLOT_WIDTH, 14, 0.5, 0.0);
+        gm__plot_text_at(cr, title, 0.5 * GM_PLOT_WIDTH, 14, 0.5, 0.0);
         cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
         top += 32;
     }
@@ -310,22 +330,5 @@ gm_status gm_plot_metrics_png(const char *path, int64_t n, const gm_epoch_record
                    offsetof(gm_epoch_record, val_accuracy), "accuracy", "accuracy (%)");
     }
 
-    gm_status st = GM_OK;
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
-        st = gm_error_set(GM_ERR_NOMEM, "plot '%s': drawing failed: %s", path,
-                          cairo_status_to_string(cairo_status(cr)));
-    cairo_destroy(cr);
-    membuf b = {0};
-    if (st == GM_OK) {
-        cairo_surface_flush(s);
-        const cairo_status_t cs = cairo_surface_write_to_png_stream(s, membuf_write, &b);
-        if (cs != CAIRO_STATUS_SUCCESS)
-            st = b.nomem ? gm__nomem("png buffer")
-                         : gm_error_set(GM_ERR_IO, "png file '%s': encoding failed: %s", path,
-                                        cairo_status_to_string(cs));
-    }
-    cairo_surface_destroy(s);
-    if (st == GM_OK) st = gm__data_write_atomic("png", path, write_png, &b);
-    gm_free(b.data);
-    return st;
+    return gm__plot_finish_png(cr, s, path);
 }

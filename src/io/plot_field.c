@@ -7,8 +7,8 @@
 #include <cairo.h>
 
 #include "core/core_internal.h"
-#include "data/data_internal.h"
 #include "gmcnn/io.h"
+#include "io/plot_internal.h"
 
 #define FONT "sans-serif"
 /* Target side of one field panel in pixels; cells are whole pixels. */
@@ -39,12 +39,6 @@ static void colour_of(double t, unsigned char rgb[3]) {
     }
 }
 
-static void text_at(cairo_t *cr, const char *s, double x, double y, double ha, double va) {
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, s, &e);
-    cairo_move_to(cr, x - e.x_bearing - ha * e.width, y - e.y_bearing - va * e.height);
-    cairo_show_text(cr, s);
-}
 
 static double magnitude(const float *frame, int64_t hw, int64_t p) {
     const double u = frame[p], v = frame[hw + p];
@@ -66,37 +60,6 @@ static void paint_field(unsigned char *px, int stride, int x0, int y0, int scale
                     row[left + dx] = (uint32_t)rgb[0] << 16 | (uint32_t)rgb[1] << 8 | rgb[2];
             }
         }
-}
-
-typedef struct membuf {
-    unsigned char *data;
-    size_t len, cap;
-    bool nomem;
-} membuf;
-
-static cairo_status_t membuf_write(void *closure, const unsigned char *data, unsigned int len) {
-    membuf *b = closure;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 1 << 16;
-        while (cap < b->len + len) cap *= 2;
-        unsigned char *p = gm_realloc(b->data, cap);
-        if (!p) {
-            b->nomem = true;
-            return CAIRO_STATUS_NO_MEMORY;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return CAIRO_STATUS_SUCCESS;
-}
-
-static gm_status write_png(int fd, const char *tmp, void *ctx) {
-    const membuf *b = ctx;
-    const int err = gm__data_write_all(fd, b->data, b->len);
-    GM_RETURN_ERROR_IF(err, GM_ERR_IO, "png file '%s': write failed: %s", tmp, strerror(err));
-    return GM_OK;
 }
 
 gm_status gm_plot_fields_png(const char *path, int64_t nrows, const int64_t *steps,
@@ -170,17 +133,17 @@ gm_status gm_plot_fields_png(const char *path, int64_t nrows, const int64_t *ste
             cairo_text_extents(cr, title, &e);
             if (e.width <= img_w - 16 || size <= 8) break;
         }
-        text_at(cr, title, 0.5 * img_w, 12, 0.5, 0.0);
+        gm__plot_text_at(cr, title, 0.5 * img_w, 12, 0.5, 0.0);
     }
     cairo_set_font_size(cr, 13);
-    text_at(cr, "true |v|", x_true + 0.5 * pw, top - 8, 0.5, 1.0);
-    text_at(cr, "predicted |v|", x_pred + 0.5 * pw, top - 8, 0.5, 1.0);
+    gm__plot_text_at(cr, "true |v|", x_true + 0.5 * pw, top - 8, 0.5, 1.0);
+    gm__plot_text_at(cr, "predicted |v|", x_pred + 0.5 * pw, top - 8, 0.5, 1.0);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 12);
     char buf[64];
     for (int64_t r = 0; r < nrows; r++) {
         snprintf(buf, sizeof buf, "step %lld", (long long)steps[r]);
-        text_at(cr, buf, LEFT - 8, top + r * (ph + GAP) + 0.5 * ph, 1.0, 0.5);
+        gm__plot_text_at(cr, buf, LEFT - 8, top + r * (ph + GAP) + 0.5 * ph, 1.0, 0.5);
     }
     cairo_set_line_width(cr, 1.0);
     for (int k = 0; k <= 4; k++) {
@@ -189,26 +152,9 @@ gm_status gm_plot_fields_png(const char *path, int64_t nrows, const int64_t *ste
         cairo_line_to(cr, bx + BAR_W + 4, yy + 0.5);
         cairo_stroke(cr);
         snprintf(buf, sizeof buf, "%.3g", v);
-        text_at(cr, buf, bx + BAR_W + 7, yy, 0.0, 0.5);
+        gm__plot_text_at(cr, buf, bx + BAR_W + 7, yy, 0.0, 0.5);
     }
-    text_at(cr, "|v|", bx + 0.5 * BAR_W, by - 8, 0.5, 1.0);
+    gm__plot_text_at(cr, "|v|", bx + 0.5 * BAR_W, by - 8, 0.5, 1.0);
 
-    gm_status st = GM_OK;
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
-        st = gm_error_set(GM_ERR_NOMEM, "plot '%s': drawing failed: %s", path,
-                          cairo_status_to_string(cairo_status(cr)));
-    cairo_destroy(cr);
-    membuf b = {0};
-    if (st == GM_OK) {
-        cairo_surface_flush(s);
-        const cairo_status_t cs = cairo_surface_write_to_png_stream(s, membuf_write, &b);
-        if (cs != CAIRO_STATUS_SUCCESS)
-            st = b.nomem ? gm__nomem("png buffer")
-                         : gm_error_set(GM_ERR_IO, "png file '%s': encoding failed: %s", path,
-                                        cairo_status_to_string(cs));
-    }
-    cairo_surface_destroy(s);
-    if (st == GM_OK) st = gm__data_write_atomic("png", path, write_png, &b);
-    gm_free(b.data);
-    return st;
+    return gm__plot_finish_png(cr, s, path);
 }
