@@ -288,16 +288,39 @@ static gm_status finish_run(gm_model *m, gm_trainer *t, const gm_dataset *test, 
     return st;
 }
 
+/* The files a training run writes into its output directory. */
+typedef struct run_paths {
+    char last[4096], best[4096], jsonl[4096], csv[4096];
+} run_paths;
+
+static void run_paths_init(run_paths *p, const char *dir) {
+    snprintf(p->last, sizeof p->last, "%s/last.safetensors", dir);
+    snprintf(p->best, sizeof p->best, "%s/best.safetensors", dir);
+    snprintf(p->jsonl, sizeof p->jsonl, "%s/metrics.jsonl", dir);
+    snprintf(p->csv, sizeof p->csv, "%s/metrics.csv", dir);
+}
+
+/* Points fo at the run's files and the progress printers. */
+static void fit_options_wire(gm_fit_options *fo, const run_paths *p, const char *resume,
+                             bool quiet, progress *ui) {
+    fo->checkpoint_path = p->last;
+    fo->best_path = p->best;
+    fo->metrics_jsonl = p->jsonl;
+    fo->metrics_csv = p->csv;
+    fo->resume_path = resume;
+    fo->progress_every = isatty(fileno(stderr)) && !quiet ? 1 : 0;
+    fo->on_epoch = print_epoch;
+    fo->on_step = print_step;
+    fo->user = ui;
+}
+
 static int train_run(train_opts *o) {
-    char p_last[4096], p_best[4096], p_jsonl[4096], p_csv[4096];
+    run_paths rp;
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "gmcnn: train: cannot create '%s': %s\n", o->out, strerror(errno));
         return CLI_FAIL;
     }
-    snprintf(p_last, sizeof p_last, "%s/last.safetensors", o->out);
-    snprintf(p_best, sizeof p_best, "%s/best.safetensors", o->out);
-    snprintf(p_jsonl, sizeof p_jsonl, "%s/metrics.jsonl", o->out);
-    snprintf(p_csv, sizeof p_csv, "%s/metrics.csv", o->out);
+    run_paths_init(&rp, o->out);
 
     gm_dataset all = {0}, train = {0}, val = {0}, test = {0};
     gm_model *m = NULL;
@@ -339,17 +362,9 @@ static int train_run(train_opts *o) {
         .seed = (uint64_t)o->seed,
         .optim = gm_optim_config_default(GM_OPTIM_ADAMW),
         .sched = gm_lr_sched_config_default(GM_LR_PLATEAU),
-        .checkpoint_path = p_last,
-        .best_path = p_best,
-        .metrics_jsonl = p_jsonl,
-        .metrics_csv = p_csv,
-        .resume_path = o->resume,
-        .progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0,
-        .on_epoch = print_epoch,
-        .on_step = print_step,
-        .user = &ui,
     };
     fo.optim.lr = o->lr;
+    fit_options_wire(&fo, &rp, o->resume, o->quiet, &ui);
     st = gm_trainer_new(m, &fo, &t);
     if (st != GM_OK) {
         rc = cli_status_error("train", st);
@@ -366,7 +381,7 @@ static int train_run(train_opts *o) {
     }
     printf("best epoch %lld (validation loss %.4f)%s\n", (long long)res.best_epoch,
            res.best_val_loss, res.stopped_early ? ", stopped early" : "");
-    st = finish_run(m, t, o->test_images ? &test : NULL, o->batch, p_jsonl, o->out);
+    st = finish_run(m, t, o->test_images ? &test : NULL, o->batch, rp.jsonl, o->out);
     if (st != GM_OK) rc = cli_status_error("train", st);
 done:
     gm_trainer_free(t);
@@ -473,11 +488,9 @@ static void print_rmse(const char *what, const gm_forecast_metrics *fu,
 }
 
 static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir) {
-    char p_last[4096], p_best[4096], p_jsonl[4096], p_csv[4096], p_png[4096], p_res[4096];
-    snprintf(p_last, sizeof p_last, "%s/last.safetensors", dir);
-    snprintf(p_best, sizeof p_best, "%s/best.safetensors", dir);
-    snprintf(p_jsonl, sizeof p_jsonl, "%s/metrics.jsonl", dir);
-    snprintf(p_csv, sizeof p_csv, "%s/metrics.csv", dir);
+    char p_png[4096], p_res[4096];
+    run_paths rp;
+    run_paths_init(&rp, dir);
     snprintf(p_png, sizeof p_png, "%s/metrics.png", dir);
     snprintf(p_res, sizeof p_res, "%s/results.json", dir);
     const gm_data_config *dc = gm_config_data(cfg);
@@ -520,18 +533,10 @@ static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir) {
     const char *meta_values[1] = {proto};
     gm_fit_options fo = *gm_config_fit(cfg);
     progress ui = {.quiet = o->quiet, .forecast = true, .batch = fo.batch_size, .epoch = -1};
-    fo.checkpoint_path = p_last;
-    fo.best_path = p_best;
-    fo.metrics_jsonl = p_jsonl;
-    fo.metrics_csv = p_csv;
-    fo.resume_path = o->resume;
+    fit_options_wire(&fo, &rp, o->resume, o->quiet, &ui);
     fo.nmeta = 1;
     fo.meta_keys = meta_keys;
     fo.meta_values = meta_values;
-    fo.progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0;
-    fo.on_epoch = print_epoch;
-    fo.on_step = print_step;
-    fo.user = &ui;
     if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto fail;
     gm_fit_result res;
     const double t0 = now_seconds();
@@ -544,8 +549,8 @@ static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir) {
     fflush(stdout);
 
     int64_t nrec = 0;
-    if ((st = gm_metrics_jsonl_read(p_jsonl, &nrec, &recs)) != GM_OK) goto fail;
-    if (nrec > 0 && (st = gm_plot_metrics_png(p_png, nrec, recs, p_jsonl)) != GM_OK) goto fail;
+    if ((st = gm_metrics_jsonl_read(rp.jsonl, &nrec, &recs)) != GM_OK) goto fail;
+    if (nrec > 0 && (st = gm_plot_metrics_png(p_png, nrec, recs, rp.jsonl)) != GM_OK) goto fail;
     /* The last parameters are the best ones when the last epoch was the best:
      * then one evaluation serves both. */
     const int64_t batch = fo.batch_size;
@@ -606,12 +611,10 @@ static int config_run(const config_opts *o) {
         return cli_usage_error("train", "%s", gm_error_detail());
     }
     const char *dir = gm_config_output_dir(cfg);
-    char p_cfg[4096], p_last[4096], p_best[4096], p_jsonl[4096], p_csv[4096];
+    char p_cfg[4096];
     snprintf(p_cfg, sizeof p_cfg, "%s/config.yaml", dir);
-    snprintf(p_last, sizeof p_last, "%s/last.safetensors", dir);
-    snprintf(p_best, sizeof p_best, "%s/best.safetensors", dir);
-    snprintf(p_jsonl, sizeof p_jsonl, "%s/metrics.jsonl", dir);
-    snprintf(p_csv, sizeof p_csv, "%s/metrics.csv", dir);
+    run_paths rp;
+    run_paths_init(&rp, dir);
     if ((rc = make_dirs(dir)) != CLI_OK) goto done;
     if ((st = gm_config_write(cfg, p_cfg)) != GM_OK) goto fail;
 
@@ -654,20 +657,12 @@ static int config_run(const config_opts *o) {
 
     gm_fit_options fo = *gm_config_fit(cfg);
     progress ui = {.quiet = o->quiet, .batch = fo.batch_size, .epoch = -1};
-    fo.checkpoint_path = p_last;
-    fo.best_path = p_best;
-    fo.metrics_jsonl = p_jsonl;
-    fo.metrics_csv = p_csv;
-    fo.resume_path = o->resume;
+    fit_options_wire(&fo, &rp, o->resume, o->quiet, &ui);
     if (dc->normalize) {
         fo.norm_channels = train.channels;
         fo.norm_mean = mean;
         fo.norm_std = sd;
     }
-    fo.progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0;
-    fo.on_epoch = print_epoch;
-    fo.on_step = print_step;
-    fo.user = &ui;
     if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto fail;
     gm_fit_result res;
     const double t0 = now_seconds();
@@ -677,7 +672,7 @@ static int config_run(const config_opts *o) {
            now_seconds() - t0, (long long)res.best_epoch,
            res.best_val_loss, res.stopped_early ? ", stopped early" : "");
     if (test.n == 0) printf("no test set in the config\n");
-    if ((st = finish_run(m, t, test.n > 0 ? &test : NULL, fo.batch_size, p_jsonl, dir)) != GM_OK)
+    if ((st = finish_run(m, t, test.n > 0 ? &test : NULL, fo.batch_size, rp.jsonl, dir)) != GM_OK)
         goto fail;
     printf("parameters %lld\noutputs in %s\n", (long long)nparams, dir);
     goto done;
