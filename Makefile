@@ -10,7 +10,7 @@ BUILD_TYPE ?= Release
 WERROR     ?= $(if $(CI),ON,OFF)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup build data run test test-fast test-sanitize install install-check clean
+.PHONY: all setup build data run test test-fast test-sanitize install install-check clean bench
 
 all: build
 
@@ -46,6 +46,11 @@ install-check: build
 	scripts/install-check.sh $(BUILD)
 
 test: test-fast test-sanitize install-check
+
+# gmcnn against its PyTorch peer on the same shapes, with the ratios and the
+# targets of docs/performance.md (about 10 minutes on 2 cores).
+bench:
+	scripts/bench.sh
 
 install: build
 	cmake --install $(BUILD)

@@ -1,5 +1,7 @@
 /* global_pool: out[b,c] = max or mean over g of x[b,c,g]. Both are invariant
  * under any permutation of the last axis, hence G-invariant. */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ops/ops_internal.h"
@@ -11,10 +13,55 @@ typedef struct global_pool_saved {
     int64_t *argmax; /* (B*C), max mode only: first maximal position of each row */
 } global_pool_saved;
 
-/* A NaN wins so that it reaches the loss instead of being hidden; otherwise
- * only a strictly larger value moves the winner, keeping the first maximum. */
-static inline bool beats(gm_real v, gm_real best) {
-    return v > best || (v != v && best == best);
+#define LANES 16
+
+/* The position of the maximum of row[0..n): a NaN wins so that it reaches
+ * the loss instead of being hidden (the first NaN); otherwise the first
+ * maximal element, i.e. the smallest position holding a value == the
+ * maximum. Each of LANES lanes keeps its maximum and the position where it
+ * first occurred (vectorizable); the lanes are then combined by value and
+ * position. NaNs only raise a flag; the first one is then searched for. */
+GM__NO_FP_TRAPS static int64_t row_argmax(int64_t n, const gm_real *restrict row) {
+    gm_real m[LANES];
+    int32_t at[LANES], nan[LANES];
+    for (int l = 0; l < LANES; l++) {
+        m[l] = -INFINITY;
+        at[l] = INT32_MAX;
+        nan[l] = 0;
+    }
+    int64_t g = 0;
+    for (; g + LANES <= n; g += LANES)
+        for (int l = 0; l < LANES; l++) {
+            const gm_real v = row[g + l];
+            /* bitwise, not short-circuit: no branch in the lane loop */
+            const bool up = (v > m[l]) | ((v == m[l]) & (at[l] == INT32_MAX));
+            m[l] = up ? v : m[l];
+            at[l] = up ? (int32_t)(g + l) : at[l];
+            nan[l] |= v != v;
+        }
+    gm_real best = m[0];
+    int64_t arg = at[0];
+    int any_nan = nan[0];
+    for (int l = 1; l < LANES; l++) {
+        any_nan |= nan[l];
+        if (m[l] > best || (m[l] == best && at[l] < arg)) {
+            best = m[l];
+            arg = at[l];
+        }
+    }
+    for (; g < n; g++) {
+        const gm_real v = row[g];
+        any_nan |= v != v;
+        if (v > best || (v == best && g < arg)) {
+            best = v;
+            arg = g;
+        }
+    }
+    if (any_nan) {
+        for (g = 0; g < n; g++)
+            if (row[g] != row[g]) return g;
+    }
+    return arg;
 }
 
 static gm_status global_pool_backward(gm_tape_node *node) {
@@ -71,9 +118,7 @@ gm_status gm_op_global_pool(gm_ctx *ctx, gm_tensor *x, gm_reduce mode, gm_tensor
 #pragma omp parallel for schedule(static) if (rows * n >= ((int64_t)1 << 18))
         for (int64_t r = 0; r < rows; r++) {
             const gm_real *row = xd + r * n;
-            int64_t best = 0;
-            for (int64_t g = 1; g < n; g++)
-                if (beats(row[g], row[best])) best = g;
+            const int64_t best = row_argmax(n, row);
             yd[r] = row[best];
             if (argmax) argmax[r] = best;
         }

@@ -81,16 +81,37 @@ static void gather_rows(const gm_real *src, int64_t src_len, const int32_t *t, i
     }
 }
 
+/* t[i][m] += sum_k P[(i,k)][Tinv[k][m]] for m in [m0, m1): the gather-sum of
+ * DX_GATHER_PRODUCT, k in order for every position. */
+static void product_gather(const gm__gm_table *tb, int64_t ti, const gm_real *prod, int64_t m0,
+                           int64_t m1, gm_real *target) {
+    const int64_t kk = tb->rows, cols = tb->cols, n_in = tb->n_in;
+    for (int64_t i = 0; i < ti; i++) {
+        gm_real *t = target + i * n_in;
+        for (int64_t k = 0; k < kk; k++) {
+            const gm_real *pk = prod + (i * kk + k) * cols;
+            const int32_t *tk = tb->tinv + k * cols;
+            for (int64_t m = m0; m < m1; m++) t[m] += pk[tk[m]];
+        }
+    }
+}
+
 /* How dx is formed:
  *   DX_GATHER_DY      gather dy through Tinv into (O*K) x nb blocks, one GEMM
  *                     with the packed I x (O*K) weights per block;
  *   DX_GATHER_PRODUCT P = W^T dy_b for a whole sample (I*K x n), then
  *                     dx[i][m] = sum_k P[(i,k)][Tinv[k][m]]: cheaper when I
- *                     is small next to O (the shared form, I = 1), because
- *                     it gathers I*K rows instead of O*K;
+ *                     is smaller than O (the shared form, I = 1; a first
+ *                     layer on 3 colour channels), because it gathers I*K
+ *                     rows instead of O*K; used while P stays below
+ *                     PRODUCT_MAX_BYTES. With fewer samples than threads,
+ *                     each sample's GEMM is split by columns and its
+ *                     gather-sum by positions, so that no thread idles and
+ *                     no small GEMM is left to BLAS's own threads;
  *   DX_SCATTER        no inverse table (lifting plans): P block by block,
  *                     scattered through T, one sample per thread. */
 enum { DX_GATHER_DY, DX_GATHER_PRODUCT, DX_SCATTER };
+#define PRODUCT_MAX_BYTES ((size_t)16 << 20)
 
 /* Scratch layout, computed the same way for sizing and for running. */
 typedef struct conv_layout {
@@ -128,7 +149,8 @@ static conv_layout conv_layout_of(const gm__gmconv_dims *d, int nt, bool backwar
             l.off_ds = at;
             at += align64((size_t)(d->batch * tb->n_in) * sz);
         }
-        l.dx_path = !tb->tinv ? DX_SCATTER : shared ? DX_GATHER_PRODUCT : DX_GATHER_DY;
+        const bool product = l.ie < d->cout && (size_t)(l.ik * tb->cols) * sz <= PRODUCT_MAX_BYTES;
+        l.dx_path = !tb->tinv ? DX_SCATTER : product ? DX_GATHER_PRODUCT : DX_GATHER_DY;
         size_t need = 0;
         if (l.dx_path == DX_GATHER_DY) {
             l.off_wt = at;
@@ -157,6 +179,7 @@ size_t gm__gmconv_scratch_bytes(const gm__gmconv_dims *d, int nthreads, bool bac
 /* s[b][m] = sum_i x[b,i,m] */
 static void channel_sums(const gm__gmconv_dims *d, int nt, const gm_real *x, gm_real *s) {
     const int64_t n = d->tab.n_in, ni = d->cin;
+    nt = (int)min64(nt, d->batch); /* one sample per thread */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t b = 0; b < d->batch; b++) {
         gm_real *sb = s + b * n;
@@ -256,19 +279,36 @@ void gm__gmconv_backward(const gm__gmconv_dims *d, int nthreads, void *scratch, 
                 gm__gemm(false, false, ti, jn, l.ok, 1, wt, l.ok, dcol, jn, 1,
                          target + b * ti * n_in + j0, n_in);
             }
-        } else if (l.dx_path == DX_GATHER_PRODUCT) {
-            const int nt = (int)min64(nthreads, nbatch);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+        } else if (l.dx_path == DX_GATHER_PRODUCT && nbatch >= nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
             for (int64_t b = 0; b < nbatch; b++) {
                 gm_real *prod = THREAD_BUF;
                 gm__gemm(true, false, l.ik, cols, no, 1, w, l.ik, dy + b * no * cols, cols, 0, prod,
                          cols);
-                for (int64_t i = 0; i < ti; i++) {
-                    gm_real *t = target + (b * ti + i) * n_in;
-                    for (int64_t k = 0; k < kk; k++) {
-                        const gm_real *pk = prod + (i * kk + k) * cols;
-                        const int32_t *tk = tb->tinv + k * cols;
-                        for (int64_t m = 0; m < n_in; m++) t[m] += pk[tk[m]];
+                product_gather(tb, ti, prod, 0, n_in, target + b * ti * n_in);
+            }
+        } else if (l.dx_path == DX_GATHER_PRODUCT) {
+            /* one product buffer: thread 0's share of the scratch holds I*K x n */
+            gm_real *prod = (gm_real *)(base + l.off_thr);
+            const int nt = nthreads;
+            const int64_t cb = min64(cols, cdiv(cdiv(cols, nt), 16) * 16);
+            const int64_t mb = cdiv(n_in, nt);
+            for (int64_t b = 0; b < nbatch; b++) {
+                const gm_real *dyb = dy + b * no * cols;
+                gm_real *tgt = target + b * ti * n_in;
+#pragma omp parallel num_threads(nt)
+                {
+#pragma omp for schedule(static)
+                    for (int c = 0; c < nt; c++) {
+                        const int64_t j0 = c * cb, jn = min64(cb, cols - j0);
+                        if (jn > 0)
+                            gm__gemm(true, false, l.ik, jn, no, 1, w, l.ik, dyb + j0, cols, 0,
+                                     prod + j0, cols);
+                    }
+#pragma omp for schedule(static)
+                    for (int c = 0; c < nt; c++) {
+                        const int64_t m0 = c * mb, m1 = min64(n_in, m0 + mb);
+                        if (m0 < m1) product_gather(tb, ti, prod, m0, m1, tgt);
                     }
                 }
             }
@@ -294,7 +334,8 @@ void gm__gmconv_backward(const gm__gmconv_dims *d, int nthreads, void *scratch, 
         }
         if (shared) {
             const int64_t ni = d->cin;
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
+            const int nt = (int)min64(nthreads, nbatch);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
             for (int64_t b = 0; b < nbatch; b++) {
                 const gm_real *ds = target + b * n_in;
                 for (int64_t i = 0; i < ni; i++) {
@@ -306,17 +347,7 @@ void gm__gmconv_backward(const gm__gmconv_dims *d, int nthreads, void *scratch, 
     }
 #undef THREAD_BUF
 
-    if (db) {
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
-        for (int64_t o = 0; o < no; o++) {
-            double s = 0;
-            for (int64_t b = 0; b < nbatch; b++) {
-                const gm_real *row = dy + (b * no + o) * cols;
-                for (int64_t g = 0; g < cols; g++) s += (double)row[g];
-            }
-            db[o] += (gm_real)s;
-        }
-    }
+    if (db) gm__bias_grad_add(db, dy, nbatch, no, cols, nthreads);
 }
 
 /* --- scalar reference: the formulas, term by term ------------------------ */

@@ -16,6 +16,27 @@
  * only a strictly larger value moves the winner, keeping the first maximum. */
 static inline bool beats(gm_real v, gm_real best) { return v > best || (v != v && best == best); }
 
+/* One window row r > 0 of the max: y = the winner, arg = its row, without
+ * branches (on random data a branch mispredicts about every other time). */
+GM__NO_FP_TRAPS static void pool_max_row(int64_t cols, int32_t r, const int32_t *restrict tr,
+                                         const gm_real *restrict xp, gm_real *restrict yp,
+                                         int32_t *restrict ap) {
+    if (ap) {
+        for (int64_t j = 0; j < cols; j++) {
+            const gm_real v = xp[tr[j]], best = yp[j];
+            const bool win = v > best || (v != v && best == best);
+            yp[j] = win ? v : best;
+            ap[j] = win ? r : ap[j];
+        }
+    } else {
+        for (int64_t j = 0; j < cols; j++) {
+            const gm_real v = xp[tr[j]], best = yp[j];
+            const bool win = v > best || (v != v && best == best);
+            yp[j] = win ? v : best;
+        }
+    }
+}
+
 void gm__gmpool_forward(const gm__gm_table *tab, int64_t planes, gm_reduce mode, int nthreads,
                         const gm_real *x, gm_real *y, int32_t *arg) {
     const int64_t rows = tab->rows, cols = tab->cols, n_in = tab->n_in;
@@ -29,16 +50,8 @@ void gm__gmpool_forward(const gm__gm_table *tab, int64_t planes, gm_reduce mode,
         for (int64_t j = 0; j < cols; j++) yp[j] = xp[t0[j]];
         if (mode == GM_REDUCE_MAX) {
             if (ap) memset(ap, 0, (size_t)cols * sizeof *ap);
-            for (int64_t r = 1; r < rows; r++) {
-                const int32_t *tr = tab->t + r * cols;
-                for (int64_t j = 0; j < cols; j++) {
-                    const gm_real v = xp[tr[j]];
-                    if (beats(v, yp[j])) {
-                        yp[j] = v;
-                        if (ap) ap[j] = (int32_t)r;
-                    }
-                }
-            }
+            for (int64_t r = 1; r < rows; r++)
+                pool_max_row(cols, (int32_t)r, tab->t + r * cols, xp, yp, ap);
         } else {
             for (int64_t r = 1; r < rows; r++) {
                 const int32_t *tr = tab->t + r * cols;

@@ -8,6 +8,73 @@
 
 #include "ops_internal.h"
 
+/* The sums run in GM__SUM_LANES independent double accumulators, so that
+ * they vectorize; each lane adds its elements in order. */
+#define LANES GM__SUM_LANES
+
+static double sum_lanes(const double *lane) {
+    double s = 0.0;
+    for (int l = 0; l < LANES; l++) s += lane[l];
+    return s;
+}
+
+/* mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
+ * squares does not cancel) */
+static void moments(int64_t n, const gm_real *restrict x, double eps, double *mean, double *rstd) {
+    double lane[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) lane[l] += (double)x[j + l];
+    double sum = 0.0;
+    for (; j < n; j++) sum += (double)x[j];
+    const double m = (sum + sum_lanes(lane)) / (double)n;
+    double sq_lane[LANES] = {0};
+    j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            const double d = (double)x[j + l] - m;
+            sq_lane[l] += d * d;
+        }
+    double sq = 0.0;
+    for (; j < n; j++) {
+        const double d = (double)x[j] - m;
+        sq += d * d;
+    }
+    *mean = m;
+    *rstd = 1.0 / sqrt((sq + sum_lanes(sq_lane)) / (double)n + eps);
+}
+
+/* sum_d = sum of d, sum_dx = sum of d * xhat, with d = g [* gamma] */
+static void grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
+                      const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
+                      double *sum_dx) {
+    double ld[LANES] = {0}, lx[LANES] = {0};
+    int64_t j = 0;
+    if (gamma) {
+        for (; j + LANES <= n; j += LANES)
+            for (int l = 0; l < LANES; l++) {
+                const double d = (double)g[j + l] * (double)gamma[j + l];
+                ld[l] += d;
+                lx[l] += d * (((double)x[j + l] - mean) * rstd);
+            }
+    } else {
+        for (; j + LANES <= n; j += LANES)
+            for (int l = 0; l < LANES; l++) {
+                const double d = (double)g[j + l];
+                ld[l] += d;
+                lx[l] += d * (((double)x[j + l] - mean) * rstd);
+            }
+    }
+    double sd = 0.0, sx = 0.0;
+    for (; j < n; j++) {
+        const double d = gamma ? (double)g[j] * (double)gamma[j] : (double)g[j];
+        sd += d;
+        sx += d * (((double)x[j] - mean) * rstd);
+    }
+    *sum_d = sd + sum_lanes(ld);
+    *sum_dx = sx + sum_lanes(lx);
+}
+
 typedef struct {
     double *mean;
     double *rstd;
@@ -22,16 +89,12 @@ static gm_status gm__layernorm_backward(gm_tape_node *node) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
         gm_real *gx = x->grad;
         const gm_real *pg = gamma ? gamma->data : NULL;
-#pragma omp parallel for if (x->numel >= (1 << 15))
+#pragma omp parallel for if (nb > 1 && x->numel >= (1 << 15))
         for (int64_t b = 0; b < nb; b++) {
             const gm_real *xb = px + b * n, *gb = g + b * n;
             const double mean = s->mean[b], rstd = s->rstd[b];
             double sum_d = 0.0, sum_dx = 0.0;
-            for (int64_t j = 0; j < n; j++) {
-                double d = pg ? (double)gb[j] * (double)pg[j] : (double)gb[j];
-                sum_d += d;
-                sum_dx += d * ((double)xb[j] - mean) * rstd;
-            }
+            grad_sums(n, xb, gb, pg, mean, rstd, &sum_d, &sum_dx);
             const double mean_d = sum_d / (double)n, mean_dx = sum_dx / (double)n;
             gm_real *gxb = gx + b * n;
             for (int64_t j = 0; j < n; j++) {
@@ -103,19 +166,11 @@ gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma, gm_tensor
     const gm_real *px = x->data;
     const gm_real *pg = gamma ? gamma->data : NULL, *pb = beta ? beta->data : NULL;
     gm_real *py = y->data;
-#pragma omp parallel for if (x->numel >= (1 << 15))
+#pragma omp parallel for if (nb > 1 && x->numel >= (1 << 15))
     for (int64_t b = 0; b < nb; b++) {
         const gm_real *xb = px + b * n;
-        /* Two passes: the shifted sum of squares does not cancel. */
-        double sum = 0.0;
-        for (int64_t j = 0; j < n; j++) sum += (double)xb[j];
-        const double mean = sum / (double)n;
-        double sq = 0.0;
-        for (int64_t j = 0; j < n; j++) {
-            double d = (double)xb[j] - mean;
-            sq += d * d;
-        }
-        const double rstd = 1.0 / sqrt(sq / (double)n + eps);
+        double mean = 0.0, rstd = 0.0;
+        moments(n, xb, eps, &mean, &rstd);
         s.mean[b] = mean;
         s.rstd[b] = rstd;
         gm_real *yb = py + b * n;

@@ -51,16 +51,24 @@ gm_status gm__check_bias(const char *op, const gm_tensor *bias, int64_t no) {
     return gm__shape_error(op, "bias", bias, expect);
 }
 
+double gm__sum(int64_t n, const gm_real *x) {
+    double lane[GM__SUM_LANES] = {0};
+    int64_t j = 0;
+    for (; j + GM__SUM_LANES <= n; j += GM__SUM_LANES)
+        for (int l = 0; l < GM__SUM_LANES; l++) lane[l] += (double)x[j + l];
+    double s = 0.0;
+    for (; j < n; j++) s += (double)x[j];
+    for (int l = 0; l < GM__SUM_LANES; l++) s += lane[l];
+    return s;
+}
+
 void gm__bias_grad_add(gm_real *db, const gm_real *dy, int64_t nb, int64_t no, int64_t n,
                        int nt) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t o = 0; o < no; o++) {
-        gm_real s = 0;
-        for (int64_t b = 0; b < nb; b++) {
-            const gm_real *row = dy + (b * no + o) * n;
-            for (int64_t q = 0; q < n; q++) s += row[q];
-        }
-        db[o] += s;
+        double s = 0.0;
+        for (int64_t b = 0; b < nb; b++) s += gm__sum(n, dy + (b * no + o) * n);
+        db[o] += (gm_real)s;
     }
 }
 

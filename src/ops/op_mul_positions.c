@@ -1,5 +1,6 @@
 /* out[b,c,g] = v[g] * x[b,c,g]: a position-wise modulation shared by every
  * channel (the LDR layer's v_rho). */
+#include <omp.h>
 #include <stdio.h>
 
 #include "ops_internal.h"
@@ -21,13 +22,23 @@ static gm_status gm__mul_positions_backward(gm_tape_node *node) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(v));
         const gm_real *px = x->data;
         gm_real *gv = v->grad;
-        /* Positions are independent, so split them across threads and sum
-         * rows in a fixed order (deterministic). */
-#pragma omp parallel for if (rows * n >= (1 << 16))
-        for (int64_t j = 0; j < n; j++) {
-            gm_real acc = 0;
-            for (int64_t r = 0; r < rows; r++) acc += px[r * n + j] * g[r * n + j];
-            gv[j] += acc;
+        gm_real *acc = gm_arena_calloc(node->out->arena, (size_t)n, sizeof *acc);
+        if (!acc) return gm__nomem("mul_positions: backward sums");
+        /* Each thread owns a slice of the positions and sums the rows over
+         * it in row order, so every position's sum is the same for any
+         * thread count; the rows are read in contiguous slices (a walk down
+         * each column would stride by n between rows). */
+        const int nt = rows * n >= (1 << 16) ? omp_get_max_threads() : 1;
+        const int64_t chunk = (n + nt - 1) / nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+        for (int64_t c = 0; c < nt; c++) {
+            const int64_t j0 = c * chunk;
+            const int64_t j1 = j0 + chunk < n ? j0 + chunk : n;
+            for (int64_t r = 0; r < rows && j0 < j1; r++) {
+                const gm_real *xr = px + r * n, *gr = g + r * n;
+                for (int64_t j = j0; j < j1; j++) acc[j] += xr[j] * gr[j];
+            }
+            for (int64_t j = j0; j < j1; j++) gv[j] += acc[j];
         }
     }
     return GM_OK;

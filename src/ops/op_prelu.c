@@ -1,8 +1,46 @@
 /* out = x where x >= 0, else a * x; a is one shared slope or one per channel
- * (axis 1 of x (B, C, ...)). */
+ * (axis 1 of x (B, C, ...)).
+ *
+ * The loops compute both branches and select, so that they compile to vector
+ * blends: with a branch, a random sign costs a misprediction per element, and
+ * the compiler may not speculate the multiply itself. The slope gradient sums
+ * each row in eight double lanes, then the rows in order. */
 #include <stdio.h>
 
 #include "ops_internal.h"
+
+#define LANES GM__SUM_LANES
+
+GM__NO_FP_TRAPS static void prelu_row(int64_t n, gm_real a, const gm_real *restrict x, gm_real *restrict y) {
+    for (int64_t j = 0; j < n; j++) {
+        const gm_real v = x[j], av = a * v;
+        y[j] = v >= 0 ? v : av;
+    }
+}
+
+GM__NO_FP_TRAPS static void prelu_row_grad(int64_t n, gm_real a, const gm_real *restrict x,
+                           const gm_real *restrict g, gm_real *restrict gx) {
+    for (int64_t j = 0; j < n; j++) {
+        const gm_real d = g[j], ad = a * d;
+        gx[j] += x[j] >= 0 ? d : ad;
+    }
+}
+
+/* sum over j of g[j] * x[j] where x[j] < 0, in double */
+GM__NO_FP_TRAPS static double prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g) {
+    double lane[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            const double p = (double)g[j + l] * (double)x[j + l];
+            lane[l] += x[j + l] < 0 ? p : 0.0;
+        }
+    double s = 0.0;
+    for (; j < n; j++)
+        if (x[j] < 0) s += (double)g[j] * (double)x[j];
+    for (int l = 0; l < LANES; l++) s += lane[l];
+    return s;
+}
 
 static gm_status gm__prelu_backward(gm_tape_node *node) {
     gm_tensor *x = node->in[0], *slope = node->in[1];
@@ -16,18 +54,24 @@ static gm_status gm__prelu_backward(gm_tape_node *node) {
 #pragma omp parallel for if (n >= (1 << 16))
         for (int64_t r = 0; r < nb * nc; r++) {
             const gm_real a = shared ? pa[0] : pa[r % nc];
-            for (int64_t j = r * inner; j < (r + 1) * inner; j++) {
-                gx[j] += px[j] >= 0 ? g[j] : a * g[j];
-            }
+            prelu_row_grad(inner, a, px + r * inner, g + r * inner, gx + r * inner);
         }
     }
     if (slope->requires_grad) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(slope));
         if (shared) {
+            /* per-sample sums, then the samples in order: the same result for
+             * any thread count */
             double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (n >= (1 << 16))
-            for (int64_t j = 0; j < n; j++) {
-                if (px[j] < 0) acc += (double)g[j] * (double)px[j];
+#pragma omp parallel for ordered schedule(static, 1) if (nb > 1 && n >= (1 << 16))
+            for (int64_t b = 0; b < nb; b++) {
+                double s = 0.0;
+                for (int64_t c = 0; c < nc; c++) {
+                    const int64_t base = (b * nc + c) * inner;
+                    s += prelu_row_slope(inner, px + base, g + base);
+                }
+#pragma omp ordered
+                acc += s;
             }
             slope->grad[0] += (gm_real)acc;
         } else {
@@ -36,9 +80,7 @@ static gm_status gm__prelu_backward(gm_tape_node *node) {
                 double acc = 0.0;
                 for (int64_t b = 0; b < nb; b++) {
                     const int64_t base = (b * nc + c) * inner;
-                    for (int64_t j = base; j < base + inner; j++) {
-                        if (px[j] < 0) acc += (double)g[j] * (double)px[j];
-                    }
+                    acc += prelu_row_slope(inner, px + base, g + base);
                 }
                 slope->grad[c] += (gm_real)acc;
             }
@@ -66,9 +108,7 @@ gm_status gm_op_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, gm_tensor **o
 #pragma omp parallel for if (x->numel >= (1 << 16))
     for (int64_t r = 0; r < nb * nc; r++) {
         const gm_real a = shared ? pa[0] : pa[r % nc];
-        for (int64_t j = r * inner; j < (r + 1) * inner; j++) {
-            py[j] = px[j] >= 0 ? px[j] : a * px[j];
-        }
+        prelu_row(inner, a, px + r * inner, py + r * inner);
     }
     gm_tensor *in[2] = {x, slope};
     if (gm_ctx_needs_grad(ctx, 2, in)) {

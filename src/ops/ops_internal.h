@@ -9,6 +9,22 @@
 #include "core/core_internal.h"
 #include "gmcnn/ops.h"
 
+/* For loops that compute two values and select one per element: GCC
+ * vectorizes such a select only when it may assume that floating-point
+ * operations do not trap (its default -ftrapping-math turns the select back
+ * into a branch, which mispredicts on data of random sign). The library never
+ * enables floating-point exceptions, so results are the same. Clang assumes
+ * no traps by default. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GM__NO_FP_TRAPS __attribute__((optimize("no-trapping-math")))
+#else
+#define GM__NO_FP_TRAPS
+#endif
+
+/* Lanes of the double accumulators in the reductions of elementwise ops:
+ * independent partial sums that the compiler can keep in vector registers. */
+#define GM__SUM_LANES 8
+
 /* C = alpha op(A) op(B) + beta C, row-major, in gm_real precision. */
 static inline void gm__gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                             gm_real alpha, const gm_real *a, int64_t lda, const gm_real *b,
@@ -46,8 +62,13 @@ gm_status gm__check_weight_2d(const char *op, const gm_tensor *w, int64_t ni);
 /* GM_OK when bias is NULL or (no), else the shape error "(no) to match w's O". */
 gm_status gm__check_bias(const char *op, const gm_tensor *bias, int64_t no);
 
-/* db[o] += sum over b and q of dy[(b * no + o) * n + q], each sum in the
- * order b, q; the output channels are spread over nt threads (1 = serial). */
+/* sum of x[0..n) in double, in GM__SUM_LANES lanes (each in order), then
+ * the lanes in order: the same result for any thread count. */
+double gm__sum(int64_t n, const gm_real *x);
+
+/* db[o] += sum over b and q of dy[(b * no + o) * n + q]: each row summed by
+ * gm__sum, the rows in the order b; the output channels are spread over nt
+ * threads (1 = serial). */
 void gm__bias_grad_add(gm_real *db, const gm_real *dy, int64_t nb, int64_t no, int64_t n, int nt);
 
 #endif

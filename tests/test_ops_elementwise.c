@@ -1,0 +1,302 @@
+/* The vectorized elementwise kernels in the float build (prelu, layernorm,
+ * global max pooling, gmpool max) against direct loops: exact selects on
+ * special values (signed zeros, infinities, NaN, ties, rows around the vector
+ * lane count), reductions to float rounding, the same results for any thread
+ * count. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "ops/ops_gm.h"
+#include "test_support.h"
+
+#define PREFILL 0.25f
+
+static const int thread_counts[] = {1, 3};
+#define NTHREAD_COUNTS ((int)(sizeof thread_counts / sizeof thread_counts[0]))
+
+static gm_ctx *new_ctx(void) {
+    gm_ctx *ctx = NULL;
+    OK(gm_ctx_new(0, 1, &ctx));
+    return ctx;
+}
+
+static gm_tensor *leaf3(gm_arena *a, int64_t b, int64_t c, int64_t n) {
+    gm_tensor *t = NULL;
+    OK(gm_tensor_new3(a, b, c, n, &t));
+    t->requires_grad = true;
+    return t;
+}
+
+/* Random values with every special value mixed in. */
+static void fill_special(gm_rng *rng, int64_t n, gm_real *x, bool finite_only) {
+    static const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f};
+    const int nspecial = finite_only ? 2 : (int)(sizeof specials / sizeof specials[0]);
+    for (int64_t i = 0; i < n; i++) {
+        if (gm_rng_below(rng, 5) == 0)
+            x[i] = specials[gm_rng_below(rng, (uint32_t)nspecial)];
+        else
+            x[i] = (gm_real)(4.0 * gm_rng_uniform(rng) - 2.0);
+    }
+}
+
+static bool same(gm_real a, gm_real b) {
+    if (a != a || b != b) return a != a && b != b;
+    return a == b && signbit(a) == signbit(b);
+}
+
+/* A one-element loss whose gradient with respect to y is proportional to
+ * dy: mean(y * dy). The checks read the gradient that reached y (y->grad). */
+static gm_tensor *dot_loss(gm_ctx *ctx, gm_tensor *y, gm_tensor *dy) {
+    gm_tensor *p = NULL, *m = NULL, *flat = NULL;
+    OK(gm_op_mul(ctx, y, dy, &p));
+    const int64_t shp[3] = {1, 1, y->numel};
+    OK(gm_op_reshape(ctx, p, 3, shp, &flat));
+    OK(gm_op_global_pool(ctx, flat, GM_REDUCE_MEAN, &m));
+    return m;
+}
+
+Test(elementwise, prelu_selects_exactly_on_special_values) {
+    gm_rng rng;
+    gm_rng_seed(&rng, 7, 1);
+    const int64_t b = 3, c = 4, n = 37;
+    const float slopes[] = {0.25f, -0.5f};
+    for (int t = 0; t < NTHREAD_COUNTS; t++)
+        for (int shared = 0; shared < 2; shared++)
+            for (int si = 0; si < 2; si++) {
+                omp_set_num_threads(thread_counts[t]);
+                gm_ctx *ctx = new_ctx();
+                gm_arena *a = NULL;
+                OK(gm_arena_new(0, &a));
+                gm_tensor *x = leaf3(a, b, c, n), *dy = NULL, *slope = NULL, *y = NULL;
+                OK(gm_tensor_new3(a, b, c, n, &dy));
+                fill_special(&rng, x->numel, x->data, false);
+                fill_special(&rng, dy->numel, dy->data, true);
+                OK(gm_tensor_new1(a, shared ? 1 : c, &slope));
+                for (int64_t i = 0; i < slope->numel; i++)
+                    slope->data[i] = slopes[si] * (gm_real)(1 + i);
+                OK(gm_op_prelu(ctx, x, slope, &y));
+                for (int64_t i = 0; i < x->numel; i++) {
+                    const gm_real av = slope->data[shared ? 0 : (i / n) % c], v = x->data[i];
+                    const gm_real want = v >= 0 ? v : av * v;
+                    cr_assert(same(y->data[i], want), "prelu y[%lld] = %g, want %g (x %g)",
+                              (long long)i, (double)y->data[i], (double)want, (double)v);
+                }
+                OK(gm_tensor_grad_ensure(x));
+                for (int64_t i = 0; i < x->numel; i++) x->grad[i] = PREFILL;
+                OK(gm_ctx_backward(ctx, dot_loss(ctx, y, dy)));
+                for (int64_t i = 0; i < x->numel; i++) {
+                    const gm_real av = slope->data[shared ? 0 : (i / n) % c], d = y->grad[i];
+                    const gm_real want = PREFILL + (x->data[i] >= 0 ? d : av * d);
+                    cr_assert(same(x->grad[i], want), "prelu dx[%lld] = %g, want %g (x %g)",
+                              (long long)i, (double)x->grad[i], (double)want,
+                              (double)x->data[i]);
+                }
+                gm_ctx_free(ctx);
+                gm_arena_free(a);
+            }
+}
+
+Test(elementwise, prelu_slope_gradient_matches_a_direct_sum) {
+    gm_rng rng;
+    gm_rng_seed(&rng, 8, 1);
+    const int64_t b = 5, c = 3, n = 101;
+    double first[2][3] = {{0}};
+    for (int t = 0; t < NTHREAD_COUNTS; t++)
+        for (int shared = 0; shared < 2; shared++) {
+            omp_set_num_threads(thread_counts[t]);
+            gm_rng_seed(&rng, 8, 1);
+            gm_ctx *ctx = new_ctx();
+            gm_arena *a = NULL;
+            OK(gm_arena_new(0, &a));
+            gm_tensor *x = NULL, *dy = NULL, *slope = NULL, *y = NULL;
+            OK(gm_tensor_new3(a, b, c, n, &x));
+            OK(gm_tensor_new3(a, b, c, n, &dy));
+            fill_special(&rng, x->numel, x->data, true);
+            fill_special(&rng, dy->numel, dy->data, true);
+            OK(gm_tensor_new1(a, shared ? 1 : c, &slope));
+            slope->requires_grad = true;
+            for (int64_t i = 0; i < slope->numel; i++) slope->data[i] = 0.25f;
+            OK(gm_op_prelu(ctx, x, slope, &y));
+            OK(gm_ctx_backward(ctx, dot_loss(ctx, y, dy)));
+            for (int64_t k = 0; k < slope->numel; k++) {
+                double want = 0.0, scale = 0.0;
+                for (int64_t i = 0; i < x->numel; i++) {
+                    if (!shared && (i / n) % c != k) continue;
+                    if (x->data[i] < 0) {
+                        want += (double)x->data[i] * (double)y->grad[i];
+                        scale += fabs((double)x->data[i] * (double)y->grad[i]);
+                    }
+                }
+                const double got = (double)slope->grad[k];
+                cr_expect(fabs(got - want) <= 1e-6 * (scale + 1e-30),
+                          "prelu dslope[%lld] = %.9g, want %.9g", (long long)k, got, want);
+                if (t == 0)
+                    first[shared][k] = got;
+                else
+                    cr_expect(got == first[shared][k],
+                              "prelu dslope[%lld] differs between thread counts",
+                              (long long)k);
+            }
+            gm_ctx_free(ctx);
+            gm_arena_free(a);
+        }
+}
+
+Test(elementwise, layernorm_matches_direct_loops) {
+    gm_rng rng;
+    gm_rng_seed(&rng, 9, 1);
+    const int64_t b = 3, c = 5, n = 53, per = c * n;
+    for (int affine = 0; affine < 2; affine++) {
+        gm_ctx *ctx = new_ctx();
+        gm_arena *a = NULL;
+        OK(gm_arena_new(0, &a));
+        gm_tensor *x = leaf3(a, b, c, n), *dy = NULL, *y = NULL, *gamma = NULL, *beta = NULL;
+        OK(gm_tensor_new3(a, b, c, n, &dy));
+        fill_special(&rng, x->numel, x->data, true);
+        for (int64_t i = 0; i < x->numel; i++) x->data[i] += 3.0f; /* off-centre */
+        fill_special(&rng, dy->numel, dy->data, true);
+        if (affine) {
+            OK(gm_tensor_new2(a, c, n, &gamma));
+            OK(gm_tensor_new2(a, c, n, &beta));
+            fill_special(&rng, per, gamma->data, true);
+            fill_special(&rng, per, beta->data, true);
+        }
+        OK(gm_op_layernorm(ctx, x, gamma, beta, 1e-5, &y));
+        OK(gm_tensor_grad_ensure(x));
+        OK(gm_ctx_backward(ctx, dot_loss(ctx, y, dy)));
+        for (int64_t s = 0; s < b; s++) {
+            const gm_real *xs = x->data + s * per, *gs = y->grad + s * per;
+            double mean = 0, var = 0;
+            for (int64_t j = 0; j < per; j++) mean += xs[j];
+            mean /= (double)per;
+            for (int64_t j = 0; j < per; j++) var += (xs[j] - mean) * (xs[j] - mean);
+            const double rstd = 1.0 / sqrt(var / (double)per + 1e-5);
+            double md = 0, mdx = 0;
+            for (int64_t j = 0; j < per; j++) {
+                const double d = gs[j] * (affine ? (double)gamma->data[j] : 1.0);
+                md += d;
+                mdx += d * (xs[j] - mean) * rstd;
+            }
+            md /= (double)per;
+            mdx /= (double)per;
+            for (int64_t j = 0; j < per; j++) {
+                const double xhat = (xs[j] - mean) * rstd;
+                const double want =
+                    affine ? xhat * gamma->data[j] + beta->data[j] : xhat;
+                cr_expect(fabs(y->data[s * per + j] - want) <= 1e-5 * (1 + fabs(want)),
+                          "layernorm y[%lld] = %g, want %g", (long long)(s * per + j),
+                          (double)y->data[s * per + j], want);
+                const double d = gs[j] * (affine ? (double)gamma->data[j] : 1.0);
+                const double dx = rstd * (d - md - xhat * mdx);
+                cr_expect(fabs(x->grad[s * per + j] - dx) <= 1e-5 * (1 + fabs(dx)),
+                          "layernorm dx[%lld] = %g, want %g", (long long)(s * per + j),
+                          (double)x->grad[s * per + j], dx);
+            }
+        }
+        gm_ctx_free(ctx);
+        gm_arena_free(a);
+    }
+}
+
+/* The first NaN of a row if any, else its first maximum. */
+static int64_t want_argmax(int64_t n, const gm_real *row) {
+    for (int64_t g = 0; g < n; g++)
+        if (row[g] != row[g]) return g;
+    int64_t best = 0;
+    for (int64_t g = 1; g < n; g++)
+        if (row[g] > row[best]) best = g;
+    return best;
+}
+
+Test(elementwise, global_max_takes_the_first_nan_else_the_first_maximum) {
+    gm_rng rng;
+    gm_rng_seed(&rng, 10, 1);
+    /* row lengths around the lane count and its multiples */
+    static const int64_t lengths[] = {1, 2, 15, 16, 17, 31, 32, 33, 100};
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+        const int64_t n = lengths[li], rows = 40;
+        gm_ctx *ctx = new_ctx();
+        gm_arena *a = NULL;
+        OK(gm_arena_new(0, &a));
+        gm_tensor *x = leaf3(a, 2, rows / 2, n), *y = NULL;
+        for (int64_t r = 0; r < rows; r++) {
+            gm_real *row = x->data + r * n;
+            switch (r % 5) {
+            case 0: fill_special(&rng, n, row, false); break;
+            case 1: /* ties, signed zeros */
+                for (int64_t g = 0; g < n; g++) row[g] = (g % 3) ? -0.0f : 0.0f;
+                break;
+            case 2: /* a NaN at a random place after a maximum */
+                fill_special(&rng, n, row, true);
+                row[gm_rng_below(&rng, (uint32_t)n)] = NAN;
+                break;
+            case 3:
+                for (int64_t g = 0; g < n; g++) row[g] = -INFINITY;
+                break;
+            default: /* the maximum repeated, in the last lane position */
+                fill_special(&rng, n, row, true);
+                row[n - 1] = 9.0f;
+                row[(n - 1) / 2] = 9.0f;
+            }
+        }
+        OK(gm_op_global_pool(ctx, x, GM_REDUCE_MAX, &y));
+        gm_tensor *loss = NULL, *flat = NULL;
+        const int64_t shp[3] = {1, 1, rows};
+        OK(gm_op_reshape(ctx, y, 3, shp, &flat));
+        OK(gm_op_global_pool(ctx, flat, GM_REDUCE_MEAN, &loss));
+        OK(gm_ctx_backward(ctx, loss));
+        for (int64_t r = 0; r < rows; r++) {
+            const gm_real *row = x->data + r * n;
+            const int64_t k = want_argmax(n, row);
+            cr_assert(same(y->data[r], row[k]), "n %lld row %lld: max %g, want %g at %lld",
+                      (long long)n, (long long)r, (double)y->data[r], (double)row[k],
+                      (long long)k);
+            for (int64_t g = 0; g < n; g++)
+                cr_assert_eq(x->grad[r * n + g] != 0, g == k,
+                             "n %lld row %lld: gradient at %lld, want only at %lld",
+                             (long long)n, (long long)r, (long long)g, (long long)k);
+        }
+        gm_ctx_free(ctx);
+        gm_arena_free(a);
+    }
+}
+
+Test(elementwise, gmpool_max_matches_reference_on_special_values) {
+    gm_group *g = ts_group("C6xC8");
+    gm_subgroup *h = NULL;
+    gm_gmat_plan *plan = NULL;
+    OK(gm_subgroup_stride2_new(g, &h));
+    OK(gm_gmat_plan_pool_new(h, &plan));
+    const gm__gm_table tab = gm__gm_table_of(plan);
+    const int64_t planes = 7;
+    gm_rng rng;
+    gm_rng_seed(&rng, 11, 1);
+    gm_real *x = gm_calloc((size_t)(planes * tab.n_in), sizeof *x);
+    gm_real *y = gm_calloc((size_t)(planes * tab.cols), sizeof *y);
+    gm_real *yr = gm_calloc((size_t)(planes * tab.cols), sizeof *yr);
+    int32_t *arg = gm_calloc((size_t)(planes * tab.cols), sizeof *arg);
+    int32_t *argr = gm_calloc((size_t)(planes * tab.cols), sizeof *argr);
+    cr_assert(x && y && yr && arg && argr);
+    fill_special(&rng, planes * tab.n_in, x, false);
+    for (int64_t i = 0; i < tab.n_in; i++) x[i] = (i % 2) ? -0.0f : 0.0f; /* ties */
+    for (int t = 0; t < NTHREAD_COUNTS; t++) {
+        gm__gmpool_forward(&tab, planes, GM_REDUCE_MAX, thread_counts[t], x, y, arg);
+        gm__gmpool_forward_ref(&tab, planes, GM_REDUCE_MAX, x, yr, argr);
+        for (int64_t i = 0; i < planes * tab.cols; i++) {
+            cr_assert(same(y[i], yr[i]), "gmpool y[%lld] = %g, want %g", (long long)i,
+                      (double)y[i], (double)yr[i]);
+            cr_assert_eq(arg[i], argr[i], "gmpool arg[%lld] = %d, want %d", (long long)i,
+                         arg[i], argr[i]);
+        }
+    }
+    gm_free(x);
+    gm_free(y);
+    gm_free(yr);
+    gm_free(arg);
+    gm_free(argr);
+    gm_gmat_plan_free(plan);
+    gm_subgroup_free(h);
+    gm_group_free(g);
+}
