@@ -100,6 +100,26 @@ static gm_tensor *random_input(gm_arena *a, int64_t batch, int64_t ch, int64_t n
     return x;
 }
 
+/* Median seconds of one forward pass of xi (no gradients), after the
+ * protocol's warm-up; *reps receives the number of timed runs. */
+static double time_inference(gm_model *m, gm_ctx *ctx, gm_tensor *xi, const bu_protocol *infer,
+                             int *reps) {
+    bu_samples s = {0};
+    double spent = 0;
+    for (int run = 0; run < infer->warmup || bu_more(infer, s.n, spent); run++) {
+        const double t0 = bu_now();
+        gm_ctx_reset(ctx);
+        gm_tensor *logits = NULL;
+        BU_CHECK(gm_model_forward(m, ctx, xi, &logits));
+        const double t1 = bu_now();
+        if (run < infer->warmup) continue;
+        bu_push(&s, t1 - t0);
+        spent += t1 - t0;
+    }
+    *reps = s.n;
+    return bu_median(&s);
+}
+
 int main(int argc, char **argv) {
     const char *name = NULL, *json = NULL;
     int threads = 2;
@@ -205,43 +225,14 @@ int main(int argc, char **argv) {
     int ireps[2] = {0};
     for (int k = 0; k < 2; k++) {
         gm_tensor *xi = random_input(data, ib[k], c->in_channels, n, &rng);
-        bu_samples s = {0};
-        spent = 0;
-        for (int run = 0; run < infer.warmup || bu_more(&infer, s.n, spent); run++) {
-            const double t0 = bu_now();
-            gm_ctx_reset(ctx);
-            gm_tensor *logits = NULL;
-            BU_CHECK(gm_model_forward(m, ctx, xi, &logits));
-            const double t1 = bu_now();
-            if (run < infer.warmup) continue;
-            bu_push(&s, t1 - t0);
-            spent += t1 - t0;
-        }
-        lat[k] = bu_median(&s);
-        ireps[k] = s.n;
+        lat[k] = time_inference(m, ctx, xi, &infer, &ireps[k]);
     }
     /* batch 1 again on one thread: a latency that parallel regions cannot
      * stretch when other processes hold the cores */
     gm_set_threads(1);
-    double lat1 = 0;
     int lat1_reps = 0;
-    {
-        gm_tensor *xi = random_input(data, 1, c->in_channels, n, &rng);
-        bu_samples s = {0};
-        spent = 0;
-        for (int run = 0; run < infer.warmup || bu_more(&infer, s.n, spent); run++) {
-            const double t0 = bu_now();
-            gm_ctx_reset(ctx);
-            gm_tensor *logits = NULL;
-            BU_CHECK(gm_model_forward(m, ctx, xi, &logits));
-            const double t1 = bu_now();
-            if (run < infer.warmup) continue;
-            bu_push(&s, t1 - t0);
-            spent += t1 - t0;
-        }
-        lat1 = bu_median(&s);
-        lat1_reps = s.n;
-    }
+    const double lat1 =
+        time_inference(m, ctx, random_input(data, 1, c->in_channels, n, &rng), &infer, &lat1_reps);
     gm_set_threads(threads);
     const long end_kib = bu_proc_status_kib("VmHWM");
 
