@@ -6,18 +6,8 @@
 #include "test_support.h"
 
 /* Runs `gmcnn ARGS`, asserts the exit code, returns the output (gm_free it). */
-static char *cli(const char *args, int expect_rc) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s", GM_CLI_PATH, args);
-    int rc;
-    char *out = ts_run(cmd, &rc);
-    cr_assert_eq(rc, expect_rc, "gmcnn %s: exit %d, expected %d; output:\n%s", args, rc, expect_rc,
-                 out);
-    return out;
-}
-
 Test(cli, version_names_build_and_blas) {
-    char *out = cli("--version", 0);
+    char *out = ts_cli("--version", 0);
     ts_expect_contains(out, "gmcnn " GM_VERSION_STRING);
     ts_expect_contains(out, "OpenBLAS");
     gm_free(out);
@@ -27,14 +17,14 @@ Test(cli, help_for_every_command) {
     const char *cmds[] = {"--help", "group --help", "group info --help", "gm --help",
                           "gm rank --help", "gm demo --help", "equivariance --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        char *out = cli(cmds[i], 0);
+        char *out = ts_cli(cmds[i], 0);
         ts_expect_contains(out, "usage: gmcnn");
         gm_free(out);
     }
 }
 
 Test(cli, group_info_d14xd14) {
-    char *out = cli("group info D14xD14", 0);
+    char *out = ts_cli("group info D14xD14", 0);
     ts_expect_contains(out, "group      D14xD14\n");
     ts_expect_contains(out, "order      784\n");
     ts_expect_contains(out, "abelian    no\n");
@@ -44,7 +34,7 @@ Test(cli, group_info_d14xd14) {
 }
 
 Test(cli, group_info_p4_8) {
-    char *out = cli("group info p4:8 --elements all", 0);
+    char *out = ts_cli("group info p4:8 --elements all", 0);
     ts_expect_contains(out, "group      p4:8\n");
     ts_expect_contains(out, "order      256\n");
     ts_expect_contains(out, "abelian    no\n");
@@ -54,12 +44,12 @@ Test(cli, group_info_p4_8) {
 }
 
 Test(cli, group_info_subgroup_and_cosets) {
-    char *out = cli("group info D4 --subgroup 'r^2,f' --cosets left --table", 0);
+    char *out = ts_cli("group info D4 --subgroup 'r^2,f' --cosets left --table", 0);
     ts_expect_contains(out, "subgroup   order 4, index 2, normal");
     ts_expect_contains(out, "left cosets 2, representatives e r\n");
     ts_expect_contains(out, "cayley table");
     gm_free(out);
-    out = cli("group info S3 --subgroup '(0 1)' --cosets right", 0);
+    out = ts_cli("group info S3 --subgroup '(0 1)' --cosets right", 0);
     ts_expect_contains(out, "subgroup   order 2, index 3, not normal");
     ts_expect_contains(out, "right cosets 3");
     gm_free(out);
@@ -84,7 +74,7 @@ Test(cli, bad_inputs_exit_with_one_line) {
         {"gm demo --radius -1", 2, "--radius"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *out = cli(cases[i].args, cases[i].rc);
+        char *out = ts_cli(cases[i].args, cases[i].rc);
         ts_expect_one_line_error(out, cases[i].needle);
         gm_free(out);
     }
@@ -117,23 +107,23 @@ static double perturbed(int i, int j) {
 Test(cli, gm_rank_of_a_group_matrix_and_a_perturbation) {
     char args[256];
     snprintf(args, sizeof args, "gm rank %s --group C8 --sigma 3", write_matrix(8, circulant));
-    char *out = cli(args, 0);
+    char *out = ts_cli(args, 0);
     ts_expect_contains(out, "displacement rank   0");
     ts_expect_contains(out, "group matrix        yes");
     gm_free(out);
     snprintf(args, sizeof args, "gm rank %s --group C8", write_matrix(8, perturbed));
-    out = cli(args, 0);
+    out = ts_cli(args, 0);
     ts_expect_contains(out, "displacement rank   1");
     ts_expect_contains(out, "group matrix        no");
     gm_free(out);
     snprintf(args, sizeof args, "gm rank %s --group C4", write_matrix(8, circulant));
-    out = cli(args, 1);
+    out = ts_cli(args, 1);
     ts_expect_one_line_error(out, "is 8 x 8, but C4 has order 4");
     gm_free(out);
 }
 
 Test(cli, gm_demo_shows_exactness_and_the_rank_knob) {
-    char *out = cli("gm demo --group C6xC6 --radius 1 --rank 3 --seed 7", 0);
+    char *out = ts_cli("gm demo --group C6xC6 --radius 1 --rank 3 --seed 7", 0);
     ts_expect_contains(out, "group convolution    DR = 0");
     ts_expect_contains(out, "+ rank-3 displacement  DR = 3");
     gm_free(out);

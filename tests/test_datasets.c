@@ -360,15 +360,6 @@ Test(datasets, json_import_rejects_malformed_files) {
 
 /* ---- the CLI -------------------------------------------------------------- */
 
-static char *cli(const char *args, int expect_rc) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s", GM_CLI_PATH, args);
-    int rc;
-    char *out = ts_run(cmd, &rc);
-    cr_assert_eq(rc, expect_rc, "gmcnn %s: exit %d, expected %d:\n%s", args, rc, expect_rc, out);
-    return out;
-}
-
 static void write_source(const char *dir) {
     gm_array img, lab, bg, bg_lab;
     fake_digits(30, 21, &img, &lab);
@@ -399,7 +390,7 @@ Test(datasets, cli_make_is_reproducible) {
                      "data make %s --seed 5 --source-dir '%s' --background-dir '%s' "
                      "--out '%s/%s-%d' --train 20 --test 10",
                      kinds[k], dir, dir, dir, kinds[k], run);
-            gm_free(cli(args, 0));
+            gm_free(ts_cli(args, 0));
         }
         for (int f = 0; f < 4; f++) {
             char p0[512], p1[512];
@@ -428,21 +419,21 @@ Test(datasets, cli_info_and_errors) {
     make_temp_dir(dir, sizeof dir);
     write_source(dir);
     snprintf(args, sizeof args, "data info '%s/labels-idx1-ubyte.gz'", dir);
-    char *out = cli(args, 0);
+    char *out = ts_cli(args, 0);
     cr_assert(strstr(out, "format   idx\n") && strstr(out, "array    uint8 (30)\n") &&
                   strstr(out, "range    0 .. 9\n") && strstr(out, "classes  10\n") &&
                   strstr(out, "class 0: 3\n"),
               "%s", out);
     gm_free(out);
     snprintf(args, sizeof args, "data info '%s/images-idx3-ubyte.gz'", dir);
-    out = cli(args, 0);
+    out = ts_cli(args, 0);
     cr_assert(strstr(out, "uint8 (30, 28, 28)") && !strstr(out, "class"), "%s", out);
     gm_free(out);
 
     const char *helps[] = {"data --help", "data make --help", "data info --help",
                            "data import-mnist-json --help"};
     for (int i = 0; i < 4; i++) {
-        out = cli(helps[i], 0);
+        out = ts_cli(helps[i], 0);
         cr_assert(strstr(out, "usage: gmcnn data"));
         gm_free(out);
     }
@@ -451,28 +442,28 @@ Test(datasets, cli_info_and_errors) {
                                   "data make rotated --seed -3 --out x",
                                   "data make rotated --seed 1 --out x --bogus",
                                   "data info", "data info a b", "data import-mnist-json x"};
-    for (int i = 0; i < 9; i++) gm_free(cli(usage_errors[i], 2));
+    for (int i = 0; i < 9; i++) gm_free(ts_cli(usage_errors[i], 2));
 
     const char *bad = ts_write_temp("not an idx file");
     snprintf(args, sizeof args, "data info '%s'", bad);
-    out = cli(args, 1);
+    out = ts_cli(args, 1);
     cr_assert(!strncmp(out, "gmcnn: data info: idx file '", 28), "%s", out);
     cr_assert(strchr(out, '\n')[1] == '\0', "one line: %s", out);
     gm_free(out);
     unlink(bad);
     snprintf(args, sizeof args, "data make rotated --seed 1 --source-dir '%s/none' --out '%s/o'",
              dir, dir);
-    out = cli(args, 1);
+    out = ts_cli(args, 1);
     cr_assert(strstr(out, "none/images-idx3-ubyte.gz"), "%s", out);
     gm_free(out);
     snprintf(args, sizeof args,
              "data make digits --seed 1 --source-dir '%s' --out '%s/o' --train 25 --test 10", dir,
              dir);
-    out = cli(args, 1);
+    out = ts_cli(args, 1);
     cr_assert(strstr(out, "exceed the 30 examples"), "%s", out);
     gm_free(out);
     snprintf(args, sizeof args, "data import-mnist-json '%s/nopkg' --out '%s/o'", dir, dir);
-    out = cli(args, 1);
+    out = ts_cli(args, 1);
     cr_assert(strstr(out, "0.json"), "%s", out);
     gm_free(out);
     remove_tree(dir);

@@ -650,15 +650,6 @@ Test(plume, bad_setups_are_rejected) {
     ts_rmtree(dir);
 }
 
-static char *cli(const char *args, int expect_rc) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s", GM_CLI_PATH, args);
-    int rc;
-    char *out = ts_run(cmd, &rc);
-    cr_assert_eq(rc, expect_rc, "gmcnn %s: exit %d, expected %d:\n%s", args, rc, expect_rc, out);
-    return out;
-}
-
 Test(plume, cli_bad_usage) {
     const char *dir = ts_temp_dir();
     char args[1024];
@@ -679,7 +670,7 @@ Test(plume, cli_bad_usage) {
         char tail[512];
         snprintf(tail, sizeof tail, cases[k].tail, dir);
         snprintf(args, sizeof args, "data make %s", tail);
-        char *out = cli(args, cases[k].rc);
+        char *out = ts_cli(args, cases[k].rc);
         ts_expect_one_line_error(out, cases[k].needle);
         gm_free(out);
     }
@@ -691,14 +682,14 @@ Test(plume, cli_makes_a_recipe) {
     char args[1024];
     snprintf(args, sizeof args, "data make plume-translation --out '%s/t' --steps 2 --threads 2",
              dir);
-    char *out = cli(args, 0);
+    char *out = ts_cli(args, 0);
     ts_expect_contains(out, "plume-translation: 35/35 ");
     ts_expect_contains(out, "plume-translation: 35 sims x 2 steps");
     gm_free(out);
     char sub[512];
     snprintf(sub, sizeof sub, "%s/t", dir);
     check_manifest(sub, 2);
-    out = cli("data make --help", 0);
+    out = ts_cli("data make --help", 0);
     ts_expect_contains(out, "plume-scale");
     gm_free(out);
     ts_rmtree(dir);

@@ -97,6 +97,16 @@ char *ts_run(const char *cmd, int *rc) {
     return buf;
 }
 
+char *ts_cli(const char *args, int expect_rc) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s", GM_CLI_PATH, args);
+    int rc;
+    char *out = ts_run(cmd, &rc);
+    cr_assert_eq(rc, expect_rc, "gmcnn %s: exit %d, expected %d; output:\n%s", args, rc, expect_rc,
+                 out);
+    return out;
+}
+
 void ts_expect_contains(const char *out, const char *needle) {
     cr_assert(strstr(out, needle) != NULL, "expected '%s' in:\n%s", needle, out);
 }

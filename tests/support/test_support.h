@@ -33,6 +33,9 @@ const char *ts_write_temp(const char *text);
 /* Runs a shell command, capturing stdout+stderr into a heap string (gm_free it);
  * *rc receives the exit status. */
 char *ts_run(const char *cmd, int *rc);
+/* Runs the gmcnn tool with `args` (shell syntax), asserts its exit status
+ * and returns its stdout+stderr (gm_free it). */
+char *ts_cli(const char *args, int expect_rc);
 
 /* Asserts that `needle` occurs in `out`. */
 void ts_expect_contains(const char *out, const char *needle);
