@@ -41,7 +41,10 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   echo "bench: installing python3-torch for $py" >&2
   sudo=()
   [ "$(id -u)" -ne 0 ] && sudo=(sudo)
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq python3-torch >/dev/null
+  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq python3-torch >/dev/null; then
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq python3-torch >/dev/null
+  fi
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGM_BUILD_TESTS=OFF >/dev/null
 if ! log=$(ninja -C "$build" bench_kernels bench_models gmcnn_cli 2>&1); then
