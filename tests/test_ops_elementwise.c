@@ -16,9 +16,11 @@
 static const int thread_counts[] = {1, 3};
 #define NTHREAD_COUNTS ((int)(sizeof thread_counts / sizeof thread_counts[0]))
 
+/* The checks read the gradients that reach op results (y->grad). */
 static gm_ctx *new_ctx(void) {
     gm_ctx *ctx = NULL;
     OK(gm_ctx_new(0, 1, &ctx));
+    gm_ctx_set_retain_grads(ctx, true);
     return ctx;
 }
 

@@ -96,6 +96,36 @@ Test(arena, reset_reuses_chunks) {
     gm_arena_free(a);
 }
 
+Test(arena, released_blocks_are_reused_smallest_first) {
+    gm_arena *a = NULL;
+    OK(gm_arena_new(1 << 16, &a));
+    unsigned char *big = gm_arena_alloc(a, 4096), *mid = gm_arena_alloc(a, 1000);
+    unsigned char *small = gm_arena_alloc(a, 64);
+    cr_assert(big && mid && small);
+    const size_t used = gm_arena_used(a);
+    cr_assert_eq(used, 4096 + 1024 + 64);
+    gm_arena_release(a, big, 4096);
+    gm_arena_release(a, mid, 1000);
+    cr_assert_eq(gm_arena_used(a), 64, "released bytes are not in use");
+    cr_assert_eq(gm_arena_peak(a), used);
+    /* 512 bytes: the smallest block that holds them is mid; its tail. */
+    unsigned char *p = gm_arena_alloc(a, 512);
+    cr_assert_eq(p, mid + 512);
+    /* The rest of mid, exactly. */
+    cr_assert_eq(gm_arena_alloc(a, 500), mid);
+    /* Only big is left: 4096 bytes come back whole. */
+    cr_assert_eq(gm_arena_alloc(a, 4096), big);
+    /* Nothing released is left: new chunk space. */
+    unsigned char *fresh = gm_arena_alloc(a, 64);
+    cr_assert(fresh != big && fresh != mid && fresh != small);
+    cr_assert_eq(gm_arena_used(a), used + 64);
+    /* A reset forgets released blocks: the chunk is walked from its start. */
+    gm_arena_release(a, fresh, 64);
+    gm_arena_reset(a);
+    cr_assert_eq(gm_arena_alloc(a, 64), big);
+    gm_arena_free(a);
+}
+
 Test(arena, out_of_memory_gives_null) {
     gm_arena *a = NULL;
     OK(gm_arena_new(4096, &a));
@@ -159,6 +189,22 @@ Test(tensor, creation_and_shapes) {
     cr_assert_eq(v->grad[3], 0);
     gm_tensor_zero_grad(u); /* no grad: no-op */
     cr_assert_null(u->grad);
+    gm_arena_free(a);
+}
+
+Test(tensor, uninitialised_tensors) {
+    gm_arena *a = gc_arena();
+    gm_tensor *t = NULL;
+    OK(gm_tensor_new_uninit(a, 2, (const int64_t[]){3, 5}, &t));
+    cr_assert_eq(t->numel, 15);
+    cr_assert_eq(t->shape[1], 5);
+    cr_assert_null(t->grad);
+    cr_assert_eq(t->arena, a);
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds poison the data so that unwritten results show. */
+    for (int64_t i = 0; i < t->numel; i++) cr_assert(isnan(t->data[i]), "i=%lld", (long long)i);
+#endif
+    cr_assert_eq(gm_tensor_new_uninit(a, 1, (const int64_t[]){0}, &t), GM_ERR_INVALID_ARG);
     gm_arena_free(a);
 }
 
@@ -347,6 +393,65 @@ Test(tape, unreached_nodes_and_no_grad_mode) {
     cr_assert_not_null(gm_ctx_rng(ctx));
     gm_ctx_free(ctx);
     gm_ctx_free(NULL);
+    gm_arena_free(a);
+}
+
+/* A chain of `len` ops on n elements from x; the loss is mse(chain, 0). */
+static gm_tensor *chain_loss(gm_ctx *ctx, gm_arena *a, gm_tensor *x, int len,
+                             gm_tensor **mid) {
+    gm_tensor *y = x, *zero = NULL, *loss = NULL;
+    OK(gm_tensor_new1(a, x->numel, &zero));
+    for (int i = 0; i < len; i++) {
+        gm_tensor *z = NULL;
+        if (i % 2) {
+            OK(gm_op_relu(ctx, y, &z));
+        } else {
+            OK(gm_op_scale(ctx, y, 1.0 + 0.125 * i, &z));
+        }
+        y = z;
+        if (i == len / 2) *mid = y;
+    }
+    OK(gm_op_mse(ctx, y, zero, &loss));
+    return loss;
+}
+
+Test(tape, op_result_gradients_are_given_back_unless_retained) {
+    const int64_t n = 4096;
+    const int len = 12;
+    gm_arena *a = gc_arena();
+    gm_tensor *x[2];
+    size_t peak[2];
+    gm_tensor *mid[2];
+    for (int retain = 0; retain < 2; retain++) {
+        gm_ctx *ctx = new_ctx();
+        cr_assert_not(gm_ctx_set_retain_grads(ctx, retain), "off by default");
+        OK(gm_tensor_new1(a, n, &x[retain]));
+        for (int64_t i = 0; i < n; i++) x[retain]->data[i] = (gm_real)((i % 17) - 8) / 8;
+        x[retain]->requires_grad = true;
+        gm_tensor *loss = chain_loss(ctx, gm_ctx_arena(ctx), x[retain], len, &mid[retain]);
+        OK(gm_ctx_backward(ctx, loss));
+        peak[retain] = gm_arena_peak(gm_ctx_arena(ctx));
+        if (retain) {
+            cr_assert_not_null(mid[retain]->grad);
+            cr_assert_not_null(loss->grad);
+        } else {
+            cr_assert_null(mid[retain]->grad, "an op result's gradient is given back");
+            cr_assert_null(loss->grad);
+        }
+        cr_assert_not_null(x[retain]->grad, "a leaf keeps its gradient");
+        gm_ctx_free(ctx);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        cr_assert_eq(x[0]->grad[i], x[1]->grad[i], "the same gradient either way, i=%lld",
+                     (long long)i);
+    }
+    /* Retained: the zero target, len activations and len gradients. Given
+     * back: the target, the activations and at most two gradients at a time
+     * (plus headers, well under one more buffer). */
+    const size_t buf = (size_t)n * sizeof(gm_real);
+    cr_assert_geq(peak[1], (size_t)(2 * len + 1) * buf);
+    cr_assert_leq(peak[0], (size_t)(len + 4) * buf, "peak %zu bytes, buffers of %zu", peak[0],
+                  buf);
     gm_arena_free(a);
 }
 

@@ -14,9 +14,11 @@
  * are enabled in its gm_ctx and some input requires a gradient, records a
  * node on the ctx's tape. gm_ctx_backward(ctx, loss) replays the tape in
  * reverse and accumulates d loss / d t into t->grad of every tensor that
- * requires a gradient (parameters included), so any composition of ops works
- * without hand-written backward code: shared weights, residual sums, a model
- * called several times in an autoregressive rollout.
+ * requires a gradient (parameters included; op results' gradients are given
+ * back to the arena once used, see gm_ctx_set_retain_grads), so any
+ * composition of ops works without hand-written backward code: shared
+ * weights, residual sums, a model called several times in an autoregressive
+ * rollout.
  */
 #ifndef GMCNN_TENSOR_H
 #define GMCNN_TENSOR_H
@@ -53,11 +55,18 @@ void gm_arena_free(gm_arena *a);
 void *gm_arena_alloc(gm_arena *a, size_t bytes);
 /* Zero-filled memory; NULL on out-of-memory or size overflow. */
 void *gm_arena_calloc(gm_arena *a, size_t count, size_t size);
+/* Gives back a block before the reset: p and bytes as returned by and
+ * passed to gm_arena_alloc (or count * size of gm_arena_calloc) of this
+ * arena, released at most once. Later requests of this arena reuse it (the
+ * smallest released block that fits, split if larger), before taking new
+ * chunk space; a reset forgets all released blocks. */
+void gm_arena_release(gm_arena *a, void *p, size_t bytes);
 /* Releases everything allocated so far. The chunks are kept and reused, so a
  * training loop whose steps allocate the same amounts stops calling
  * gm_malloc after its first step. */
 void gm_arena_reset(gm_arena *a);
-/* Bytes handed out since the last reset, and the largest such value seen. */
+/* Bytes handed out and not released since the last reset, and the largest
+ * such value seen. */
 size_t gm_arena_used(const gm_arena *a);
 size_t gm_arena_peak(const gm_arena *a);
 
@@ -81,6 +90,11 @@ typedef struct gm_tensor {
  * dim >= 1; numel overflow is GM_ERR_TOO_LARGE. */
 GM_NODISCARD gm_status gm_tensor_new(gm_arena *arena, int ndim, const int64_t *shape,
                                      gm_tensor **out);
+/* gm_tensor_new without the zero fill: the data is left as the arena holds
+ * it (NaN in sanitizer builds). For results that are written in full before
+ * they are read, such as every op's output. */
+GM_NODISCARD gm_status gm_tensor_new_uninit(gm_arena *arena, int ndim, const int64_t *shape,
+                                            gm_tensor **out);
 /* Shorthands: gm_tensor_new with 1..4 explicit dims. */
 GM_NODISCARD gm_status gm_tensor_new1(gm_arena *arena, int64_t d0, gm_tensor **out);
 GM_NODISCARD gm_status gm_tensor_new2(gm_arena *arena, int64_t d0, int64_t d1, gm_tensor **out);
@@ -114,11 +128,21 @@ bool gm_ctx_grad_enabled(const gm_ctx *ctx);
 bool gm_ctx_set_training(gm_ctx *ctx, bool training);
 bool gm_ctx_training(const gm_ctx *ctx);
 gm_rng *gm_ctx_rng(gm_ctx *ctx);
+/* Keeping the gradients of op results (off by default). When off,
+ * gm_ctx_backward gives each op result's gradient back to the step arena as
+ * soon as the op that produced the result has propagated it, and sets the
+ * result's grad to NULL: a training step then holds the activations and only
+ * the few gradients in flight. Gradients of tensors that no recorded op
+ * produced (parameters, inputs marked requires_grad) are always kept. On:
+ * every op result keeps d loss / d result, for inspection. Returns the
+ * previous setting. */
+bool gm_ctx_set_retain_grads(gm_ctx *ctx, bool retain);
 /* Number of nodes on the tape. */
 int64_t gm_ctx_tape_size(const gm_ctx *ctx);
 /* Backpropagates from a one-element tensor: seeds d loss/d loss = 1 and runs
  * the tape in reverse, accumulating (+=) into the grads of every tensor that
- * requires one. The tape is kept (call gm_ctx_reset to drop it). */
+ * requires one (of op results only with gm_ctx_set_retain_grads on). The tape
+ * is kept (call gm_ctx_reset to drop it). */
 GM_NODISCARD gm_status gm_ctx_backward(gm_ctx *ctx, gm_tensor *loss);
 /* Drops the tape and resets the step arena: every tensor created in it is
  * gone; parameters in other arenas are untouched. */

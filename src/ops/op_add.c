@@ -22,7 +22,7 @@ gm_status gm_op_add(gm_ctx *ctx, gm_tensor *a, gm_tensor *b, gm_tensor **out) {
     *out = NULL;
     GM_FORWARD_IF_ERROR(gm__check_same_shape("add", "b", b, a));
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), a->ndim, a->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), a->ndim, a->shape, &y));
     const gm_real *pa = a->data, *pb = b->data;
     gm_real *py = y->data;
     int64_t n = y->numel;

@@ -44,7 +44,7 @@ gm_status gm_op_concat(gm_ctx *ctx, gm_tensor *a, gm_tensor *b, gm_tensor **out)
     for (int i = 0; i < a->ndim; i++) shape[i] = a->shape[i];
     shape[1] = a->shape[1] + b->shape[1];
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), a->ndim, shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), a->ndim, shape, &y));
     const int64_t nb = a->shape[0], pa = a->numel / nb, pb = b->numel / nb;
     for (int64_t i = 0; i < nb; i++) {
         memcpy(y->data + i * (pa + pb), a->data + i * pa, (size_t)pa * sizeof(gm_real));

@@ -83,7 +83,7 @@ gm_status gm_op_conv1x1(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias
                        GM_ERR_TOO_LARGE, OP ": O*I*n overflows");
 
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new3(gm_ctx_arena(ctx), nb, no, n, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), 3, (int64_t[]){nb, no, n}, &y));
     const int nt = gm__batch_threads(nb, flops);
     const gm_real *xd = x->data, *wd = w->data, *bd = bias ? bias->data : NULL;
     gm_real *yd = y->data;

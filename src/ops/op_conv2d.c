@@ -172,7 +172,7 @@ gm_status gm_op_conv2d(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias,
 
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new4(arena, g.nb, g.no, g.ho, g.wo, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, 4, (int64_t[]){g.nb, g.no, g.ho, g.wo}, &y));
     const int nt = gm__batch_threads(g.nb, flops);
     gm_real *ws = gm_arena_alloc(arena, (size_t)nt * (size_t)(g.k * g.pt) * sizeof *ws);
     if (!ws) return gm__nomem(OP ": column scratch");

@@ -39,7 +39,7 @@ gm_status gm_op_dropout(gm_ctx *ctx, gm_tensor *x, double p, gm_tensor **out) {
                        "dropout: probability %g is outside [0, 1)", p);
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(arena, x->ndim, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, x->ndim, x->shape, &y));
     int64_t n = x->numel;
     gm__dropout_saved s = {NULL, (gm_real)1};
     if (gm_ctx_training(ctx) && p > 0.0) {

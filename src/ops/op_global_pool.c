@@ -96,7 +96,7 @@ gm_status gm_op_global_pool(gm_ctx *ctx, gm_tensor *x, gm_reduce mode, gm_tensor
 
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new2(arena, nb, nc, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, 2, (int64_t[]){nb, nc}, &y));
     gm_tensor *in[1] = {x};
     const bool record = gm_ctx_needs_grad(ctx, 1, in);
     global_pool_saved *sv = NULL;

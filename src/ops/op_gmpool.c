@@ -157,7 +157,8 @@ gm_status gm_op_gmpool(gm_ctx *ctx, const gm_gmat_plan *plan, gm_tensor *x, gm_r
 
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new3(arena, x->shape[0], x->shape[1], tab.cols, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(
+        arena, 3, (int64_t[]){x->shape[0], x->shape[1], tab.cols}, &y));
     gm_tensor *in[1] = {x};
     const bool record = gm_ctx_needs_grad(ctx, 1, in);
     gmpool_saved *sv = NULL;

@@ -222,7 +222,8 @@ gm_status gm_op_gmunpool(gm_ctx *ctx, const gm_gmat_plan *plan, gm_tensor *x, gm
 
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new3(arena, x->shape[0], p->shape[1], tab.n_in, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(
+        arena, 3, (int64_t[]){x->shape[0], p->shape[1], tab.n_in}, &y));
     const gm__gmunpool_dims d = dims_of(plan, x, p);
     const int nt = gm__gm_threads(d.batch * d.cin * d.cout * tab.rows * tab.cols);
     void *scratch = gm_arena_alloc(arena, gm__gmunpool_scratch_bytes(&d, nt, false));

@@ -157,7 +157,7 @@ gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma, gm_tensor
     }
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(arena, x->ndim, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, x->ndim, x->shape, &y));
     const int64_t nb = x->shape[0], n = x->numel / nb;
     gm__layernorm_saved s;
     s.mean = gm_arena_alloc(arena, (size_t)nb * sizeof(double));

@@ -43,7 +43,7 @@ gm_status gm_op_linear(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias,
                        OP ": a dimension exceeds the BLAS limit of %d", INT32_MAX);
 
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new2(gm_ctx_arena(ctx), nb, no, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), 2, (int64_t[]){nb, no}, &y));
     if (bias)
         for (int64_t b = 0; b < nb; b++)
             for (int64_t o = 0; o < no; o++) y->data[b * no + o] = bias->data[o];

@@ -43,7 +43,7 @@ gm_status gm_op_maxpool2d(gm_ctx *ctx, gm_tensor *x, gm_tensor **out) {
 
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new4(arena, nb, nc, ho, wo, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, 4, (int64_t[]){nb, nc, ho, wo}, &y));
     gm_tensor *in[1] = {x};
     const bool record = gm_ctx_needs_grad(ctx, 1, in);
     maxpool2d_saved *sv = NULL;

@@ -21,7 +21,7 @@ gm_status gm_op_mse(gm_ctx *ctx, gm_tensor *pred, gm_tensor *target, gm_tensor *
     *out = NULL;
     GM_FORWARD_IF_ERROR(gm__check_same_shape("mse", "target", target, pred));
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), 0, NULL, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), 0, NULL, &y));
     const gm_real *p = pred->data, *t = target->data;
     int64_t n = pred->numel;
     /* Accumulate in double: the loss is a long sum and is what gets logged. */

@@ -55,7 +55,7 @@ gm_status gm_op_mul_positions(gm_ctx *ctx, gm_tensor *x, gm_tensor *v, gm_tensor
         return gm__shape_error("mul_positions", "v", v, want);
     }
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), 3, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), 3, x->shape, &y));
     int64_t rows = x->shape[0] * x->shape[1], n = x->shape[2];
     const gm_real *px = x->data, *pv = v->data;
     gm_real *py = y->data;

@@ -101,7 +101,7 @@ gm_status gm_op_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, gm_tensor **o
         return gm__shape_error("prelu", "slope", slope, want);
     }
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
     const bool shared = slope->numel == 1;
     const gm_real *px = x->data, *pa = slope->data;
     gm_real *py = y->data;

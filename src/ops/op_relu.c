@@ -19,7 +19,7 @@ gm_status gm_op_relu(gm_ctx *ctx, gm_tensor *x, gm_tensor **out) {
                        "relu: ctx, x and out must be non-NULL");
     *out = NULL;
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
     const gm_real *px = x->data;
     gm_real *py = y->data;
     int64_t n = y->numel;

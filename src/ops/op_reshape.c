@@ -39,7 +39,7 @@ gm_status gm_op_reshape(gm_ctx *ctx, gm_tensor *x, int ndim, const int64_t *shap
     if (len > 0 && (size_t)len < sizeof want) snprintf(want + len, sizeof want - (size_t)len, ")");
     if (!valid || numel != x->numel) return gm__shape_error("reshape", "x", x, want);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), ndim, shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), ndim, shape, &y));
     memcpy(y->data, x->data, (size_t)x->numel * sizeof(gm_real));
     gm_tensor *in[1] = {x};
     if (gm_ctx_needs_grad(ctx, 1, in)) {

@@ -37,7 +37,7 @@ gm_status gm_op_row_normalize(gm_ctx *ctx, gm_tensor *x, gm_tensor **out) {
     if (x->ndim < 1) return gm__shape_error("row_normalize", "x", x, "(R, ...) with ndim >= 1");
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(arena, x->ndim, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, x->ndim, x->shape, &y));
     const int64_t rows = x->shape[0], len = x->numel / rows;
     double *norms = gm_arena_alloc(arena, (size_t)rows * sizeof(double));
     if (!norms) return gm__nomem("row_normalize: norms");

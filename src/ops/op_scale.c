@@ -19,7 +19,7 @@ gm_status gm_op_scale(gm_ctx *ctx, gm_tensor *x, double alpha, gm_tensor **out) 
                        "scale: ctx, x and out must be non-NULL");
     *out = NULL;
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
     const gm_real a = (gm_real)alpha;
     const gm_real *px = x->data;
     gm_real *py = y->data;

@@ -39,7 +39,7 @@ gm_status gm_op_slice(gm_ctx *ctx, gm_tensor *x, int64_t start, int64_t count, g
     shape[1] = count;
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(arena, x->ndim, shape, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, x->ndim, shape, &y));
     const int64_t nb = x->shape[0], inner = x->numel / (nb * x->shape[1]);
     const int64_t xrow = x->numel / nb, yrow = y->numel / nb;
     for (int64_t b = 0; b < nb; b++) {

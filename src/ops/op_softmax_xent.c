@@ -46,7 +46,7 @@ gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labe
     }
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new(arena, 0, NULL, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, 0, NULL, &y));
     gm__xent_saved s;
     s.lse = gm_arena_alloc(arena, (size_t)nb * sizeof(double));
     if (!s.lse) return gm__nomem("softmax_xent: log-sum-exp");

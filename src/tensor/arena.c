@@ -1,8 +1,16 @@
-/* Bump allocator over a list of chunks (ggml-style contexts).
+/* Bump allocator over a list of chunks (ggml-style contexts), with a free
+ * list for blocks released before the reset.
  *
  * Chunks are kept in the order they were first used. A reset rewinds to the
  * first chunk without freeing anything, so a step that repeats the previous
- * step's requests walks the same chunks and never reaches gm_malloc. */
+ * step's requests walks the same chunks and never reaches gm_malloc.
+ *
+ * Released blocks carry their list node in their own first bytes (every
+ * block is at least GM__ARENA_ALIGN bytes), so releasing allocates nothing. A
+ * request is served from the smallest released block that holds it, its
+ * tail handed out and its head kept on the list; only then from the chunks.
+ * The choice depends on the sequence of requests alone, so identical steps
+ * reuse identical addresses. */
 #include <stdint.h>
 #include <string.h>
 
@@ -20,10 +28,16 @@ typedef struct gm__chunk {
     void *raw; /* what gm_malloc returned */
 } gm__chunk;
 
+typedef struct gm__free_block {
+    struct gm__free_block *next;
+    size_t bytes; /* a multiple of GM__ARENA_ALIGN */
+} gm__free_block;
+
 struct gm_arena {
     size_t chunk_bytes;
     gm__chunk *head;
     gm__chunk *cur; /* chunks after cur are unused since the last reset */
+    gm__free_block *free; /* released since the last reset, newest first */
     size_t used;
     size_t peak;
 };
@@ -73,12 +87,42 @@ static gm__chunk *gm__chunk_new(size_t cap) {
     return c;
 }
 
-void *gm_arena_alloc(gm_arena *a, size_t bytes) {
-    if (!a) return NULL;
+static size_t gm__arena_round(size_t bytes) {
     /* Zero-byte requests still get a distinct block. */
     if (bytes == 0) bytes = 1;
+    return (bytes + GM__ARENA_ALIGN - 1) & ~(GM__ARENA_ALIGN - 1);
+}
+
+static void gm__arena_count(gm_arena *a, size_t need) {
+    a->used += need;
+    if (a->used > a->peak) a->peak = a->used;
+}
+
+/* The tail of the smallest released block of at least `need` bytes, or NULL. */
+static void *gm__arena_reuse(gm_arena *a, size_t need) {
+    gm__free_block **best = NULL;
+    for (gm__free_block **p = &a->free; *p; p = &(*p)->next) {
+        if ((*p)->bytes >= need && (!best || (*p)->bytes < (*best)->bytes)) best = p;
+    }
+    if (!best) return NULL;
+    gm__free_block *b = *best;
+    if (b->bytes == need) {
+        *best = b->next;
+        return b;
+    }
+    b->bytes -= need;
+    return (unsigned char *)b + b->bytes;
+}
+
+void *gm_arena_alloc(gm_arena *a, size_t bytes) {
+    if (!a) return NULL;
     if (bytes > SIZE_MAX - 2 * GM__ARENA_ALIGN) return NULL;
-    size_t need = (bytes + GM__ARENA_ALIGN - 1) & ~(GM__ARENA_ALIGN - 1);
+    const size_t need = gm__arena_round(bytes);
+    void *reused = a->free ? gm__arena_reuse(a, need) : NULL;
+    if (reused) {
+        gm__arena_count(a, need);
+        return reused;
+    }
 
     gm__chunk *c = a->cur;
     if (c && c->cap - c->used < need) {
@@ -105,9 +149,18 @@ void *gm_arena_alloc(gm_arena *a, size_t bytes) {
     a->cur = c;
     void *p = c->base + c->used;
     c->used += need;
-    a->used += need;
-    if (a->used > a->peak) a->peak = a->used;
+    gm__arena_count(a, need);
     return p;
+}
+
+void gm_arena_release(gm_arena *a, void *p, size_t bytes) {
+    if (!a || !p || bytes > SIZE_MAX - 2 * GM__ARENA_ALIGN) return;
+    const size_t need = gm__arena_round(bytes);
+    gm__free_block *b = p;
+    b->bytes = need;
+    b->next = a->free;
+    a->free = b;
+    a->used -= need;
 }
 
 void *gm_arena_calloc(gm_arena *a, size_t count, size_t size) {
@@ -122,6 +175,7 @@ void gm_arena_reset(gm_arena *a) {
     if (!a) return;
     for (gm__chunk *c = a->head; c; c = c->next) c->used = 0;
     a->cur = a->head;
+    a->free = NULL;
     a->used = 0;
 }
 

@@ -14,6 +14,7 @@ struct gm_ctx {
     int64_t cap;
     bool grad_enabled;
     bool training;
+    bool retain_grads;
     gm_rng rng;
 };
 
@@ -61,6 +62,12 @@ bool gm_ctx_set_training(gm_ctx *ctx, bool training) {
 }
 
 bool gm_ctx_training(const gm_ctx *ctx) { return ctx->training; }
+
+bool gm_ctx_set_retain_grads(gm_ctx *ctx, bool retain) {
+    bool prev = ctx->retain_grads;
+    ctx->retain_grads = retain;
+    return prev;
+}
 
 gm_rng *gm_ctx_rng(gm_ctx *ctx) { return &ctx->rng; }
 
@@ -124,8 +131,16 @@ gm_status gm_ctx_backward(gm_ctx *ctx, gm_tensor *loss) {
     for (int64_t i = ctx->nnodes - 1; i >= 0; i--) {
         gm_tape_node *node = &ctx->nodes[i];
         /* NULL: no path from the loss reaches this node's result. */
-        if (!node->out->grad) continue;
+        gm_tensor *out = node->out;
+        if (!out->grad) continue;
         GM_FORWARD_IF_ERROR(node->backward(node));
+        /* Every node that reads out->grad comes later on the tape (it
+         * consumed out), so it has run: the step arena may reuse the block
+         * for the gradients still to come. */
+        if (!ctx->retain_grads && out->arena == ctx->arena) {
+            gm_arena_release(ctx->arena, out->grad, (size_t)out->numel * sizeof(gm_real));
+            out->grad = NULL;
+        }
     }
     return GM_OK;
 }

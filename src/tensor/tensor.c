@@ -1,5 +1,6 @@
 /* Dense tensors living in an arena: the struct and its data share the
  * arena's lifetime, so a step's activations vanish with one reset. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +11,18 @@
  * int64_t and size_t. */
 #define GM__TENSOR_MAX_NUMEL ((int64_t)1 << 56)
 
-gm_status gm_tensor_new(gm_arena *arena, int ndim, const int64_t *shape, gm_tensor **out) {
+/* Sanitizer builds fill the data of uninitialised tensors with NaN, so that
+ * an op that leaves part of its result unwritten fails the tests (its
+ * results no longer match the references) instead of passing on whatever the
+ * arena held. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GM__POISON_UNINIT 1
+#else
+#define GM__POISON_UNINIT 0
+#endif
+
+static gm_status gm__tensor_make(gm_arena *arena, int ndim, const int64_t *shape, bool zero,
+                                 gm_tensor **out) {
     GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, "gm_tensor_new: out is NULL");
     *out = NULL;
     GM_RETURN_ERROR_IF(!arena, GM_ERR_INVALID_ARG, "gm_tensor_new: arena is NULL");
@@ -33,8 +45,12 @@ gm_status gm_tensor_new(gm_arena *arena, int ndim, const int64_t *shape, gm_tens
     gm_tensor *t = gm_arena_alloc(arena, sizeof *t);
     if (!t) return gm__nomem("a tensor header");
     memset(t, 0, sizeof *t);
-    t->data = gm_arena_calloc(arena, (size_t)numel, sizeof(gm_real));
+    t->data = zero ? gm_arena_calloc(arena, (size_t)numel, sizeof(gm_real))
+                   : gm_arena_alloc(arena, (size_t)numel * sizeof(gm_real));
     if (!t->data) return gm__nomem("tensor data");
+    if (!zero && GM__POISON_UNINIT) {
+        for (int64_t i = 0; i < numel; i++) t->data[i] = (gm_real)NAN;
+    }
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->numel = numel;
@@ -43,6 +59,15 @@ gm_status gm_tensor_new(gm_arena *arena, int ndim, const int64_t *shape, gm_tens
     t->arena = arena;
     *out = t;
     return GM_OK;
+}
+
+gm_status gm_tensor_new(gm_arena *arena, int ndim, const int64_t *shape, gm_tensor **out) {
+    return gm__tensor_make(arena, ndim, shape, true, out);
+}
+
+gm_status gm_tensor_new_uninit(gm_arena *arena, int ndim, const int64_t *shape,
+                               gm_tensor **out) {
+    return gm__tensor_make(arena, ndim, shape, false, out);
 }
 
 gm_status gm_tensor_new1(gm_arena *arena, int64_t d0, gm_tensor **out) {
