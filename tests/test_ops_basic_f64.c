@@ -60,6 +60,9 @@ static gm_status fwd_prelu(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out
 static gm_status fwd_layernorm(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
     return gm_op_layernorm(ctx, in[0], NULL, NULL, ((const op_args *)u)->eps, out);
 }
+static gm_status fwd_layernorm_prelu(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
+    return gm_op_layernorm_prelu(ctx, in[0], in[1], ((const op_args *)u)->eps, out);
+}
 static gm_status fwd_layernorm_affine(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
     return gm_op_layernorm(ctx, in[0], in[1], in[2], ((const op_args *)u)->eps, out);
 }
@@ -145,6 +148,12 @@ static const op_case CASES[] = {
      {{2, 3, 5}, {3, 5}, {3, 5}}, {true, true, true}, {0}, {.eps = 1e-5}},
     {"layernorm", "affine (3,2,2,2)", fwd_layernorm_affine, 3, {4, 3, 3},
      {{3, 2, 2, 2}, {2, 2, 2}, {2, 2, 2}}, {true, true, true}, {0}, {.eps = 0.1}},
+    {"layernorm_prelu", "shared (2,3,5)", fwd_layernorm_prelu, 2, {3, 1}, {{2, 3, 5}, {1}},
+     {true, true}, {0}, {.eps = 1e-5}},
+    {"layernorm_prelu", "per-channel (3,4,6)", fwd_layernorm_prelu, 2, {3, 1},
+     {{3, 4, 6}, {4}}, {true, true}, {0}, {.eps = 1e-5}},
+    {"layernorm_prelu", "shared scalar (2,3,2,2)", fwd_layernorm_prelu, 2, {4, 0},
+     {{2, 3, 2, 2}, {0}}, {true, true}, {0}, {.eps = 0.1}},
     {"dropout", "training p=0.3 (2,3,5)", fwd_dropout, 1, {3}, {{2, 3, 5}}, {true}, {0},
      {.p = 0.3}},
     {"dropout", "training p=0.7 (40)", fwd_dropout, 1, {1}, {{40}}, {true}, {0}, {.p = 0.7}},
@@ -222,6 +231,7 @@ Test(gradcheck_f64, mul_positions) { check_op("mul_positions"); }
 Test(gradcheck_f64, relu) { check_op("relu"); }
 Test(gradcheck_f64, prelu) { check_op("prelu"); }
 Test(gradcheck_f64, layernorm) { check_op("layernorm"); }
+Test(gradcheck_f64, layernorm_prelu) { check_op("layernorm_prelu"); }
 Test(gradcheck_f64, dropout) { check_op("dropout"); }
 Test(gradcheck_f64, concat) { check_op("concat"); }
 Test(gradcheck_f64, slice) { check_op("slice"); }

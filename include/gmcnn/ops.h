@@ -35,6 +35,7 @@ extern "C" {
     X(GM_OP_RELU, "relu")                                                                    \
     X(GM_OP_PRELU, "prelu")                                                                  \
     X(GM_OP_LAYERNORM, "layernorm")                                                          \
+    X(GM_OP_LAYERNORM_PRELU, "layernorm_prelu")                                              \
     X(GM_OP_DROPOUT, "dropout")                                                              \
     X(GM_OP_LINEAR, "linear")                                                                \
     X(GM_OP_CONV1X1, "conv1x1")                                                              \
@@ -85,6 +86,11 @@ GM_NODISCARD gm_status gm_op_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, 
  * make it affine. */
 GM_NODISCARD gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma,
                                        gm_tensor *beta, double eps, gm_tensor **out);
+/* prelu(layernorm(x)) without affine, slope as in gm_op_prelu, in one op
+ * that stores no normalised values: bit for bit the two ops' results and
+ * gradients, with one activation buffer (and its gradient) fewer. */
+GM_NODISCARD gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope,
+                                             double eps, gm_tensor **out);
 /* In training mode: zero each value with probability p and scale the rest by
  * 1/(1-p), using the ctx's RNG; otherwise (or p = 0) out = x. 0 <= p < 1. */
 GM_NODISCARD gm_status gm_op_dropout(gm_ctx *ctx, gm_tensor *x, double p, gm_tensor **out);

@@ -266,12 +266,11 @@ static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *
         gm_tensor *res = x;
         for (int64_t li = 0; li < b->nlayers; li++) {
             const gm__nn_layer *l = &b->layers[li];
-            gm_tensor *y = NULL, *z = NULL;
+            gm_tensor *y = NULL;
             GM_FORWARD_IF_ERROR(gm__nn_gmconv_forward(&l->conv, ctx, x, &y));
             gm__nn_trace_add(m, y, b->level, false, "blocks.%lld.layers.%lld.conv",
                              (long long)bi, (long long)li);
-            GM_FORWARD_IF_ERROR(gm_op_layernorm(ctx, y, NULL, NULL, GM__NN_LN_EPS, &z));
-            GM_FORWARD_IF_ERROR(gm_op_prelu(ctx, z, l->prelu, &x));
+            GM_FORWARD_IF_ERROR(gm_op_layernorm_prelu(ctx, y, l->prelu, GM__NN_LN_EPS, &x));
             gm__nn_trace_add(m, x, b->level, false, "blocks.%lld.layers.%lld", (long long)bi,
                              (long long)li);
         }

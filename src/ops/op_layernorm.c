@@ -18,9 +18,7 @@ static double sum_lanes(const double *lane) {
     return s;
 }
 
-/* mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
- * squares does not cancel) */
-static void moments(int64_t n, const gm_real *restrict x, double eps, double *mean, double *rstd) {
+void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean, double *rstd) {
     double lane[LANES] = {0};
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES)
@@ -44,8 +42,7 @@ static void moments(int64_t n, const gm_real *restrict x, double eps, double *me
     *rstd = 1.0 / sqrt((sq + sum_lanes(sq_lane)) / (double)n + eps);
 }
 
-/* sum_d = sum of d, sum_dx = sum of d * xhat, with d = g [* gamma] */
-static void grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
+void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
                       const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
                       double *sum_dx) {
     double ld[LANES] = {0}, lx[LANES] = {0};
@@ -94,7 +91,7 @@ static gm_status gm__layernorm_backward(gm_tape_node *node) {
             const gm_real *xb = px + b * n, *gb = g + b * n;
             const double mean = s->mean[b], rstd = s->rstd[b];
             double sum_d = 0.0, sum_dx = 0.0;
-            grad_sums(n, xb, gb, pg, mean, rstd, &sum_d, &sum_dx);
+            gm__ln_grad_sums(n, xb, gb, pg, mean, rstd, &sum_d, &sum_dx);
             const double mean_d = sum_d / (double)n, mean_dx = sum_dx / (double)n;
             gm_real *gxb = gx + b * n;
             for (int64_t j = 0; j < n; j++) {
@@ -170,7 +167,7 @@ gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma, gm_tensor
     for (int64_t b = 0; b < nb; b++) {
         const gm_real *xb = px + b * n;
         double mean = 0.0, rstd = 0.0;
-        moments(n, xb, eps, &mean, &rstd);
+        gm__ln_moments(n, xb, eps, &mean, &rstd);
         s.mean[b] = mean;
         s.rstd[b] = rstd;
         gm_real *yb = py + b * n;

@@ -26,8 +26,8 @@ GM__NO_FP_TRAPS static void prelu_row_grad(int64_t n, gm_real a, const gm_real *
     }
 }
 
-/* sum over j of g[j] * x[j] where x[j] < 0, in double */
-GM__NO_FP_TRAPS static double prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g) {
+GM__NO_FP_TRAPS double gm__prelu_row_slope(int64_t n, const gm_real *restrict x,
+                                           const gm_real *restrict g) {
     double lane[LANES] = {0};
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES)
@@ -68,7 +68,7 @@ static gm_status gm__prelu_backward(gm_tape_node *node) {
                 double s = 0.0;
                 for (int64_t c = 0; c < nc; c++) {
                     const int64_t base = (b * nc + c) * inner;
-                    s += prelu_row_slope(inner, px + base, g + base);
+                    s += gm__prelu_row_slope(inner, px + base, g + base);
                 }
 #pragma omp ordered
                 acc += s;
@@ -80,7 +80,7 @@ static gm_status gm__prelu_backward(gm_tape_node *node) {
                 double acc = 0.0;
                 for (int64_t b = 0; b < nb; b++) {
                     const int64_t base = (b * nc + c) * inner;
-                    acc += prelu_row_slope(inner, px + base, g + base);
+                    acc += gm__prelu_row_slope(inner, px + base, g + base);
                 }
                 slope->grad[c] += (gm_real)acc;
             }
@@ -89,17 +89,23 @@ static gm_status gm__prelu_backward(gm_tape_node *node) {
     return GM_OK;
 }
 
+gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_tensor *slope) {
+    if (x->ndim < 2) return gm__shape_error(op, "x", x, "(B, C, ...)");
+    const int64_t nc = x->shape[1];
+    if (slope->numel != 1 && (slope->ndim != 1 || slope->shape[0] != nc)) {
+        char want[64];
+        snprintf(want, sizeof want, "one element or (%lld), one per channel", (long long)nc);
+        return gm__shape_error(op, "slope", slope, want);
+    }
+    return GM_OK;
+}
+
 gm_status gm_op_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, gm_tensor **out) {
     GM_RETURN_ERROR_IF(!ctx || !x || !slope || !out, GM_ERR_INVALID_ARG,
                        "prelu: ctx, x, slope and out must be non-NULL");
     *out = NULL;
-    if (x->ndim < 2) return gm__shape_error("prelu", "x", x, "(B, C, ...)");
+    GM_FORWARD_IF_ERROR(gm__check_prelu_shapes("prelu", x, slope));
     const int64_t nb = x->shape[0], nc = x->shape[1], inner = x->numel / (nb * nc);
-    if (slope->numel != 1 && (slope->ndim != 1 || slope->shape[0] != nc)) {
-        char want[64];
-        snprintf(want, sizeof want, "one element or (%lld), one per channel", (long long)nc);
-        return gm__shape_error("prelu", "slope", slope, want);
-    }
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(gm_ctx_arena(ctx), x->ndim, x->shape, &y));
     const bool shared = slope->numel == 1;

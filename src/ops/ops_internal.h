@@ -19,6 +19,23 @@
 #define GM__NO_FP_TRAPS __attribute__((optimize("no-trapping-math")))
 #else
 #define GM__NO_FP_TRAPS
+/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): mean
+ * and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of squares
+ * does not cancel); and the backward's sums sum_d = sum of d, sum_dx = sum of
+ * d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd. */
+void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
+                    double *rstd);
+void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
+                      const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
+                      double *sum_dx);
+
+/* Shared by prelu and layernorm_prelu (op_prelu.c): the sum over j of
+ * g[j] * x[j] where x[j] < 0, in double (GM__SUM_LANES lanes, then the tail). */
+double gm__prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g);
+/* GM_OK when x is (B, C, ...) and slope has one element or C, else the shape
+ * error naming <op>. */
+gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_tensor *slope);
+
 #endif
 
 /* Lanes of the double accumulators in the reductions of elementwise ops:
@@ -37,6 +54,23 @@ static inline void gm__gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, in
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
                 (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): mean
+ * and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of squares
+ * does not cancel); and the backward's sums sum_d = sum of d, sum_dx = sum of
+ * d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd. */
+void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
+                    double *rstd);
+void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
+                      const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
+                      double *sum_dx);
+
+/* Shared by prelu and layernorm_prelu (op_prelu.c): the sum over j of
+ * g[j] * x[j] where x[j] < 0, in double (GM__SUM_LANES lanes, then the tail). */
+double gm__prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g);
+/* GM_OK when x is (B, C, ...) and slope has one element or C, else the shape
+ * error naming <op>. */
+gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_tensor *slope);
+
 #endif
 }
 
@@ -70,5 +104,22 @@ double gm__sum(int64_t n, const gm_real *x);
  * gm__sum, the rows in the order b; the output channels are spread over nt
  * threads (1 = serial). */
 void gm__bias_grad_add(gm_real *db, const gm_real *dy, int64_t nb, int64_t no, int64_t n, int nt);
+
+/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): mean
+ * and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of squares
+ * does not cancel); and the backward's sums sum_d = sum of d, sum_dx = sum of
+ * d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd. */
+void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
+                    double *rstd);
+void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
+                      const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
+                      double *sum_dx);
+
+/* Shared by prelu and layernorm_prelu (op_prelu.c): the sum over j of
+ * g[j] * x[j] where x[j] < 0, in double (GM__SUM_LANES lanes, then the tail). */
+double gm__prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g);
+/* GM_OK when x is (B, C, ...) and slope has one element or C, else the shape
+ * error naming <op>. */
+gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_tensor *slope);
 
 #endif
