@@ -208,6 +208,26 @@ Test(tensor, uninitialised_tensors) {
     gm_arena_free(a);
 }
 
+Test(tensor, grad_acquire_tells_assign_from_accumulate) {
+    gm_arena *a = gc_arena();
+    gm_tensor *t = NULL;
+    OK(gm_tensor_new1(a, 7, &t));
+    bool fresh = false;
+    OK(gm_tensor_grad_acquire(t, &fresh));
+    cr_assert(fresh, "a new gradient is to be assigned");
+    cr_assert_not_null(t->grad);
+#if defined(__SANITIZE_ADDRESS__)
+    for (int64_t i = 0; i < t->numel; i++) cr_assert(isnan(t->grad[i]), "i=%lld", (long long)i);
+#endif
+    gm_real *g = t->grad;
+    OK(gm_tensor_grad_acquire(t, &fresh));
+    cr_assert_not(fresh, "an existing gradient is accumulated into");
+    cr_assert_eq(t->grad, g);
+    cr_assert_eq(gm_tensor_grad_acquire(t, NULL), GM_ERR_INVALID_ARG);
+    cr_assert_eq(gm_tensor_grad_acquire(NULL, &fresh), GM_ERR_INVALID_ARG);
+    gm_arena_free(a);
+}
+
 Test(tensor, creation_errors) {
     gm_arena *a = gc_arena();
     gm_tensor *t = (gm_tensor *)&t;

@@ -104,6 +104,12 @@ GM_NODISCARD gm_status gm_tensor_new4(gm_arena *arena, int64_t d0, int64_t d1, i
                                       int64_t d3, gm_tensor **out);
 /* Allocates t->grad (zero-filled) in t's arena if it is NULL. */
 GM_NODISCARD gm_status gm_tensor_grad_ensure(gm_tensor *t);
+/* For backward functions that write every element of t's gradient: when
+ * t->grad is NULL, allocates it without the zero fill (NaN in sanitizer
+ * builds) and sets *fresh, and the caller must assign (=) every element;
+ * otherwise *fresh is false and the caller adds (+=) as usual. Saves a pass
+ * of memset and of reading zeros per gradient. */
+GM_NODISCARD gm_status gm_tensor_grad_acquire(gm_tensor *t, bool *fresh);
 /* Zeroes t->grad if allocated. */
 void gm_tensor_zero_grad(gm_tensor *t);
 /* True when the two tensors have the same ndim and shape. */

@@ -8,10 +8,9 @@ static gm_status gm__add_backward(gm_tape_node *node) {
     for (int i = 0; i < 2; i++) {
         gm_tensor *x = node->in[i];
         if (!x->requires_grad) continue;
-        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
-        gm_real *gx = x->grad;
-#pragma omp parallel for if (n >= (1 << 16))
-        for (int64_t j = 0; j < n; j++) gx[j] += g[j];
+        bool fresh = false;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
+        GM__GRAD_STORE(fresh, n, x->grad, j, g[j]);
     }
     return GM_OK;
 }

@@ -17,13 +17,16 @@ static gm_status conv1x1_backward(gm_tape_node *node) {
     const gm_real *dy = y->grad;
 
     if (x->requires_grad) {
-        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+        bool fresh = false;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
         gm_real *dx = x->grad;
         const gm_real *wd = w->data;
-        /* dx_b += W^T dy_b; every sample writes only its own slice */
+        const gm_real beta = fresh ? 0 : 1;
+        /* dx_b (+)= W^T dy_b; every sample writes only its own slice */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
         for (int64_t b = 0; b < nb; b++)
-            gm__gemm(true, false, ni, n, no, 1, wd, ni, dy + b * no * n, n, 1, dx + b * ni * n, n);
+            gm__gemm(true, false, ni, n, no, 1, wd, ni, dy + b * no * n, n, beta, dx + b * ni * n,
+                     n);
     }
     if (w->requires_grad) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(w));

@@ -14,20 +14,17 @@ typedef struct {
 static gm_status gm__dropout_backward(gm_tape_node *node) {
     gm_tensor *x = node->in[0];
     if (!x->requires_grad) return GM_OK;
-    GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+    bool fresh = false;
+    GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
     const gm__dropout_saved *s = node->saved;
     const gm_real *g = node->out->grad;
-    gm_real *gx = x->grad;
-    int64_t n = x->numel;
     if (!s->keep) {
-#pragma omp parallel for if (n >= (1 << 16))
-        for (int64_t j = 0; j < n; j++) gx[j] += g[j];
+        GM__GRAD_STORE(fresh, x->numel, x->grad, j, g[j]);
         return GM_OK;
     }
     const uint8_t *keep = s->keep;
     const gm_real scale = s->scale;
-#pragma omp parallel for if (n >= (1 << 16))
-    for (int64_t j = 0; j < n; j++) gx[j] += keep[j] ? scale * g[j] : (gm_real)0;
+    GM__GRAD_STORE(fresh, x->numel, x->grad, j, keep[j] ? scale * g[j] : (gm_real)0);
     return GM_OK;
 }
 

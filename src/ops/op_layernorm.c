@@ -83,7 +83,8 @@ static gm_status gm__layernorm_backward(gm_tape_node *node) {
     const gm_real *g = node->out->grad, *px = x->data;
     const int64_t nb = x->shape[0], n = x->numel / nb;
     if (x->requires_grad) {
-        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+        bool fresh = false;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
         gm_real *gx = x->grad;
         const gm_real *pg = gamma ? gamma->data : NULL;
 #pragma omp parallel for if (nb > 1 && x->numel >= (1 << 15))
@@ -97,7 +98,8 @@ static gm_status gm__layernorm_backward(gm_tape_node *node) {
             for (int64_t j = 0; j < n; j++) {
                 double d = pg ? (double)gb[j] * (double)pg[j] : (double)gb[j];
                 double xhat = ((double)xb[j] - mean) * rstd;
-                gxb[j] += (gm_real)(rstd * (d - mean_d - xhat * mean_dx));
+                const gm_real v = (gm_real)(rstd * (d - mean_d - xhat * mean_dx));
+                gxb[j] = fresh ? v : gxb[j] + v;
             }
         }
     }

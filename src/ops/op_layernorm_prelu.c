@@ -23,7 +23,7 @@ typedef struct {
 } lnp_saved;
 
 /* z of one channel row: the value layernorm stores. */
-static inline gm_real lnp_z(gm_real x, double mean, double rstd) {
+GM__NO_FP_TRAPS static inline gm_real lnp_z(gm_real x, double mean, double rstd) {
     return (gm_real)(((double)x - mean) * rstd);
 }
 
@@ -51,7 +51,8 @@ static gm_status lnp_backward(gm_tape_node *node) {
     const gm_real *g = node->out->grad, *px = x->data, *pa = slope->data;
     const bool shared = slope->numel == 1, gx = x->requires_grad, ga = slope->requires_grad;
     const int64_t nb = x->shape[0], nc = x->shape[1], n = x->numel / nb, inner = n / nc;
-    if (gx) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+    bool fresh = false;
+    if (gx) GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
     if (ga) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(slope));
     const int nt = nb > 1 && x->numel >= PARALLEL_NUMEL ? omp_get_max_threads() : 1;
     gm_arena *arena = node->out->arena;
@@ -82,7 +83,8 @@ static gm_status lnp_backward(gm_tape_node *node) {
             gm_real *dxb = dxd + b * n;
             for (int64_t j = 0; j < n; j++) {
                 const double xhat = ((double)xb[j] - mean) * rstd;
-                dxb[j] += (gm_real)(rstd * ((double)dz[j] - mean_d - xhat * mean_dx));
+                const gm_real v = (gm_real)(rstd * ((double)dz[j] - mean_d - xhat * mean_dx));
+                dxb[j] = fresh ? v : dxb[j] + v;
             }
         }
     }

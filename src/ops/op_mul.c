@@ -8,11 +8,10 @@ static gm_status gm__mul_backward(gm_tape_node *node) {
     for (int i = 0; i < 2; i++) {
         gm_tensor *x = node->in[i];
         if (!x->requires_grad) continue;
-        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+        bool fresh = false;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
         const gm_real *other = node->in[1 - i]->data;
-        gm_real *gx = x->grad;
-#pragma omp parallel for if (n >= (1 << 16))
-        for (int64_t j = 0; j < n; j++) gx[j] += g[j] * other[j];
+        GM__GRAD_STORE(fresh, n, x->grad, j, g[j] * other[j]);
     }
     return GM_OK;
 }

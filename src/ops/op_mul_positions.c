@@ -10,12 +10,19 @@ static gm_status gm__mul_positions_backward(gm_tape_node *node) {
     const gm_real *g = node->out->grad;
     int64_t rows = x->shape[0] * x->shape[1], n = x->shape[2];
     if (x->requires_grad) {
-        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+        bool fresh = false;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
         const gm_real *pv = v->data;
         gm_real *gx = x->grad;
 #pragma omp parallel for if (rows * n >= (1 << 16))
         for (int64_t r = 0; r < rows; r++) {
-            for (int64_t j = 0; j < n; j++) gx[r * n + j] += pv[j] * g[r * n + j];
+            gm_real *gxr = gx + r * n;
+            const gm_real *gr = g + r * n;
+            if (fresh) {
+                for (int64_t j = 0; j < n; j++) gxr[j] = pv[j] * gr[j];
+            } else {
+                for (int64_t j = 0; j < n; j++) gxr[j] += pv[j] * gr[j];
+            }
         }
     }
     if (v->requires_grad) {

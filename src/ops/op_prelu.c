@@ -18,11 +18,20 @@ GM__NO_FP_TRAPS static void prelu_row(int64_t n, gm_real a, const gm_real *restr
     }
 }
 
+/* gx = (or += when accumulating) the gradient through one row */
 GM__NO_FP_TRAPS static void prelu_row_grad(int64_t n, gm_real a, const gm_real *restrict x,
-                           const gm_real *restrict g, gm_real *restrict gx) {
-    for (int64_t j = 0; j < n; j++) {
-        const gm_real d = g[j], ad = a * d;
-        gx[j] += x[j] >= 0 ? d : ad;
+                                           const gm_real *restrict g, bool accumulate,
+                                           gm_real *restrict gx) {
+    if (accumulate) {
+        for (int64_t j = 0; j < n; j++) {
+            const gm_real d = g[j], ad = a * d;
+            gx[j] += x[j] >= 0 ? d : ad;
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            const gm_real d = g[j], ad = a * d;
+            gx[j] = x[j] >= 0 ? d : ad;
+        }
     }
 }
 
@@ -49,12 +58,13 @@ static gm_status gm__prelu_backward(gm_tape_node *node) {
     const int64_t nb = x->shape[0], nc = x->shape[1], inner = x->numel / (nb * nc);
     const int64_t n = x->numel;
     if (x->requires_grad) {
-        GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+        bool fresh = false;
+        GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
         gm_real *gx = x->grad;
 #pragma omp parallel for if (n >= (1 << 16))
         for (int64_t r = 0; r < nb * nc; r++) {
             const gm_real a = shared ? pa[0] : pa[r % nc];
-            prelu_row_grad(inner, a, px + r * inner, g + r * inner, gx + r * inner);
+            prelu_row_grad(inner, a, px + r * inner, g + r * inner, !fresh, gx + r * inner);
         }
     }
     if (slope->requires_grad) {

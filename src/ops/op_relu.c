@@ -4,13 +4,11 @@
 static gm_status gm__relu_backward(gm_tape_node *node) {
     gm_tensor *x = node->in[0];
     if (!x->requires_grad) return GM_OK;
-    GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+    bool fresh = false;
+    GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
     const gm_real *g = node->out->grad, *px = x->data;
-    gm_real *gx = x->grad;
-    int64_t n = x->numel;
     /* The kink at 0 takes the subgradient 0. */
-#pragma omp parallel for if (n >= (1 << 16))
-    for (int64_t j = 0; j < n; j++) gx[j] += px[j] > 0 ? g[j] : (gm_real)0;
+    GM__GRAD_STORE(fresh, x->numel, x->grad, j, px[j] > 0 ? g[j] : (gm_real)0);
     return GM_OK;
 }
 

@@ -4,13 +4,11 @@
 static gm_status gm__scale_backward(gm_tape_node *node) {
     gm_tensor *x = node->in[0];
     if (!x->requires_grad) return GM_OK;
-    GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
+    bool fresh = false;
+    GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
     const gm_real alpha = *(const gm_real *)node->saved;
     const gm_real *g = node->out->grad;
-    gm_real *gx = x->grad;
-    int64_t n = x->numel;
-#pragma omp parallel for if (n >= (1 << 16))
-    for (int64_t j = 0; j < n; j++) gx[j] += alpha * g[j];
+    GM__GRAD_STORE(fresh, x->numel, x->grad, j, alpha * g[j]);
     return GM_OK;
 }
 

@@ -38,6 +38,21 @@ gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_te
 
 #endif
 
+/* gx[j] = v (fresh gradient, see gm_tensor_grad_acquire) or gx[j] += v for j
+ * in [0, n), with v = `expr` in terms of j; threaded from 2^16 elements. */
+#define GM__GRAD_STORE(fresh, n, gx, j, expr)                                    \
+    do {                                                                         \
+        const int64_t gm__n_ = (n);                                              \
+        gm_real *const gm__gx_ = (gx);                                           \
+        if (fresh) {                                                             \
+            _Pragma("omp parallel for if (gm__n_ >= (1 << 16))")                 \
+            for (int64_t j = 0; j < gm__n_; j++) gm__gx_[j] = (expr);            \
+        } else {                                                                 \
+            _Pragma("omp parallel for if (gm__n_ >= (1 << 16))")                 \
+            for (int64_t j = 0; j < gm__n_; j++) gm__gx_[j] += (expr);           \
+        }                                                                        \
+    } while (0)
+
 /* Lanes of the double accumulators in the reductions of elementwise ops:
  * independent partial sums that the compiler can keep in vector registers. */
 #define GM__SUM_LANES 8

@@ -91,6 +91,20 @@ gm_status gm_tensor_new4(gm_arena *arena, int64_t d0, int64_t d1, int64_t d2, in
     return gm_tensor_new(arena, 4, shape, out);
 }
 
+gm_status gm_tensor_grad_acquire(gm_tensor *t, bool *fresh) {
+    GM_RETURN_ERROR_IF(!t || !fresh, GM_ERR_INVALID_ARG,
+                       "gm_tensor_grad_acquire: tensor and fresh must be non-NULL");
+    *fresh = false;
+    if (t->grad) return GM_OK;
+    t->grad = gm_arena_alloc(t->arena, (size_t)t->numel * sizeof(gm_real));
+    if (!t->grad) return gm__nomem("a gradient");
+    if (GM__POISON_UNINIT) {
+        for (int64_t i = 0; i < t->numel; i++) t->grad[i] = (gm_real)NAN;
+    }
+    *fresh = true;
+    return GM_OK;
+}
+
 gm_status gm_tensor_grad_ensure(gm_tensor *t) {
     GM_RETURN_ERROR_IF(!t, GM_ERR_INVALID_ARG, "gm_tensor_grad_ensure: tensor is NULL");
     if (t->grad) return GM_OK;
