@@ -171,8 +171,17 @@ struct gm_tape_node {
     int nin;
     gm_tensor *in[GM_TAPE_MAX_INPUTS];
     void *saved;
+    /* Set by gm_ctx_backward while the backward runs: true when out->grad is
+     * given back to the arena right after it (see gm_ctx_set_retain_grads). */
+    bool out_grad_expires;
 };
 
+/* For a backward whose input x would receive a copy of the output's
+ * gradient: when that gradient expires after this node, x has no gradient
+ * yet and both live in one arena with the same numel, moves the buffer to x
+ * (x->grad = out->grad, out->grad = NULL) and returns true; otherwise
+ * changes nothing and returns false. */
+bool gm_tape_node_move_grad(gm_tape_node *node, gm_tensor *x);
 /* True when an op on these inputs must record: gradients are enabled and at
  * least one input (non-NULL) requires a gradient. */
 bool gm_ctx_needs_grad(const gm_ctx *ctx, int nin, gm_tensor *const *in);

@@ -7,7 +7,7 @@ static gm_status gm__add_backward(gm_tape_node *node) {
     /* a and b may be the same tensor (x + x): each pass adds its share. */
     for (int i = 0; i < 2; i++) {
         gm_tensor *x = node->in[i];
-        if (!x->requires_grad) continue;
+        if (!x->requires_grad || gm_tape_node_move_grad(node, x)) continue;
         bool fresh = false;
         GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
         GM__GRAD_STORE(fresh, n, x->grad, j, g[j]);

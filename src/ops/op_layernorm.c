@@ -1,6 +1,9 @@
 /* Per-sample normalisation over all of a sample's values together:
  *   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps)  (biased variance),
  *   out = xhat [* gamma + beta].
+ * The statistics and the backward's sums are in double; the elementwise
+ * forward pass is in gm_real with mean and rstd rounded to it (twice the
+ * vector width of a pass in double; the result differs by a rounding).
  * Backward (N values per sample, dxhat = dout [* gamma]):
  *   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)). */
 #include <math.h>
@@ -173,10 +176,11 @@ gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma, gm_tensor
         s.mean[b] = mean;
         s.rstd[b] = rstd;
         gm_real *yb = py + b * n;
-        for (int64_t j = 0; j < n; j++) {
-            double v = ((double)xb[j] - mean) * rstd;
-            if (pg) v = v * (double)pg[j] + (double)pb[j];
-            yb[j] = (gm_real)v;
+        const gm_real mf = (gm_real)mean, rf = (gm_real)rstd;
+        if (pg) {
+            for (int64_t j = 0; j < n; j++) yb[j] = GM__LN_XHAT(xb[j], mf, rf) * pg[j] + pb[j];
+        } else {
+            for (int64_t j = 0; j < n; j++) yb[j] = GM__LN_XHAT(xb[j], mf, rf);
         }
     }
     gm_tensor *in[3] = {x, gamma, beta};

@@ -22,24 +22,20 @@ typedef struct {
     double *rstd;
 } lnp_saved;
 
-/* z of one channel row: the value layernorm stores. */
-GM__NO_FP_TRAPS static inline gm_real lnp_z(gm_real x, double mean, double rstd) {
-    return (gm_real)(((double)x - mean) * rstd);
-}
-
-GM__NO_FP_TRAPS static void lnp_row_forward(int64_t n, gm_real a, double mean, double rstd,
+/* z is the value layernorm stores: GM__LN_XHAT with mean and rstd in gm_real. */
+GM__NO_FP_TRAPS static void lnp_row_forward(int64_t n, gm_real a, gm_real mean, gm_real rstd,
                                             const gm_real *restrict x, gm_real *restrict y) {
     for (int64_t j = 0; j < n; j++) {
-        const gm_real z = lnp_z(x[j], mean, rstd), az = a * z;
+        const gm_real z = GM__LN_XHAT(x[j], mean, rstd), az = a * z;
         y[j] = z >= 0 ? z : az;
     }
 }
 
-GM__NO_FP_TRAPS static void lnp_row_dz(int64_t n, gm_real a, double mean, double rstd,
+GM__NO_FP_TRAPS static void lnp_row_dz(int64_t n, gm_real a, gm_real mean, gm_real rstd,
                                        const gm_real *restrict x, const gm_real *restrict g,
                                        gm_real *restrict z, gm_real *restrict dz) {
     for (int64_t j = 0; j < n; j++) {
-        const gm_real zj = lnp_z(x[j], mean, rstd), d = g[j], ad = a * d;
+        const gm_real zj = GM__LN_XHAT(x[j], mean, rstd), d = g[j], ad = a * d;
         z[j] = zj;
         dz[j] = zj >= 0 ? d : ad;
     }
@@ -73,7 +69,7 @@ static gm_status lnp_backward(gm_tape_node *node) {
             for (int64_t c = 0; c < nc; c++) {
                 const gm_real a = shared ? pa[0] : pa[c];
                 const int64_t o = c * inner;
-                lnp_row_dz(inner, a, mean, rstd, xb + o, gb + o, z + o, dz + o);
+                lnp_row_dz(inner, a, (gm_real)mean, (gm_real)rstd, xb + o, gb + o, z + o, dz + o);
                 if (ga) part[b * nc + c] = gm__prelu_row_slope(inner, z + o, gb + o);
             }
             if (!dxd) continue;
@@ -139,7 +135,8 @@ gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, dou
         sv.rstd[b] = rstd;
         for (int64_t c = 0; c < nc; c++) {
             const gm_real a = shared ? pa[0] : pa[c];
-            lnp_row_forward(inner, a, mean, rstd, xb + c * inner, py + b * n + c * inner);
+            lnp_row_forward(inner, a, (gm_real)mean, (gm_real)rstd, xb + c * inner,
+                            py + b * n + c * inner);
         }
     }
     gm_tensor *in[2] = {x, slope};

@@ -7,7 +7,7 @@
 
 static gm_status gm__reshape_backward(gm_tape_node *node) {
     gm_tensor *x = node->in[0];
-    if (!x->requires_grad) return GM_OK;
+    if (!x->requires_grad || gm_tape_node_move_grad(node, x)) return GM_OK;
     bool fresh = false;
     GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
     const gm_real *g = node->out->grad;

@@ -19,10 +19,13 @@
 #define GM__NO_FP_TRAPS __attribute__((optimize("no-trapping-math")))
 #else
 #define GM__NO_FP_TRAPS
-/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): mean
- * and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of squares
- * does not cancel); and the backward's sums sum_d = sum of d, sum_dx = sum of
- * d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd. */
+/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): the
+ * forward's normalised value in gm_real (mean and rstd rounded to gm_real);
+ * mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
+ * squares does not cancel); and the backward's sums sum_d = sum of d,
+ * sum_dx = sum of d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd
+ * in double. */
+#define GM__LN_XHAT(x, mean, rstd) (((x) - (mean)) * (rstd))
 void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
                     double *rstd);
 void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
@@ -69,10 +72,13 @@ static inline void gm__gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, in
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
                 (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
-/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): mean
- * and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of squares
- * does not cancel); and the backward's sums sum_d = sum of d, sum_dx = sum of
- * d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd. */
+/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): the
+ * forward's normalised value in gm_real (mean and rstd rounded to gm_real);
+ * mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
+ * squares does not cancel); and the backward's sums sum_d = sum of d,
+ * sum_dx = sum of d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd
+ * in double. */
+#define GM__LN_XHAT(x, mean, rstd) (((x) - (mean)) * (rstd))
 void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
                     double *rstd);
 void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
@@ -120,10 +126,13 @@ double gm__sum(int64_t n, const gm_real *x);
  * threads (1 = serial). */
 void gm__bias_grad_add(gm_real *db, const gm_real *dy, int64_t nb, int64_t no, int64_t n, int nt);
 
-/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): mean
- * and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of squares
- * does not cancel); and the backward's sums sum_d = sum of d, sum_dx = sum of
- * d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd. */
+/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): the
+ * forward's normalised value in gm_real (mean and rstd rounded to gm_real);
+ * mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
+ * squares does not cancel); and the backward's sums sum_d = sum of d,
+ * sum_dx = sum of d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd
+ * in double. */
+#define GM__LN_XHAT(x, mean, rstd) (((x) - (mean)) * (rstd))
 void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
                     double *rstd);
 void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,

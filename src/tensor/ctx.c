@@ -133,16 +133,27 @@ gm_status gm_ctx_backward(gm_ctx *ctx, gm_tensor *loss) {
         /* NULL: no path from the loss reaches this node's result. */
         gm_tensor *out = node->out;
         if (!out->grad) continue;
-        GM_FORWARD_IF_ERROR(node->backward(node));
         /* Every node that reads out->grad comes later on the tape (it
-         * consumed out), so it has run: the step arena may reuse the block
-         * for the gradients still to come. */
-        if (!ctx->retain_grads && out->arena == ctx->arena) {
+         * consumed out), so it has run: after this node, the step arena may
+         * reuse the block for the gradients still to come. */
+        node->out_grad_expires = !ctx->retain_grads && out->arena == ctx->arena;
+        GM_FORWARD_IF_ERROR(node->backward(node));
+        if (node->out_grad_expires && out->grad) {
             gm_arena_release(ctx->arena, out->grad, (size_t)out->numel * sizeof(gm_real));
             out->grad = NULL;
         }
     }
     return GM_OK;
+}
+
+bool gm_tape_node_move_grad(gm_tape_node *node, gm_tensor *x) {
+    gm_tensor *out = node->out;
+    if (!node->out_grad_expires || !out->grad || x->grad || x->arena != out->arena ||
+        x->numel != out->numel)
+        return false;
+    x->grad = out->grad;
+    out->grad = NULL;
+    return true;
 }
 
 void gm_ctx_reset(gm_ctx *ctx) {
