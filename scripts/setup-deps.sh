@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc make cmake ninja-build pkg-config
   libopenblas-openmp-dev liblapacke-dev
-  libcriterion-dev libcjson-dev libyaml-dev zlib1g-dev libcairo2-dev
+  libcriterion-dev libcjson-dev libyaml-dev zlib1g-dev libcairo2-dev libfftw3-dev
   python3-numpy
 )
 

@@ -420,6 +420,13 @@ static int64_t work_of(const gm__gmconv_dims *d) {
     return d->batch * d->cout * ie * d->tab.rows * d->tab.cols;
 }
 
+/* The full form on a translation table may run by FFT (op_gmconv_fft.c),
+ * with threads by its own work estimate; a plan FFTW cannot make falls back
+ * to the gather path. */
+static int fft_threads(const gm__gmconv_dims *d, const gm__torus *s) {
+    return gm__gm_threads((int64_t)(gm__gmconv_fft_flops(d, s) / 2));
+}
+
 static gm_status gmconv_backward(gm_tape_node *node) {
     gm_tensor *y = node->out, *x = node->in[0], *w = node->in[1], *bias = node->in[2];
     if (!y->grad) return GM_OK;
@@ -430,11 +437,20 @@ static gm_status gmconv_backward(gm_tape_node *node) {
     if (gx) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(x));
     if (gw) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(w));
     if (gb) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(bias));
+    gm_real *dx = gx ? x->grad : NULL, *dw = gw ? w->grad : NULL, *db = gb ? bias->grad : NULL;
+    gm__torus tor;
+    if (gm__gmconv_fft_choose(&d, &tor)) {
+        const int ntf = fft_threads(&d, &tor);
+        void *fs = gm_arena_alloc(y->arena, gm__gmconv_fft_scratch_bytes(&d, &tor, ntf, true));
+        if (!fs) return gm__nomem(OP ": backward FFT scratch");
+        if (gm__gmconv_fft_backward(&d, &tor, ntf, fs, x->data, w->data, y->grad, dx, dw, db) ==
+            GM_OK)
+            return GM_OK;
+    }
     const int nt = gm__gm_threads(work_of(&d));
     void *scratch = gm_arena_alloc(y->arena, gm__gmconv_scratch_bytes(&d, nt, true));
     if (!scratch) return gm__nomem(OP ": backward scratch");
-    gm__gmconv_backward(&d, nt, scratch, x->data, w->data, y->grad, gx ? x->grad : NULL,
-                        gw ? w->grad : NULL, gb ? bias->grad : NULL);
+    gm__gmconv_backward(&d, nt, scratch, x->data, w->data, y->grad, dx, dw, db);
     return GM_OK;
 }
 
@@ -474,10 +490,21 @@ gm_status gm_op_gmconv(gm_ctx *ctx, const gm_gmat_plan *plan, gm_tensor *x, gm_t
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new3(arena, x->shape[0], no, cols, &y));
     const gm__gmconv_dims d = dims_of(plan, x, w, form);
-    const int nt = gm__gm_threads(work_of(&d));
-    void *scratch = gm_arena_alloc(arena, gm__gmconv_scratch_bytes(&d, nt, false));
-    if (!scratch) return gm__nomem(OP ": scratch");
-    gm__gmconv_forward(&d, nt, scratch, x->data, w->data, bias ? bias->data : NULL, y->data);
+    gm__torus tor;
+    bool done = false;
+    if (gm__gmconv_fft_choose(&d, &tor)) {
+        const int ntf = fft_threads(&d, &tor);
+        void *fs = gm_arena_alloc(arena, gm__gmconv_fft_scratch_bytes(&d, &tor, ntf, false));
+        if (!fs) return gm__nomem(OP ": FFT scratch");
+        done = gm__gmconv_fft_forward(&d, &tor, ntf, fs, x->data, w->data,
+                                      bias ? bias->data : NULL, y->data) == GM_OK;
+    }
+    if (!done) {
+        const int nt = gm__gm_threads(work_of(&d));
+        void *scratch = gm_arena_alloc(arena, gm__gmconv_scratch_bytes(&d, nt, false));
+        if (!scratch) return gm__nomem(OP ": scratch");
+        gm__gmconv_forward(&d, nt, scratch, x->data, w->data, bias ? bias->data : NULL, y->data);
+    }
 
     gm_tensor *in[3] = {x, w, bias};
     if (gm_ctx_needs_grad(ctx, 3, in)) {

@@ -47,6 +47,45 @@ void gm__gmconv_forward_ref(const gm__gmconv_dims *d, const gm_real *x, const gm
 void gm__gmconv_backward_ref(const gm__gmconv_dims *d, const gm_real *x, const gm_real *w,
                              const gm_real *dy, gm_real *dx, gm_real *dw, gm_real *db);
 
+/* --- gmconv by FFT (src/ops/op_gmconv_fft.c) ------------------------------
+ * For the full form on a group-convolution plan whose table is a translation
+ * on a torus Z_n1 x ... x Z_nd (d <= 3, elements row-major): T[k][g] =
+ * g + T[k][0] for every k and g. gm__torus_detect finds such a shape and
+ * verifies the whole table against it (false: not a translation table, or
+ * n_in != cols). The mode is process-wide: AUTO picks the path by an
+ * estimate of its cost, NEVER keeps the gather path, ALWAYS takes the FFT
+ * path wherever the plan qualifies (for tests). */
+typedef enum gm__fft_mode { GM__FFT_AUTO, GM__FFT_NEVER, GM__FFT_ALWAYS } gm__fft_mode;
+void gm__gmconv_set_fft_mode(gm__fft_mode mode);
+gm__fft_mode gm__gmconv_fft_mode(void);
+
+#define GM__TORUS_MAX_RANK 3
+typedef struct gm__torus {
+    int rank;
+    int64_t n[GM__TORUS_MAX_RANK];
+} gm__torus;
+
+bool gm__torus_detect(const gm__gm_table *tab, gm__torus *out);
+/* Estimated flops of the FFT forward (transforms and complex GEMMs). */
+double gm__gmconv_fft_flops(const gm__gmconv_dims *d, const gm__torus *s);
+/* True when the FFT path should run for d under the current mode (full
+ * form, detected torus in *s, and cheaper by the estimate under AUTO). */
+bool gm__gmconv_fft_choose(const gm__gmconv_dims *d, gm__torus *s);
+size_t gm__gmconv_fft_scratch_bytes(const gm__gmconv_dims *d, const gm__torus *s, int nthreads,
+                                    bool backward);
+/* Same contracts as gm__gmconv_forward / _backward (full form only), with
+ * the torus from gm__torus_detect. GM_ERR_UNSUPPORTED (no detail recorded)
+ * when FFTW cannot make a plan or the scratch is not 16-byte aligned; then
+ * nothing has been written. The scratch is that of
+ * gm__gmconv_fft_scratch_bytes for the same arguments. */
+GM_NODISCARD gm_status gm__gmconv_fft_forward(const gm__gmconv_dims *d, const gm__torus *s,
+                                              int nthreads, void *scratch, const gm_real *x,
+                                              const gm_real *w, const gm_real *bias, gm_real *y);
+GM_NODISCARD gm_status gm__gmconv_fft_backward(const gm__gmconv_dims *d, const gm__torus *s,
+                                               int nthreads, void *scratch, const gm_real *x,
+                                               const gm_real *w, const gm_real *dy, gm_real *dx,
+                                               gm_real *dw, gm_real *db);
+
 /* gmpool over `planes` = batch * channels rows: x (planes, n_in), y (planes,
  * cols). arg (planes, cols) receives the window row r of each maximum (max
  * mode; may be NULL) and is read back by the max backward. */
