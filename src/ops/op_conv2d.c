@@ -116,6 +116,7 @@ static gm_status conv2d_backward(gm_tape_node *node) {
                 const gm_real *part = ws + (int64_t)t * per + k * pt;
                 for (int64_t e = 0; e < wsz; e++) dw[e] += part[e];
             }
+        gm_arena_release(y->arena, ws, (size_t)nt * (size_t)per * sizeof *ws);
     }
     if (bias && bias->requires_grad) {
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(bias));
@@ -196,6 +197,8 @@ gm_status gm_op_conv2d(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_tensor *bias,
             }
         }
     }
+
+    gm_arena_release(arena, ws, (size_t)nt * (size_t)(g.k * g.pt) * sizeof *ws);
 
     gm_tensor *in[3] = {x, w, bias};
     if (gm_ctx_needs_grad(ctx, 3, in)) {

@@ -21,7 +21,7 @@ typedef struct global_pool_saved {
  * maximum. Each of LANES lanes keeps its maximum and the position where it
  * first occurred (vectorizable); the lanes are then combined by value and
  * position. NaNs only raise a flag; the first one is then searched for. */
-GM__NO_FP_TRAPS static int64_t row_argmax(int64_t n, const gm_real *restrict row) {
+static int64_t row_argmax(int64_t n, const gm_real *restrict row) {
     gm_real m[LANES];
     int32_t at[LANES], nan[LANES];
     for (int l = 0; l < LANES; l++) {

@@ -441,16 +441,20 @@ static gm_status gmconv_backward(gm_tape_node *node) {
     gm__torus tor;
     if (gm__gmconv_fft_choose(&d, &tor)) {
         const int ntf = fft_threads(&d, &tor);
-        void *fs = gm_arena_alloc(y->arena, gm__gmconv_fft_scratch_bytes(&d, &tor, ntf, true));
+        const size_t bytes = gm__gmconv_fft_scratch_bytes(&d, &tor, ntf, true);
+        void *fs = gm_arena_alloc(y->arena, bytes);
         if (!fs) return gm__nomem(OP ": backward FFT scratch");
-        if (gm__gmconv_fft_backward(&d, &tor, ntf, fs, x->data, w->data, y->grad, dx, dw, db) ==
-            GM_OK)
-            return GM_OK;
+        const gm_status st =
+            gm__gmconv_fft_backward(&d, &tor, ntf, fs, x->data, w->data, y->grad, dx, dw, db);
+        gm_arena_release(y->arena, fs, bytes);
+        if (st == GM_OK) return GM_OK;
     }
     const int nt = gm__gm_threads(work_of(&d));
-    void *scratch = gm_arena_alloc(y->arena, gm__gmconv_scratch_bytes(&d, nt, true));
+    const size_t bytes = gm__gmconv_scratch_bytes(&d, nt, true);
+    void *scratch = gm_arena_alloc(y->arena, bytes);
     if (!scratch) return gm__nomem(OP ": backward scratch");
     gm__gmconv_backward(&d, nt, scratch, x->data, w->data, y->grad, dx, dw, db);
+    gm_arena_release(y->arena, scratch, bytes);
     return GM_OK;
 }
 
@@ -488,22 +492,27 @@ gm_status gm_op_gmconv(gm_ctx *ctx, const gm_gmat_plan *plan, gm_tensor *x, gm_t
 
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
-    GM_FORWARD_IF_ERROR(gm_tensor_new3(arena, x->shape[0], no, cols, &y));
+    GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, 3, (int64_t[]){x->shape[0], no, cols}, &y));
     const gm__gmconv_dims d = dims_of(plan, x, w, form);
+    const gm_real *bd = bias ? bias->data : NULL;
     gm__torus tor;
     bool done = false;
+    /* Scratch goes back to the arena as soon as the result is written. */
     if (gm__gmconv_fft_choose(&d, &tor)) {
         const int ntf = fft_threads(&d, &tor);
-        void *fs = gm_arena_alloc(arena, gm__gmconv_fft_scratch_bytes(&d, &tor, ntf, false));
+        const size_t bytes = gm__gmconv_fft_scratch_bytes(&d, &tor, ntf, false);
+        void *fs = gm_arena_alloc(arena, bytes);
         if (!fs) return gm__nomem(OP ": FFT scratch");
-        done = gm__gmconv_fft_forward(&d, &tor, ntf, fs, x->data, w->data,
-                                      bias ? bias->data : NULL, y->data) == GM_OK;
+        done = gm__gmconv_fft_forward(&d, &tor, ntf, fs, x->data, w->data, bd, y->data) == GM_OK;
+        gm_arena_release(arena, fs, bytes);
     }
     if (!done) {
         const int nt = gm__gm_threads(work_of(&d));
-        void *scratch = gm_arena_alloc(arena, gm__gmconv_scratch_bytes(&d, nt, false));
+        const size_t bytes = gm__gmconv_scratch_bytes(&d, nt, false);
+        void *scratch = gm_arena_alloc(arena, bytes);
         if (!scratch) return gm__nomem(OP ": scratch");
-        gm__gmconv_forward(&d, nt, scratch, x->data, w->data, bias ? bias->data : NULL, y->data);
+        gm__gmconv_forward(&d, nt, scratch, x->data, w->data, bd, y->data);
+        gm_arena_release(arena, scratch, bytes);
     }
 
     gm_tensor *in[3] = {x, w, bias};

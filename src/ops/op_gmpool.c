@@ -18,9 +18,9 @@ static inline bool beats(gm_real v, gm_real best) { return v > best || (v != v &
 
 /* One window row r > 0 of the max: y = the winner, arg = its row, without
  * branches (on random data a branch mispredicts about every other time). */
-GM__NO_FP_TRAPS static void pool_max_row(int64_t cols, int32_t r, const int32_t *restrict tr,
-                                         const gm_real *restrict xp, gm_real *restrict yp,
-                                         int32_t *restrict ap) {
+static void pool_max_row(int64_t cols, int32_t r, const int32_t *restrict tr,
+                         const gm_real *restrict xp, gm_real *restrict yp,
+                         int32_t *restrict ap) {
     if (ap) {
         for (int64_t j = 0; j < cols; j++) {
             const gm_real v = xp[tr[j]], best = yp[j];

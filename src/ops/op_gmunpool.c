@@ -194,10 +194,12 @@ static gm_status gmunpool_backward(gm_tape_node *node) {
     const gmunpool_saved *sv = node->saved;
     const gm__gmunpool_dims d = dims_of(sv->plan, x, p);
     const int nt = gm__gm_threads(d.batch * d.cin * d.cout * d.tab.rows * d.tab.cols);
-    void *scratch = gm_arena_alloc(y->arena, gm__gmunpool_scratch_bytes(&d, nt, true));
+    const size_t bytes = gm__gmunpool_scratch_bytes(&d, nt, true);
+    void *scratch = gm_arena_alloc(y->arena, bytes);
     if (!scratch) return gm__nomem(OP ": backward scratch");
     gm__gmunpool_backward(&d, nt, scratch, x->data, p->data, y->grad, gx ? x->grad : NULL,
                           gp ? p->grad : NULL);
+    gm_arena_release(y->arena, scratch, bytes);
     return GM_OK;
 }
 
@@ -226,9 +228,11 @@ gm_status gm_op_gmunpool(gm_ctx *ctx, const gm_gmat_plan *plan, gm_tensor *x, gm
         arena, 3, (int64_t[]){x->shape[0], p->shape[1], tab.n_in}, &y));
     const gm__gmunpool_dims d = dims_of(plan, x, p);
     const int nt = gm__gm_threads(d.batch * d.cin * d.cout * tab.rows * tab.cols);
-    void *scratch = gm_arena_alloc(arena, gm__gmunpool_scratch_bytes(&d, nt, false));
+    const size_t bytes = gm__gmunpool_scratch_bytes(&d, nt, false);
+    void *scratch = gm_arena_alloc(arena, bytes);
     if (!scratch) return gm__nomem(OP ": scratch");
     gm__gmunpool_forward(&d, nt, scratch, x->data, p->data, y->data);
+    gm_arena_release(arena, scratch, bytes);
 
     gm_tensor *in[2] = {x, p};
     if (gm_ctx_needs_grad(ctx, 2, in)) {

@@ -23,17 +23,17 @@ typedef struct {
 } lnp_saved;
 
 /* z is the value layernorm stores: GM__LN_XHAT with mean and rstd in gm_real. */
-GM__NO_FP_TRAPS static void lnp_row_forward(int64_t n, gm_real a, gm_real mean, gm_real rstd,
-                                            const gm_real *restrict x, gm_real *restrict y) {
+static void lnp_row_forward(int64_t n, gm_real a, gm_real mean, gm_real rstd,
+                            const gm_real *restrict x, gm_real *restrict y) {
     for (int64_t j = 0; j < n; j++) {
         const gm_real z = GM__LN_XHAT(x[j], mean, rstd), az = a * z;
         y[j] = z >= 0 ? z : az;
     }
 }
 
-GM__NO_FP_TRAPS static void lnp_row_dz(int64_t n, gm_real a, gm_real mean, gm_real rstd,
-                                       const gm_real *restrict x, const gm_real *restrict g,
-                                       gm_real *restrict z, gm_real *restrict dz) {
+static void lnp_row_dz(int64_t n, gm_real a, gm_real mean, gm_real rstd,
+                       const gm_real *restrict x, const gm_real *restrict g,
+                       gm_real *restrict z, gm_real *restrict dz) {
     for (int64_t j = 0; j < n; j++) {
         const gm_real zj = GM__LN_XHAT(x[j], mean, rstd), d = g[j], ad = a * d;
         z[j] = zj;

@@ -11,7 +11,7 @@
 
 #define LANES GM__SUM_LANES
 
-GM__NO_FP_TRAPS static void prelu_row(int64_t n, gm_real a, const gm_real *restrict x, gm_real *restrict y) {
+static void prelu_row(int64_t n, gm_real a, const gm_real *restrict x, gm_real *restrict y) {
     for (int64_t j = 0; j < n; j++) {
         const gm_real v = x[j], av = a * v;
         y[j] = v >= 0 ? v : av;
@@ -19,9 +19,9 @@ GM__NO_FP_TRAPS static void prelu_row(int64_t n, gm_real a, const gm_real *restr
 }
 
 /* gx = (or += when accumulating) the gradient through one row */
-GM__NO_FP_TRAPS static void prelu_row_grad(int64_t n, gm_real a, const gm_real *restrict x,
-                                           const gm_real *restrict g, bool accumulate,
-                                           gm_real *restrict gx) {
+static void prelu_row_grad(int64_t n, gm_real a, const gm_real *restrict x,
+                           const gm_real *restrict g, bool accumulate,
+                           gm_real *restrict gx) {
     if (accumulate) {
         for (int64_t j = 0; j < n; j++) {
             const gm_real d = g[j], ad = a * d;
@@ -35,8 +35,8 @@ GM__NO_FP_TRAPS static void prelu_row_grad(int64_t n, gm_real a, const gm_real *
     }
 }
 
-GM__NO_FP_TRAPS double gm__prelu_row_slope(int64_t n, const gm_real *restrict x,
-                                           const gm_real *restrict g) {
+double gm__prelu_row_slope(int64_t n, const gm_real *restrict x,
+                           const gm_real *restrict g) {
     double lane[LANES] = {0};
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES)

@@ -9,38 +9,6 @@
 #include "core/core_internal.h"
 #include "gmcnn/ops.h"
 
-/* For loops that compute two values and select one per element: GCC
- * vectorizes such a select only when it may assume that floating-point
- * operations do not trap (its default -ftrapping-math turns the select back
- * into a branch, which mispredicts on data of random sign). The library never
- * enables floating-point exceptions, so results are the same. Clang assumes
- * no traps by default. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define GM__NO_FP_TRAPS __attribute__((optimize("no-trapping-math")))
-#else
-#define GM__NO_FP_TRAPS
-/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): the
- * forward's normalised value in gm_real (mean and rstd rounded to gm_real);
- * mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
- * squares does not cancel); and the backward's sums sum_d = sum of d,
- * sum_dx = sum of d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd
- * in double. */
-#define GM__LN_XHAT(x, mean, rstd) (((x) - (mean)) * (rstd))
-void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
-                    double *rstd);
-void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
-                      const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
-                      double *sum_dx);
-
-/* Shared by prelu and layernorm_prelu (op_prelu.c): the sum over j of
- * g[j] * x[j] where x[j] < 0, in double (GM__SUM_LANES lanes, then the tail). */
-double gm__prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g);
-/* GM_OK when x is (B, C, ...) and slope has one element or C, else the shape
- * error naming <op>. */
-gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_tensor *slope);
-
-#endif
-
 /* gx[j] = v (fresh gradient, see gm_tensor_grad_acquire) or gx[j] += v for j
  * in [0, n), with v = `expr` in terms of j; threaded from 2^16 elements. */
 #define GM__GRAD_STORE(fresh, n, gx, j, expr)                                    \
@@ -72,26 +40,6 @@ static inline void gm__gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, in
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
                 (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
-/* Shared by layernorm and the fused layernorm_prelu (op_layernorm.c): the
- * forward's normalised value in gm_real (mean and rstd rounded to gm_real);
- * mean and 1/sqrt(var + eps) of x[0..n), two passes (the shifted sum of
- * squares does not cancel); and the backward's sums sum_d = sum of d,
- * sum_dx = sum of d * xhat, with d = g [* gamma] and xhat = (x - mean) * rstd
- * in double. */
-#define GM__LN_XHAT(x, mean, rstd) (((x) - (mean)) * (rstd))
-void gm__ln_moments(int64_t n, const gm_real *restrict x, double eps, double *mean,
-                    double *rstd);
-void gm__ln_grad_sums(int64_t n, const gm_real *restrict x, const gm_real *restrict g,
-                      const gm_real *restrict gamma, double mean, double rstd, double *sum_d,
-                      double *sum_dx);
-
-/* Shared by prelu and layernorm_prelu (op_prelu.c): the sum over j of
- * g[j] * x[j] where x[j] < 0, in double (GM__SUM_LANES lanes, then the tail). */
-double gm__prelu_row_slope(int64_t n, const gm_real *restrict x, const gm_real *restrict g);
-/* GM_OK when x is (B, C, ...) and slope has one element or C, else the shape
- * error naming <op>. */
-gm_status gm__check_prelu_shapes(const char *op, const gm_tensor *x, const gm_tensor *slope);
-
 #endif
 }
 
