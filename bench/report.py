@@ -5,9 +5,11 @@ with its ratios, and the performance targets with pass/fail.
     /usr/bin/python3 bench/report.py RESULTS_DIR [--json FILE] [--markdown FILE]
 
 Standard library only. Ratios: "x gather" = peer time / gmcnn time (how many
-times faster gmcnn is); "sgemm eff" = sgemm time / gmcnn time for the same
-GEMMs (1 = no gather overhead); "vs conv2d" = gmcnn time / PyTorch conv2d time
-(below 1 = gmcnn faster).
+times faster gmcnn is); "sgemm eff" = sgemm time / gmcnn's gather-path time for
+the same GEMMs (1 = no gather overhead; where the full form runs by FFT, the
+gather path is timed separately as "gmcnn-gather"); "vs conv2d" = gmcnn time /
+PyTorch conv2d time (below 1 = gmcnn faster). GFLOP/s count the direct
+algorithm's multiply-adds, so on the FFT path they are effective rates.
 """
 import argparse
 import glob
@@ -120,23 +122,28 @@ def kernels(recs, out, summary):
         else:
             rate_s = fmt(rate, ".1f")
         ts = fb_time(idx.get((key, "sgemm")))
+        tgp = fb_time(idx.get((key, "gmcnn-gather")))
         tga = fb_time(idx.get((key, "torch-gather")))
         tc = fb_time(idx.get((key, "torch-conv2d")))
         row = {"key": key, "op": f0["op"], "group": f0["group"], "batch": f0["batch"],
                "gmcnn_fwd_s": f0["time_s"], "gmcnn_bwd_s": g["bwd"]["time_s"],
-               "gmcnn_gflops": rate, "sgemm_eff": ratio(ts, tg), "gather_fb_s": tga,
+               "path": "fft" if tgp else "gather", "gather_path_fb_s": tgp or tg,
+               "gmcnn_gflops": rate, "sgemm_eff": ratio(ts, tgp or tg), "gather_fb_s": tga,
                "x_gather": ratio(tga, tg), "conv2d_fb_s": tc, "vs_conv2d": ratio(tg, tc),
                "gather_skipped": skipped(idx.get((key, "torch-gather")))}
         rows.append(row)
         sk = skipped(idx.get((key, "torch-gather")))
         gather_s = "skipped" if sk else fmt(tga and tga * 1e3, ".1f")
         io = f"{f0['cin']}->{f0['cout']}"
+        op_s = f0["op"] + ("*" if tgp else "")
         out.append(
-            f"{f0['op']:14s} {f0['group']:8s} {f0['t']:2d} {io:>8s} {f0['batch']:3d} | "
+            f"{op_s:14s} {f0['group']:8s} {f0['t']:2d} {io:>8s} {f0['batch']:3d} | "
             f"{f0['time_s'] * 1e3:9.3f} {g['bwd']['time_s'] * 1e3:9.3f} {rate_s:>8s} | "
             f"{fmt(row['sgemm_eff'], '.2f'):>9s} | {gather_s:>10s} "
             f"{fmt(row['x_gather'], '.1f'):>8s} | {fmt(tc and tc * 1e3, '.2f'):>10s} "
             f"{fmt(row['vs_conv2d'], '.2f'):>9s}")
+    if any(r["path"] == "fft" for r in rows):
+        out.append("  (* = FFT path; sgemm eff is that of its gather path, timed separately)")
     skips = {skipped(idx.get((k, "torch-gather"))) for k in keys} - {None}
     for s in sorted(skips):
         out.append(f"  (gather peer skipped where {s})")
@@ -294,9 +301,9 @@ def markdown(summary):
                   f"triad **{ce['triad_gbps']:.1f} GB/s** ({ce['triad_gbps_1']:.1f} GB/s on one "
                   "thread)")
     md.append("")
-    md.append("| op | group | t | I→O | B | fwd ms | bwd ms | GFLOP/s | sgemm eff | "
-              "gather f+b ms | × gather | conv2d f+b ms | vs conv2d |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    md.append("| op | group | t | I→O | B | path | fwd ms | bwd ms | GFLOP/s | gather-path f+b ms | "
+              "sgemm eff | peer gather f+b ms | × gather | conv2d f+b ms | vs conv2d |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in summary.get("kernels", []):
         k = r["key"].split("|")
         gather = fmt(r["gather_fb_s"] and r["gather_fb_s"] * 1e3, ".1f")
@@ -304,9 +311,11 @@ def markdown(summary):
             gather = "skipped"
         conv = fmt(r["conv2d_fb_s"] and r["conv2d_fb_s"] * 1e3, ".2f")
         rate = fmt(r["gmcnn_gflops"], ".1f") if r["op"] != "gmpool_max" else "-"
+        gpath = fmt(r["gather_path_fb_s"] * 1e3, ".2f") if r["op"] != "gmpool_max" else "-"
         md.append(f"| {r['op']} | {r['group']} | {k[2][1:]} | {k[3][1:]}→{k[4][1:]} | "
-                  f"{r['batch']} | {r['gmcnn_fwd_s'] * 1e3:.3f} | {r['gmcnn_bwd_s'] * 1e3:.3f} | "
-                  f"{rate} | {fmt(r['sgemm_eff'], '.2f')} | {gather} | "
+                  f"{r['batch']} | {r['path']} | {r['gmcnn_fwd_s'] * 1e3:.3f} | "
+                  f"{r['gmcnn_bwd_s'] * 1e3:.3f} | {rate} | {gpath} | "
+                  f"{fmt(r['sgemm_eff'], '.2f')} | {gather} | "
                   f"{fmt(r['x_gather'], '.1f')} | {conv} | {fmt(r['vs_conv2d'], '.2f')} |")
     md.append("")
     md.append("| model | group | t | train img/s | gather | × | conv2d | × | latency B=1 ms | "
