@@ -61,7 +61,10 @@ static gm_status fwd_layernorm(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor *
     return gm_op_layernorm(ctx, in[0], NULL, NULL, ((const op_args *)u)->eps, out);
 }
 static gm_status fwd_layernorm_prelu(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
-    return gm_op_layernorm_prelu(ctx, in[0], in[1], ((const op_args *)u)->eps, out);
+    return gm_op_layernorm_prelu(ctx, in[0], in[1], NULL, ((const op_args *)u)->eps, out);
+}
+static gm_status fwd_layernorm_prelu_res(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
+    return gm_op_layernorm_prelu(ctx, in[0], in[1], in[2], ((const op_args *)u)->eps, out);
 }
 static gm_status fwd_layernorm_affine(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
     return gm_op_layernorm(ctx, in[0], in[1], in[2], ((const op_args *)u)->eps, out);
@@ -154,6 +157,10 @@ static const op_case CASES[] = {
      {{3, 4, 6}, {4}}, {true, true}, {0}, {.eps = 1e-5}},
     {"layernorm_prelu", "shared scalar (2,3,2,2)", fwd_layernorm_prelu, 2, {4, 0},
      {{2, 3, 2, 2}, {0}}, {true, true}, {0}, {.eps = 0.1}},
+    {"layernorm_prelu", "residual (2,3,5)", fwd_layernorm_prelu_res, 3, {3, 1, 3},
+     {{2, 3, 5}, {1}, {2, 3, 5}}, {true, true, true}, {0}, {.eps = 1e-5}},
+    {"layernorm_prelu", "per-channel, residual only (3,4,6)", fwd_layernorm_prelu_res, 3,
+     {3, 1, 3}, {{3, 4, 6}, {4}, {3, 4, 6}}, {false, false, true}, {0}, {.eps = 1e-5}},
     {"dropout", "training p=0.3 (2,3,5)", fwd_dropout, 1, {3}, {{2, 3, 5}}, {true}, {0},
      {.p = 0.3}},
     {"dropout", "training p=0.7 (40)", fwd_dropout, 1, {1}, {{40}}, {true}, {0}, {.p = 0.7}},

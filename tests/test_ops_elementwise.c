@@ -156,42 +156,59 @@ static void expect_same_values(const char *what, int64_t n, const gm_real *got,
     }
 }
 
-Test(elementwise, layernorm_prelu_is_prelu_of_layernorm_bit_for_bit) {
+/* res: 0 none, 1 a leaf of its own, 2 x itself */
+static void check_layernorm_prelu(int threads, bool shared, int res, bool retain) {
     gm_rng rng;
     const int64_t b = 4, c = 3, n = 37;
+    omp_set_num_threads(threads);
+    gm_rng_seed(&rng, 21, (uint64_t)shared);
+    gm_arena *a = NULL;
+    OK(gm_arena_new(0, &a));
+    gm_tensor *x[2], *slope[2], *r[2] = {NULL, NULL}, *y[2], *dy = NULL;
+    OK(gm_tensor_new3(a, b, c, n, &dy));
+    fill_special(&rng, dy->numel, dy->data, true);
+    for (int k = 0; k < 2; k++) {
+        x[k] = leaf3(a, b, c, n);
+        OK(gm_tensor_new1(a, shared ? 1 : c, &slope[k]));
+        slope[k]->requires_grad = true;
+        if (res == 1) r[k] = leaf3(a, b, c, n);
+        if (res == 2) r[k] = x[k];
+    }
+    fill_special(&rng, x[0]->numel, x[0]->data, true);
+    for (int64_t i = 0; i < x[0]->numel; i++) x[0]->data[i] += 0.5f; /* off-centre */
+    memcpy(x[1]->data, x[0]->data, (size_t)x[0]->numel * sizeof(gm_real));
+    if (res == 1) {
+        fill_special(&rng, r[0]->numel, r[0]->data, true);
+        memcpy(r[1]->data, r[0]->data, (size_t)r[0]->numel * sizeof(gm_real));
+    }
+    for (int64_t i = 0; i < slope[0]->numel; i++)
+        slope[0]->data[i] = slope[1]->data[i] = (gm_real)(0.3 - 0.2 * (double)i);
+    gm_ctx *ctx = NULL;
+    OK(gm_ctx_new(0, 1, &ctx));
+    gm_ctx_set_retain_grads(ctx, retain);
+    gm_tensor *z = NULL, *p = NULL;
+    OK(gm_op_layernorm_prelu(ctx, x[0], slope[0], r[0], 1e-5, &y[0]));
+    OK(gm_op_layernorm(ctx, x[1], NULL, NULL, 1e-5, &z));
+    OK(gm_op_prelu(ctx, z, slope[1], &p));
+    y[1] = p;
+    if (r[1]) OK(gm_op_add(ctx, p, r[1], &y[1]));
+    gm_tensor *l0 = dot_loss(ctx, y[0], dy), *l1 = dot_loss(ctx, y[1], dy), *sum = NULL;
+    OK(gm_op_add(ctx, l0, l1, &sum));
+    OK(gm_ctx_backward(ctx, sum));
+    expect_same_values("y", y[0]->numel, y[0]->data, y[1]->data);
+    expect_same_values("dx", x[0]->numel, x[0]->grad, x[1]->grad);
+    expect_same_values("dslope", slope[0]->numel, slope[0]->grad, slope[1]->grad);
+    if (res == 1) expect_same_values("dres", r[0]->numel, r[0]->grad, r[1]->grad);
+    gm_ctx_free(ctx);
+    gm_arena_free(a);
+}
+
+Test(elementwise, layernorm_prelu_is_prelu_of_layernorm_bit_for_bit) {
     for (int t = 0; t < NTHREAD_COUNTS; t++)
-        for (int shared = 0; shared < 2; shared++) {
-            omp_set_num_threads(thread_counts[t]);
-            gm_rng_seed(&rng, 21, (uint64_t)shared);
-            gm_arena *a = NULL;
-            OK(gm_arena_new(0, &a));
-            gm_tensor *x[2], *slope[2], *y[2], *dy = NULL;
-            OK(gm_tensor_new3(a, b, c, n, &dy));
-            fill_special(&rng, dy->numel, dy->data, true);
-            for (int k = 0; k < 2; k++) {
-                x[k] = leaf3(a, b, c, n);
-                OK(gm_tensor_new1(a, shared ? 1 : c, &slope[k]));
-                slope[k]->requires_grad = true;
-            }
-            fill_special(&rng, x[0]->numel, x[0]->data, true);
-            for (int64_t i = 0; i < x[0]->numel; i++) x[0]->data[i] += 0.5f; /* off-centre */
-            memcpy(x[1]->data, x[0]->data, (size_t)x[0]->numel * sizeof(gm_real));
-            for (int64_t i = 0; i < slope[0]->numel; i++)
-                slope[0]->data[i] = slope[1]->data[i] = (gm_real)(0.3 - 0.2 * (double)i);
-            gm_ctx *ctx = new_ctx();
-            gm_tensor *z = NULL;
-            OK(gm_op_layernorm_prelu(ctx, x[0], slope[0], 1e-5, &y[0]));
-            OK(gm_op_layernorm(ctx, x[1], NULL, NULL, 1e-5, &z));
-            OK(gm_op_prelu(ctx, z, slope[1], &y[1]));
-            gm_tensor *l0 = dot_loss(ctx, y[0], dy), *l1 = dot_loss(ctx, y[1], dy), *sum = NULL;
-            OK(gm_op_add(ctx, l0, l1, &sum));
-            OK(gm_ctx_backward(ctx, sum));
-            expect_same_values("y", y[0]->numel, y[0]->data, y[1]->data);
-            expect_same_values("dx", x[0]->numel, x[0]->grad, x[1]->grad);
-            expect_same_values("dslope", slope[0]->numel, slope[0]->grad, slope[1]->grad);
-            gm_ctx_free(ctx);
-            gm_arena_free(a);
-        }
+        for (int shared = 0; shared < 2; shared++)
+            for (int res = 0; res < 3; res++)
+                for (int retain = 0; retain < 2; retain++)
+                    check_layernorm_prelu(thread_counts[t], shared, res, retain);
 }
 
 Test(elementwise, layernorm_prelu_checks_its_arguments) {
@@ -201,16 +218,19 @@ Test(elementwise, layernorm_prelu_checks_its_arguments) {
     gm_tensor *x = leaf3(a, 2, 3, 4), *slope = NULL, *x1 = NULL, *y = NULL;
     OK(gm_tensor_new1(a, 2, &slope));
     OK(gm_tensor_new1(a, 5, &x1));
-    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, 1e-5, &y), GM_ERR_SHAPE);
+    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, NULL, 1e-5, &y), GM_ERR_SHAPE);
     ts_expect_contains(gm_error_detail(), "layernorm_prelu: slope has shape (2)");
     cr_assert_null(y);
-    cr_assert_eq(gm_op_layernorm_prelu(ctx, x1, slope, 1e-5, &y), GM_ERR_SHAPE);
+    cr_assert_eq(gm_op_layernorm_prelu(ctx, x1, slope, NULL, 1e-5, &y), GM_ERR_SHAPE);
     ts_expect_contains(gm_error_detail(), "layernorm_prelu: x has shape (5)");
     OK(gm_tensor_new1(a, 3, &slope));
-    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, -1.0, &y), GM_ERR_INVALID_ARG);
+    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, NULL, -1.0, &y), GM_ERR_INVALID_ARG);
     ts_expect_contains(gm_error_detail(), "eps");
-    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, NAN, &y), GM_ERR_INVALID_ARG);
-    cr_assert_eq(gm_op_layernorm_prelu(ctx, NULL, slope, 1e-5, &y), GM_ERR_INVALID_ARG);
+    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, NULL, NAN, &y), GM_ERR_INVALID_ARG);
+    gm_tensor *r = leaf3(a, 2, 3, 5);
+    cr_assert_eq(gm_op_layernorm_prelu(ctx, x, slope, r, 1e-5, &y), GM_ERR_SHAPE);
+    ts_expect_contains(gm_error_detail(), "layernorm_prelu: res has shape (2, 3, 5)");
+    cr_assert_eq(gm_op_layernorm_prelu(ctx, NULL, slope, NULL, 1e-5, &y), GM_ERR_INVALID_ARG);
     gm_ctx_free(ctx);
     gm_arena_free(a);
 }

@@ -86,11 +86,12 @@ GM_NODISCARD gm_status gm_op_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, 
  * make it affine. */
 GM_NODISCARD gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma,
                                        gm_tensor *beta, double eps, gm_tensor **out);
-/* prelu(layernorm(x)) without affine, slope as in gm_op_prelu, in one op
- * that stores no normalised values: bit for bit the two ops' results and
- * gradients, with one activation buffer (and its gradient) fewer. */
+/* prelu(layernorm(x)) [+ res] without affine, slope as in gm_op_prelu, res
+ * shaped like x or NULL, in one op that stores no values in between: bit for
+ * bit the separate ops' results and gradients, with one or two activation
+ * buffers (and their gradients) fewer. */
 GM_NODISCARD gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope,
-                                             double eps, gm_tensor **out);
+                                             gm_tensor *res, double eps, gm_tensor **out);
 /* In training mode: zero each value with probability p and scale the rest by
  * 1/(1-p), using the ctx's RNG; otherwise (or p = 0) out = x. 0 <= p < 1. */
 GM_NODISCARD gm_status gm_op_dropout(gm_ctx *ctx, gm_tensor *x, double p, gm_tensor **out);

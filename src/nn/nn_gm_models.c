@@ -264,24 +264,31 @@ static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *
     for (int64_t bi = 0; bi < m->nblocks; bi++) {
         const gm__nn_block *b = &m->blocks[bi];
         gm_tensor *res = x;
-        for (int64_t li = 0; li < b->nlayers; li++) {
-            const gm__nn_layer *l = &b->layers[li];
-            gm_tensor *y = NULL;
-            GM_FORWARD_IF_ERROR(gm__nn_gmconv_forward(&l->conv, ctx, x, &y));
-            gm__nn_trace_add(m, y, b->level, false, "blocks.%lld.layers.%lld.conv",
-                             (long long)bi, (long long)li);
-            GM_FORWARD_IF_ERROR(gm_op_layernorm_prelu(ctx, y, l->prelu, GM__NN_LN_EPS, &x));
-            gm__nn_trace_add(m, x, b->level, false, "blocks.%lld.layers.%lld", (long long)bi,
-                             (long long)li);
-        }
         if (b->res_weight) {
             gm_tensor *r = NULL;
             GM_FORWARD_IF_ERROR(gm_op_conv1x1(ctx, res, b->res_weight, b->res_bias, &r));
             res = r;
         }
-        gm_tensor *sum = NULL;
-        GM_FORWARD_IF_ERROR(gm_op_add(ctx, x, res, &sum));
-        x = sum;
+        /* The residual sum joins the block's last layer op, unless every
+         * layer's output is wanted for an equivariance report. */
+        const bool fuse = !m->tracing && b->nlayers > 0;
+        for (int64_t li = 0; li < b->nlayers; li++) {
+            const gm__nn_layer *l = &b->layers[li];
+            const bool join = fuse && li == b->nlayers - 1;
+            gm_tensor *y = NULL;
+            GM_FORWARD_IF_ERROR(gm__nn_gmconv_forward(&l->conv, ctx, x, &y));
+            gm__nn_trace_add(m, y, b->level, false, "blocks.%lld.layers.%lld.conv",
+                             (long long)bi, (long long)li);
+            GM_FORWARD_IF_ERROR(gm_op_layernorm_prelu(ctx, y, l->prelu, join ? res : NULL,
+                                                      GM__NN_LN_EPS, &x));
+            gm__nn_trace_add(m, x, b->level, false, "blocks.%lld.layers.%lld", (long long)bi,
+                             (long long)li);
+        }
+        if (!fuse) {
+            gm_tensor *sum = NULL;
+            GM_FORWARD_IF_ERROR(gm_op_add(ctx, x, res, &sum));
+            x = sum;
+        }
         gm__nn_trace_add(m, x, b->level, false, "blocks.%lld", (long long)bi);
         if (b->pool) {
             gm_tensor *p = NULL;

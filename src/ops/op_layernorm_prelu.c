@@ -1,7 +1,8 @@
-/* layernorm followed by prelu in one op, without storing the normalised
- * values in between:
+/* layernorm followed by prelu, and optionally a residual sum, in one op,
+ * without storing the values in between:
  *   z = (x - mean) * rstd (per sample, as layernorm without affine),
- *   out = z if z >= 0 else a * z (a shared or per channel, as prelu).
+ *   out = (z if z >= 0 else a * z) [+ res] (a shared or per channel, as prelu;
+ *   res shaped like x, as add).
  * Backward recomputes each sample's z from x and the saved mean and rstd
  * into a row that stays in cache, forms dz = dout where z >= 0 and a * dout
  * elsewhere, and finishes with layernorm's backward on dz. Every value is
@@ -24,10 +25,18 @@ typedef struct {
 
 /* z is the value layernorm stores: GM__LN_XHAT with mean and rstd in gm_real. */
 static void lnp_row_forward(int64_t n, gm_real a, gm_real mean, gm_real rstd,
-                            const gm_real *restrict x, gm_real *restrict y) {
-    for (int64_t j = 0; j < n; j++) {
-        const gm_real z = GM__LN_XHAT(x[j], mean, rstd), az = a * z;
-        y[j] = z >= 0 ? z : az;
+                            const gm_real *restrict x, const gm_real *restrict res,
+                            gm_real *restrict y) {
+    if (res) {
+        for (int64_t j = 0; j < n; j++) {
+            const gm_real z = GM__LN_XHAT(x[j], mean, rstd), az = a * z;
+            y[j] = (z >= 0 ? z : az) + res[j];
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            const gm_real z = GM__LN_XHAT(x[j], mean, rstd), az = a * z;
+            y[j] = z >= 0 ? z : az;
+        }
     }
 }
 
@@ -41,12 +50,25 @@ static void lnp_row_dz(int64_t n, gm_real a, gm_real mean, gm_real rstd,
     }
 }
 
+/* The residual's gradient is dout itself: moved to res when dout expires
+ * here, else copied or added. Runs after x's gradient is formed, which reads
+ * dout (res may be x itself). */
+static gm_status lnp_residual_backward(gm_tape_node *node, gm_tensor *res) {
+    if (!res || !res->requires_grad || gm_tape_node_move_grad(node, res)) return GM_OK;
+    const gm_real *g = node->out->grad;
+    bool fresh = false;
+    GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(res, &fresh));
+    GM__GRAD_STORE(fresh, res->numel, res->grad, j, g[j]);
+    return GM_OK;
+}
+
 static gm_status lnp_backward(gm_tape_node *node) {
-    gm_tensor *x = node->in[0], *slope = node->in[1];
+    gm_tensor *x = node->in[0], *slope = node->in[1], *res = node->in[2];
     const lnp_saved *s = node->saved;
     const gm_real *g = node->out->grad, *px = x->data, *pa = slope->data;
     const bool shared = slope->numel == 1, gx = x->requires_grad, ga = slope->requires_grad;
     const int64_t nb = x->shape[0], nc = x->shape[1], n = x->numel / nb, inner = n / nc;
+    if (!gx && !ga) return lnp_residual_backward(node, res);
     bool fresh = false;
     if (gx) GM_FORWARD_IF_ERROR(gm_tensor_grad_acquire(x, &fresh));
     if (ga) GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(slope));
@@ -104,17 +126,18 @@ static gm_status lnp_backward(gm_tape_node *node) {
     }
     gm_arena_release(arena, part, part_bytes);
     gm_arena_release(arena, rows, rows_bytes);
-    return GM_OK;
+    return lnp_residual_backward(node, res);
 }
 
-gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, double eps,
-                                gm_tensor **out) {
+gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, gm_tensor *res,
+                                double eps, gm_tensor **out) {
     GM_RETURN_ERROR_IF(!ctx || !x || !slope || !out, GM_ERR_INVALID_ARG,
                        OP ": ctx, x, slope and out must be non-NULL");
     *out = NULL;
     GM_RETURN_ERROR_IF(!(eps >= 0.0) || !isfinite(eps), GM_ERR_INVALID_ARG,
                        OP ": eps %g must be finite and >= 0", eps);
     GM_FORWARD_IF_ERROR(gm__check_prelu_shapes(OP, x, slope));
+    if (res) GM_FORWARD_IF_ERROR(gm__check_same_shape(OP, "res", res, x));
     gm_arena *arena = gm_ctx_arena(ctx);
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, x->ndim, x->shape, &y));
@@ -124,28 +147,28 @@ gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope, dou
     sv.rstd = gm_arena_alloc(arena, (size_t)nb * sizeof(double));
     if (!sv.mean || !sv.rstd) return gm__nomem(OP ": statistics");
     const bool shared = slope->numel == 1;
-    const gm_real *px = x->data, *pa = slope->data;
+    const gm_real *px = x->data, *pa = slope->data, *pr = res ? res->data : NULL;
     gm_real *py = y->data;
 #pragma omp parallel for if (nb > 1 && x->numel >= PARALLEL_NUMEL)
     for (int64_t b = 0; b < nb; b++) {
-        const gm_real *xb = px + b * n;
         double mean = 0.0, rstd = 0.0;
-        gm__ln_moments(n, xb, eps, &mean, &rstd);
+        gm__ln_moments(n, px + b * n, eps, &mean, &rstd);
         sv.mean[b] = mean;
         sv.rstd[b] = rstd;
         for (int64_t c = 0; c < nc; c++) {
             const gm_real a = shared ? pa[0] : pa[c];
-            lnp_row_forward(inner, a, (gm_real)mean, (gm_real)rstd, xb + c * inner,
-                            py + b * n + c * inner);
+            const int64_t o = b * n + c * inner;
+            lnp_row_forward(inner, a, (gm_real)mean, (gm_real)rstd, px + o, pr ? pr + o : NULL,
+                            py + o);
         }
     }
-    gm_tensor *in[2] = {x, slope};
-    if (gm_ctx_needs_grad(ctx, 2, in)) {
+    gm_tensor *in[3] = {x, slope, res};
+    if (gm_ctx_needs_grad(ctx, 3, in)) {
         lnp_saved *saved = gm_arena_alloc(arena, sizeof *saved);
         if (!saved) return gm__nomem(OP ": saved state");
         *saved = sv;
         GM_FORWARD_IF_ERROR(
-            gm_ctx_record(ctx, GM_OP_LAYERNORM_PRELU, lnp_backward, y, 2, in, saved));
+            gm_ctx_record(ctx, GM_OP_LAYERNORM_PRELU, lnp_backward, y, 3, in, saved));
     }
     *out = y;
     return GM_OK;
