@@ -20,27 +20,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static gm_real *rbuf(int64_t n) {
-    gm_real *p = gm_calloc((size_t)(n > 0 ? n : 1), sizeof *p);
-    cr_assert_not_null(p);
-    return p;
-}
-
-static void fill(gm_rng *rng, int64_t n, gm_real *x) {
-    for (int64_t i = 0; i < n; i++) x[i] = (gm_real)(2.0 * gm_rng_uniform(rng) - 1.0);
-}
-
-/* max |a - b| / max |b| */
-static double rel_diff(int64_t n, const gm_real *a, const gm_real *b) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= num)) num = d;
-        if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* ||a - b||_2 / ||b||_2 */
 static double defect(int64_t n, const gm_real *a, const gm_real *b) {
     double num = 0.0, den = 0.0;
@@ -144,7 +123,7 @@ static gm_tensor *tensor(env *e, int ndim, const int64_t *shape, const gm_real *
 
 static gm_tensor *rand_tensor(env *e, gm_rng *rng, int ndim, const int64_t *shape) {
     gm_tensor *t = tensor(e, ndim, shape, NULL);
-    fill(rng, t->numel, t->data);
+    ts_fill_real(rng, t->numel, t->data);
     return t;
 }
 
@@ -349,7 +328,7 @@ Test(gmconv, torus_is_flipped_circular_cross_correlation) {
         gm_tensor *y = NULL;
         cr_assert_eq(gm_op_gmconv(e.ctx, p, x, w, bias, GM_CONV_FULL, &y), GM_OK, "%s",
                      gm_error_detail());
-        gm_real *ref = rbuf(nb * no * n * n);
+        gm_real *ref = ts_real_buf(nb * no * n * n);
         for (int64_t b = 0; b < nb; b++)
             for (int64_t o = 0; o < no; o++)
                 for (int64_t a = 0; a < n; a++)
@@ -366,7 +345,7 @@ Test(gmconv, torus_is_flipped_circular_cross_correlation) {
                                 }
                         ref[((b * no + o) * n + a) * n + c] = (gm_real)s;
                     }
-        const double err = rel_diff(y->numel, y->data, ref);
+        const double err = ts_rel_diff(y->numel, y->data, ref);
         cr_assert_lt(err, 1e-5, "%s: conv vs cross-correlation %g", spec, err);
         gm_free(ref);
         env_free(&e);
@@ -435,7 +414,7 @@ Test(equivariance, gmconv_full_and_shared_under_every_generator) {
                                                 : rand_tensor(&e, &rng, 2, (int64_t[]){no, kk});
             gm_tensor *bias = rand_tensor(&e, &rng, 1, (int64_t[]){no});
             gm_tensor *xv = tensor(&e, 3, x->shape, NULL);
-            gm_real *ly = rbuf(nb * no * n);
+            gm_real *ly = ts_real_buf(nb * no * n);
             double worst = 0.0;
             for (int64_t gv = 0; gv < gm_group_ngens(g); gv++) {
                 const int32_t v = gm_group_gens(g)[gv];
@@ -493,7 +472,7 @@ Test(equivariance, gmpool_and_gmunpool_under_the_subgroup) {
         gm_tensor *z = rand_tensor(&e, &rng, 3, (int64_t[]){nb, ni, m});
         gm_tensor *zv = tensor(&e, 3, z->shape, NULL);
         gm_tensor *pw = rand_tensor(&e, &rng, 3, (int64_t[]){ni, no, rows});
-        gm_real *ly = rbuf(nb * ni * n);
+        gm_real *ly = ts_real_buf(nb * ni * n);
         double worst[3] = {0, 0, 0};
         for (int gi = 0; gi < cases[ci].ngens; gi++) {
             const int32_t u = cases[ci].gens[gi], up = gm_subgroup_position(h, u);
@@ -551,7 +530,7 @@ Test(equivariance, lifting_and_projection_on_p4_and_p4m) {
         gm_tensor *wf = rand_tensor(&e, &rng, 3, (int64_t[]){no, ni, kk});
         gm_tensor *ws = rand_tensor(&e, &rng, 2, (int64_t[]){no, kk});
         gm_tensor *bias = rand_tensor(&e, &rng, 1, (int64_t[]){no});
-        gm_real *ly = rbuf(nb * (no > ni ? no : ni) * n);
+        gm_real *ly = ts_real_buf(nb * (no > ni ? no : ni) * n);
         double worst[4] = {0, 0, 0, 0};
         for (int64_t gi = 0; gi < gm_group_ngens(g); gi++) {
             const int32_t v = gm_group_gens(g)[gi];
@@ -615,10 +594,12 @@ Test(equivariance, negative_controls_show_large_defects) {
     gm__gmconv_dims d = {.tab = tab, .batch = nb, .cin = ni, .cout = no, .form = GM_CONV_FULL};
     d.tab.t = shuffled;
     d.tab.tinv = NULL;
-    gm_real *x = rbuf(nb * ni * n), *xv = rbuf(nb * ni * n), *w = rbuf(no * ni * kk);
-    gm_real *y = rbuf(nb * no * n), *yv = rbuf(nb * no * n), *ly = rbuf(nb * no * n);
-    fill(&rng, nb * ni * n, x);
-    fill(&rng, no * ni * kk, w);
+    gm_real *x = ts_real_buf(nb * ni * n), *xv = ts_real_buf(nb * ni * n),
+            *w = ts_real_buf(no * ni * kk);
+    gm_real *y = ts_real_buf(nb * no * n), *yv = ts_real_buf(nb * no * n),
+            *ly = ts_real_buf(nb * no * n);
+    ts_fill_real(&rng, nb * ni * n, x);
+    ts_fill_real(&rng, no * ni * kk, w);
     double least[2] = {INFINITY, INFINITY};
     for (int64_t gi = 0; gi < gm_group_ngens(g); gi++) {
         const int32_t v = gm_group_gens(g)[gi];
@@ -717,14 +698,16 @@ Test(kernels, gmconv_optimized_matches_reference) {
                         const int64_t nw = d.cout * (form == GM_CONV_FULL ? d.cin : 1) * tab.rows;
                         gm_rng rng;
                         gm_rng_seed(&rng, 61, ci);
-                        gm_real *x = rbuf(nx), *w = rbuf(nw), *bias = rbuf(d.cout), *dy = rbuf(ny);
-                        fill(&rng, nx, x);
-                        fill(&rng, nw, w);
-                        fill(&rng, d.cout, bias);
-                        fill(&rng, ny, dy);
-                        gm_real *y0 = rbuf(ny), *y1 = rbuf(ny);
-                        gm_real *dx0 = rbuf(nx), *dx1 = rbuf(nx), *dw0 = rbuf(nw), *dw1 = rbuf(nw),
-                                *db0 = rbuf(d.cout), *db1 = rbuf(d.cout);
+                        gm_real *x = ts_real_buf(nx), *w = ts_real_buf(nw),
+                                *bias = ts_real_buf(d.cout), *dy = ts_real_buf(ny);
+                        ts_fill_real(&rng, nx, x);
+                        ts_fill_real(&rng, nw, w);
+                        ts_fill_real(&rng, d.cout, bias);
+                        ts_fill_real(&rng, ny, dy);
+                        gm_real *y0 = ts_real_buf(ny), *y1 = ts_real_buf(ny);
+                        gm_real *dx0 = ts_real_buf(nx), *dx1 = ts_real_buf(nx),
+                                *dw0 = ts_real_buf(nw), *dw1 = ts_real_buf(nw),
+                                *db0 = ts_real_buf(d.cout), *db1 = ts_real_buf(d.cout);
                         /* nonzero starting gradients: backward must accumulate */
                         for (int64_t q = 0; q < nx; q++) dx0[q] = dx1[q] = (gm_real)0.25;
                         for (int64_t q = 0; q < nw; q++) dw0[q] = dw1[q] = (gm_real)-0.5;
@@ -739,8 +722,9 @@ Test(kernels, gmconv_optimized_matches_reference) {
                         cr_assert_not_null(s);
                         gm__gmconv_backward(&d, nt, s, x, w, dy, dx1, dw1, db1);
                         gm_free(s);
-                        const double e[4] = {rel_diff(ny, y1, y0), rel_diff(nx, dx1, dx0),
-                                             rel_diff(nw, dw1, dw0), rel_diff(d.cout, db1, db0)};
+                        const double e[4] = {ts_rel_diff(ny, y1, y0), ts_rel_diff(nx, dx1, dx0),
+                                             ts_rel_diff(nw, dw1, dw0),
+                                             ts_rel_diff(d.cout, db1, db0)};
                         for (int q = 0; q < 4; q++)
                             cr_assert_lt(e[q], AGREE_TOL,
                                          "%s%s form %d bias %d threads %d block %lld: %s "
@@ -753,7 +737,7 @@ Test(kernels, gmconv_optimized_matches_reference) {
                         gm__gmconv_backward(&d, nt, s, x, w, dy, dx1, NULL, NULL);
                         gm_free(s);
                         gm__gmconv_backward_ref(&d, x, w, dy, dx0, NULL, NULL);
-                        cr_assert_lt(rel_diff(nx, dx1, dx0), AGREE_TOL);
+                        cr_assert_lt(ts_rel_diff(nx, dx1, dx0), AGREE_TOL);
                         gm_free(x);
                         gm_free(w);
                         gm_free(bias);
@@ -805,20 +789,21 @@ Test(kernels, gmpool_and_gmunpool_optimized_match_reference) {
         gm_rng rng;
         gm_rng_seed(&rng, 71, ci);
         for (int nt = 1; nt <= 3; nt += 2) {
-            gm_real *x = rbuf(planes * tab.n_in), *dy = rbuf(planes * tab.cols);
-            fill(&rng, planes * tab.n_in, x);
-            fill(&rng, planes * tab.cols, dy);
+            gm_real *x = ts_real_buf(planes * tab.n_in), *dy = ts_real_buf(planes * tab.cols);
+            ts_fill_real(&rng, planes * tab.n_in, x);
+            ts_fill_real(&rng, planes * tab.cols, dy);
             for (int mode = 0; mode < 2; mode++) {
-                gm_real *y0 = rbuf(planes * tab.cols), *y1 = rbuf(planes * tab.cols);
-                gm_real *dx0 = rbuf(planes * tab.n_in), *dx1 = rbuf(planes * tab.n_in);
+                gm_real *y0 = ts_real_buf(planes * tab.cols), *y1 = ts_real_buf(planes * tab.cols);
+                gm_real *dx0 = ts_real_buf(planes * tab.n_in),
+                        *dx1 = ts_real_buf(planes * tab.n_in);
                 int32_t *a0 = gm_calloc((size_t)(planes * tab.cols), sizeof *a0);
                 int32_t *a1 = gm_calloc((size_t)(planes * tab.cols), sizeof *a1);
                 gm__gmpool_forward_ref(&tab, planes, (gm_reduce)mode, x, y0, a0);
                 gm__gmpool_forward(&tab, planes, (gm_reduce)mode, nt, x, y1, a1);
                 gm__gmpool_backward_ref(&tab, planes, (gm_reduce)mode, a0, dy, dx0);
                 gm__gmpool_backward(&tab, planes, (gm_reduce)mode, nt, a1, dy, dx1);
-                cr_assert_lt(rel_diff(planes * tab.cols, y1, y0), AGREE_TOL);
-                cr_assert_lt(rel_diff(planes * tab.n_in, dx1, dx0), AGREE_TOL);
+                cr_assert_lt(ts_rel_diff(planes * tab.cols, y1, y0), AGREE_TOL);
+                cr_assert_lt(ts_rel_diff(planes * tab.n_in, dx1, dx0), AGREE_TOL);
                 if (mode == GM_REDUCE_MAX)
                     cr_assert_eq(memcmp(a0, a1, (size_t)(planes * tab.cols) * sizeof *a0), 0);
                 gm_free(y0);
@@ -835,13 +820,13 @@ Test(kernels, gmpool_and_gmunpool_optimized_match_reference) {
             gm__gmunpool_dims d = {.tab = tab, .batch = c->batch, .cin = c->cin, .cout = c->cout};
             const int64_t nx = d.batch * d.cin * tab.cols, ny = d.batch * d.cout * tab.n_in;
             const int64_t np = d.cin * d.cout * tab.rows;
-            gm_real *ux = rbuf(nx), *up = rbuf(np), *udy = rbuf(ny), *uy0 = rbuf(ny),
-                    *uy1 = rbuf(ny), *udx0 = rbuf(nx), *udx1 = rbuf(nx), *udp0 = rbuf(np),
-                    *udp1 = rbuf(np);
-            fill(&rng, nx, ux);
-            fill(&rng, np, up);
-            fill(&rng, ny, udy);
-            fill(&rng, ny, uy1); /* the forward overwrites */
+            gm_real *ux = ts_real_buf(nx), *up = ts_real_buf(np), *udy = ts_real_buf(ny),
+                    *uy0 = ts_real_buf(ny), *uy1 = ts_real_buf(ny), *udx0 = ts_real_buf(nx),
+                    *udx1 = ts_real_buf(nx), *udp0 = ts_real_buf(np), *udp1 = ts_real_buf(np);
+            ts_fill_real(&rng, nx, ux);
+            ts_fill_real(&rng, np, up);
+            ts_fill_real(&rng, ny, udy);
+            ts_fill_real(&rng, ny, uy1); /* the forward overwrites */
             for (int64_t q = 0; q < np; q++) udp0[q] = udp1[q] = (gm_real)0.5;
             gm__gmunpool_forward_ref(&d, ux, up, uy0);
             void *s = gm_malloc(gm__gmunpool_scratch_bytes(&d, nt, false));
@@ -851,9 +836,9 @@ Test(kernels, gmpool_and_gmunpool_optimized_match_reference) {
             s = gm_malloc(gm__gmunpool_scratch_bytes(&d, nt, true));
             gm__gmunpool_backward(&d, nt, s, ux, up, udy, udx1, udp1);
             gm_free(s);
-            cr_assert_lt(rel_diff(ny, uy1, uy0), AGREE_TOL, "%s unpool y", c->spec);
-            cr_assert_lt(rel_diff(nx, udx1, udx0), AGREE_TOL, "%s unpool dx", c->spec);
-            cr_assert_lt(rel_diff(np, udp1, udp0), AGREE_TOL, "%s unpool dp", c->spec);
+            cr_assert_lt(ts_rel_diff(ny, uy1, uy0), AGREE_TOL, "%s unpool y", c->spec);
+            cr_assert_lt(ts_rel_diff(nx, udx1, udx0), AGREE_TOL, "%s unpool dx", c->spec);
+            cr_assert_lt(ts_rel_diff(np, udp1, udp0), AGREE_TOL, "%s unpool dp", c->spec);
             gm_free(ux);
             gm_free(up);
             gm_free(udy);
@@ -897,19 +882,19 @@ Test(ops, gmconv_gmpool_gmunpool_through_the_tape_match_reference) {
         gm_tensor *y = NULL;
         cr_assert_eq(gm_op_gmconv(e.ctx, p, x, w, bias, (gm_conv_form)form, &y), GM_OK);
         cr_assert(y->requires_grad);
-        gm_real *r = rbuf(y->numel);
-        fill(&rng, y->numel, r);
+        gm_real *r = ts_real_buf(y->numel);
+        ts_fill_real(&rng, y->numel, r);
         backward_with(e.ctx, y, r);
         gm__gmconv_dims d = {
             .tab = tab, .batch = c.batch, .cin = c.cin, .cout = c.cout, .form = form};
-        gm_real *y0 = rbuf(y->numel), *dx0 = rbuf(x->numel), *dw0 = rbuf(w->numel),
-                *db0 = rbuf(c.cout);
+        gm_real *y0 = ts_real_buf(y->numel), *dx0 = ts_real_buf(x->numel),
+                *dw0 = ts_real_buf(w->numel), *db0 = ts_real_buf(c.cout);
         gm__gmconv_forward_ref(&d, x->data, w->data, bias->data, y0);
         gm__gmconv_backward_ref(&d, x->data, w->data, r, dx0, dw0, db0);
-        cr_assert_lt(rel_diff(y->numel, y->data, y0), AGREE_TOL);
-        cr_assert_lt(rel_diff(x->numel, x->grad, dx0), AGREE_TOL);
-        cr_assert_lt(rel_diff(w->numel, w->grad, dw0), AGREE_TOL);
-        cr_assert_lt(rel_diff(c.cout, bias->grad, db0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(y->numel, y->data, y0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(x->numel, x->grad, dx0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(w->numel, w->grad, dw0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(c.cout, bias->grad, db0), AGREE_TOL);
         gm_free(r);
         gm_free(y0);
         gm_free(dx0);
@@ -931,15 +916,15 @@ Test(ops, gmconv_gmpool_gmunpool_through_the_tape_match_reference) {
         x->requires_grad = true;
         gm_tensor *y = NULL;
         cr_assert_eq(gm_op_gmpool(e.ctx, pp, x, (gm_reduce)mode, &y), GM_OK);
-        gm_real *r = rbuf(y->numel);
-        fill(&rng, y->numel, r);
+        gm_real *r = ts_real_buf(y->numel);
+        ts_fill_real(&rng, y->numel, r);
         backward_with(e.ctx, y, r);
-        gm_real *y0 = rbuf(y->numel), *dx0 = rbuf(x->numel);
+        gm_real *y0 = ts_real_buf(y->numel), *dx0 = ts_real_buf(x->numel);
         int32_t *arg = gm_calloc((size_t)y->numel, sizeof *arg);
         gm__gmpool_forward_ref(&pt, 8 * 80, (gm_reduce)mode, x->data, y0, arg);
         gm__gmpool_backward_ref(&pt, 8 * 80, (gm_reduce)mode, arg, r, dx0);
-        cr_assert_lt(rel_diff(y->numel, y->data, y0), AGREE_TOL);
-        cr_assert_lt(rel_diff(x->numel, x->grad, dx0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(y->numel, y->data, y0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(x->numel, x->grad, dx0), AGREE_TOL);
         gm_free(arg);
         gm_free(r);
         gm_free(y0);
@@ -955,16 +940,17 @@ Test(ops, gmconv_gmpool_gmunpool_through_the_tape_match_reference) {
         x->requires_grad = pw->requires_grad = true;
         gm_tensor *y = NULL;
         cr_assert_eq(gm_op_gmunpool(e.ctx, pp, x, pw, &y), GM_OK);
-        gm_real *r = rbuf(y->numel);
-        fill(&rng, y->numel, r);
+        gm_real *r = ts_real_buf(y->numel);
+        ts_fill_real(&rng, y->numel, r);
         backward_with(e.ctx, y, r);
         gm__gmunpool_dims d = {.tab = pt, .batch = 4, .cin = 12, .cout = 11};
-        gm_real *y0 = rbuf(y->numel), *dx0 = rbuf(x->numel), *dp0 = rbuf(pw->numel);
+        gm_real *y0 = ts_real_buf(y->numel), *dx0 = ts_real_buf(x->numel),
+                *dp0 = ts_real_buf(pw->numel);
         gm__gmunpool_forward_ref(&d, x->data, pw->data, y0);
         gm__gmunpool_backward_ref(&d, x->data, pw->data, r, dx0, dp0);
-        cr_assert_lt(rel_diff(y->numel, y->data, y0), AGREE_TOL);
-        cr_assert_lt(rel_diff(x->numel, x->grad, dx0), AGREE_TOL);
-        cr_assert_lt(rel_diff(pw->numel, pw->grad, dp0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(y->numel, y->data, y0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(x->numel, x->grad, dx0), AGREE_TOL);
+        cr_assert_lt(ts_rel_diff(pw->numel, pw->grad, dp0), AGREE_TOL);
         gm_free(r);
         gm_free(y0);
         gm_free(dx0);

@@ -41,16 +41,6 @@ static gm_group *group(const char *spec) {
     return g;
 }
 
-static double max_rel(int64_t n, const gm_real *got, const double *ref) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - ref[i]);
-        if (!(d <= num)) num = d;
-        if (fabs(ref[i]) > den) den = fabs(ref[i]);
-    }
-    return den > 0 ? num / den : num;
-}
-
 static gm_ctx *new_ctx(void) {
     gm_ctx *ctx = NULL;
     cr_assert_eq(gm_ctx_new(0, 1, &ctx), GM_OK);
@@ -157,7 +147,7 @@ Test(ops_gm_f64, gmconv) {
                 double *ref = gm_calloc((size_t)y->numel, sizeof *ref);
                 direct_gmconv(g, s, cs ? gm_cosets_index(cs) : NULL, n_in, in[0], in[1],
                               withb ? in[2] : NULL, (gm_conv_form)form, ref);
-                const double fe = max_rel(y->numel, y->data, ref);
+                const double fe = ts_rel_diff_ref(y->numel, y->data, ref);
                 cr_expect(fe < FWD_TOL, "%s: forward differs from the direct loop by %g", name, fe);
                 if (fe > worst_fwd) worst_fwd = fe;
                 gm_free(ref);
@@ -281,7 +271,7 @@ Test(ops_gm_f64, gmpool_and_gmunpool) {
                     }
                     ref[q * nout + j] = acc;
                 }
-            const double fe = max_rel(y->numel, y->data, ref);
+            const double fe = ts_rel_diff_ref(y->numel, y->data, ref);
             cr_expect(fe < FWD_TOL, "%s: forward differs from the windows by %g", name, fe);
             if (fe > worst_fwd) worst_fwd = fe;
             gm_free(ref);
@@ -313,7 +303,7 @@ Test(ops_gm_f64, gmpool_and_gmunpool) {
                                        in[0]->data[(b * c->cin + i) * nout + j];
                             ref[(b * c->cout + o) * n + win[j * wsize + r]] = acc;
                         }
-            const double fe = max_rel(y->numel, y->data, ref);
+            const double fe = ts_rel_diff_ref(y->numel, y->data, ref);
             cr_expect(fe < FWD_TOL, "%s: forward differs from the windows by %g", name, fe);
             if (fe > worst_fwd) worst_fwd = fe;
             gm_free(ref);

@@ -2,6 +2,7 @@
 #include "test_support.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +145,33 @@ void ts_rmtree(const char *dir) {
     }
     closedir(d);
     rmdir(dir);
+}
+
+gm_real *ts_real_buf(int64_t n) {
+    gm_real *p = gm_calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+    cr_assert_not_null(p);
+    return p;
+}
+
+void ts_fill_real(gm_rng *rng, int64_t n, gm_real *x) {
+    for (int64_t i = 0; i < n; i++) x[i] = (gm_real)(2.0 * gm_rng_uniform(rng) - 1.0);
+}
+
+/* max |a - b| / max |b|, b from bf (gm_real) or bd (double) */
+static double rel_diff(int64_t n, const gm_real *a, const gm_real *bf, const double *bd) {
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double b = bf ? (double)bf[i] : bd[i], d = fabs((double)a[i] - b);
+        if (!(d <= num)) num = d;
+        if (fabs(b) > den) den = fabs(b);
+    }
+    return den > 0 ? num / den : num;
+}
+
+double ts_rel_diff_ref(int64_t n, const gm_real *a, const double *ref) {
+    return rel_diff(n, a, NULL, ref);
+}
+
+double ts_rel_diff(int64_t n, const gm_real *a, const gm_real *b) {
+    return rel_diff(n, a, b, NULL);
 }

@@ -26,6 +26,15 @@ gm_nbhd *ts_support(const gm_group *g, int64_t t);
 void ts_fill_uniform(gm_rng *rng, int64_t n, double *x);
 /* Max |a[i] - b[i]|. */
 double ts_max_abs_diff(int64_t n, const double *a, const double *b);
+/* n zeroed gm_real (at least one) from gm_calloc; fails the test when out of
+ * memory. gm_free it. */
+gm_real *ts_real_buf(int64_t n);
+/* Fills x[0..n) with uniform gm_real values in [-1, 1). */
+void ts_fill_real(gm_rng *rng, int64_t n, gm_real *x);
+/* max |a[i] - b[i]| / max |b[i]| (the max difference when b is all zero). */
+double ts_rel_diff(int64_t n, const gm_real *a, const gm_real *b);
+/* The same against a reference in double. */
+double ts_rel_diff_ref(int64_t n, const gm_real *a, const double *ref);
 /* Reads a whole file into a NUL-terminated heap string (gm_free it); NULL on error. */
 char *ts_read_file(const char *path);
 /* Writes text to a new temporary file and returns its path (static buffer per call slot). */
