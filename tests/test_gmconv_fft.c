@@ -7,6 +7,7 @@
  * threads; the AUTO choice at the reference shape. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,29 +15,10 @@
 #include "ops/ops_gm.h"
 #include "test_support.h"
 
+#define TWO_PI 6.283185307179586476925286766559
+
 /* float FFT round-off relative to the largest value */
 #define AGREE_TOL 2e-5
-
-static gm_real *rbuf(int64_t n) {
-    gm_real *p = gm_calloc((size_t)(n > 0 ? n : 1), sizeof *p);
-    cr_assert_not_null(p);
-    return p;
-}
-
-static void fill(gm_rng *rng, int64_t n, gm_real *x) {
-    for (int64_t i = 0; i < n; i++) x[i] = (gm_real)(2.0 * gm_rng_uniform(rng) - 1.0);
-}
-
-/* max |a - b| / max |b| */
-static double rel_diff(int64_t n, const gm_real *a, const gm_real *b) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= num)) num = d;
-        if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
-    }
-    return den > 0 ? num / den : num;
-}
 
 static gm_gmat_plan *conv_plan(const gm_group *g, int64_t t) {
     gm_nbhd *s = ts_support(g, t);
@@ -88,23 +70,23 @@ static bufs bufs_new(const gm__gmconv_dims *d, uint64_t seed) {
               .no = d->cout};
     gm_rng rng;
     gm_rng_seed(&rng, 17, seed);
-    b.x = rbuf(b.nx);
-    b.w = rbuf(b.nw);
-    b.bias = rbuf(b.no);
-    b.dy = rbuf(b.ny);
-    fill(&rng, b.nx, b.x);
-    fill(&rng, b.nw, b.w);
-    fill(&rng, b.no, b.bias);
-    fill(&rng, b.ny, b.dy);
+    b.x = ts_real_buf(b.nx);
+    b.w = ts_real_buf(b.nw);
+    b.bias = ts_real_buf(b.no);
+    b.dy = ts_real_buf(b.ny);
+    ts_fill_real(&rng, b.nx, b.x);
+    ts_fill_real(&rng, b.nw, b.w);
+    ts_fill_real(&rng, b.no, b.bias);
+    ts_fill_real(&rng, b.ny, b.dy);
     return b;
 }
 
 /* outputs: y and gradients starting from nonzero values (backward accumulates) */
 static void outs_new(bufs *b) {
-    b->y = rbuf(b->ny);
-    b->dx = rbuf(b->nx);
-    b->dw = rbuf(b->nw);
-    b->db = rbuf(b->no);
+    b->y = ts_real_buf(b->ny);
+    b->dx = ts_real_buf(b->nx);
+    b->dw = ts_real_buf(b->nw);
+    b->db = ts_real_buf(b->no);
     for (int64_t q = 0; q < b->nx; q++) b->dx[q] = (gm_real)0.25;
     for (int64_t q = 0; q < b->nw; q++) b->dw[q] = (gm_real)-0.5;
     for (int64_t q = 0; q < b->no; q++) b->db[q] = (gm_real)0.125;
@@ -151,10 +133,10 @@ static void run_gather(const gm__gmconv_dims *d, int nt, bufs *b, bool bias) {
 
 static double worst_of(const bufs *a, const bufs *ref, int q) {
     switch (q) {
-    case 0: return rel_diff(a->ny, a->y, ref->y);
-    case 1: return rel_diff(a->nx, a->dx, ref->dx);
-    case 2: return rel_diff(a->nw, a->dw, ref->dw);
-    default: return rel_diff(a->no, a->db, ref->db);
+    case 0: return ts_rel_diff(a->ny, a->y, ref->y);
+    case 1: return ts_rel_diff(a->nx, a->dx, ref->dx);
+    case 2: return ts_rel_diff(a->nw, a->dw, ref->dw);
+    default: return ts_rel_diff(a->no, a->db, ref->db);
     }
 }
 
@@ -328,11 +310,19 @@ Test(kernels, fft_results_do_not_depend_on_threads) {
     cr_assert(gm__torus_detect(&d.tab, &s));
     bufs r[3];
     const int nts[3] = {1, 2, 3};
+    /* as the op runs them: BLAS on the same thread count (a kernel given
+     * one thread with BLAS free to use more lets BLAS split its GEMMs,
+     * which rounds differently; the op gives a kernel one thread only when
+     * gm_set_threads(1) holds, inside a parallel region, or for work far
+     * below BLAS's own threading threshold) */
+    const int prev = omp_get_max_threads();
     for (int q = 0; q < 3; q++) {
+        gm_set_threads(nts[q]);
         r[q] = bufs_new(&d, 5);
         outs_new(&r[q]);
         run_fft(&d, &s, nts[q], &r[q], true, true, true, true);
     }
+    gm_set_threads(prev);
     for (int q = 1; q < 3; q++) {
         cr_assert(!memcmp(r[0].y, r[q].y, (size_t)r[0].ny * sizeof(gm_real)), "y, %d threads",
                   nts[q]);
@@ -343,6 +333,114 @@ Test(kernels, fft_results_do_not_depend_on_threads) {
     for (int q = 0; q < 3; q++) bufs_free(&r[q]);
     gm_gmat_plan_free(p);
     gm_group_free(g);
+}
+
+/* --- characters of the shifts ---------------------------------------------- */
+
+Test(characters, match_a_direct_evaluation_with_the_c2r_weights) {
+    const gm__torus tori[] = {{1, {7}},       {1, {8}},       {1, {1}},       {1, {2}},
+                              {2, {5, 6}},    {2, {6, 5}},    {2, {28, 28}},  {2, {64, 64}},
+                              {3, {3, 4, 5}}, {3, {2, 3, 7}}, {2, {4, 1}},    {2, {9, 2}}};
+    for (size_t ti = 0; ti < sizeof tori / sizeof tori[0]; ti++) {
+        const gm__torus *s = &tori[ti];
+        int64_t n = 1;
+        for (int a = 0; a < s->rank; a++) n *= s->n[a];
+        const int64_t last = s->n[s->rank - 1], hl = last / 2 + 1, nc = n / last * hl;
+        /* every element once, then some again (a support may repeat a shift) */
+        const int64_t kk = n + 3;
+        int32_t *h = gm_malloc((size_t)kk * sizeof *h);
+        cr_assert_not_null(h);
+        for (int64_t k = 0; k < kk; k++) h[k] = (int32_t)((k * 5 + 1) % n);
+        double *trig = gm_malloc((size_t)(2 * n) * sizeof *trig);
+        gm_real *e = ts_real_buf(2 * nc * kk), *ew = ts_real_buf(2 * nc * kk),
+                *e2 = ts_real_buf(2 * nc * kk);
+        cr_assert_not_null(trig);
+        gm__fft_characters(s, h, kk, trig, e, ew);
+        gm__fft_characters(s, h, kk, trig, e2, NULL);
+        cr_assert(!memcmp(e, e2, (size_t)(2 * nc * kk) * sizeof *e));
+        double worst = 0.0;
+        int self_conj = 0;
+        for (int64_t f = 0; f < nc; f++) {
+            int64_t xi[3] = {0, 0, 0}, rest = f;
+            xi[s->rank - 1] = rest % hl;
+            rest /= hl;
+            for (int a = s->rank - 2; a >= 0; a--) {
+                xi[a] = rest % s->n[a];
+                rest /= s->n[a];
+            }
+            const int64_t xl = xi[s->rank - 1];
+            const bool sc = xl == 0 || (last % 2 == 0 && 2 * xl == last);
+            self_conj += sc;
+            const double wt = sc ? 1.0 : 2.0;
+            for (int64_t k = 0; k < kk; k++) {
+                int64_t hc[3] = {0, 0, 0}, hr = h[k];
+                for (int a = s->rank - 1; a >= 0; a--) {
+                    hc[a] = hr % s->n[a];
+                    hr /= s->n[a];
+                }
+                double ph = 0.0;
+                for (int a = 0; a < s->rank; a++)
+                    ph += (double)hc[a] * (double)xi[a] / (double)s->n[a];
+                const double re = cos(-TWO_PI * ph), im = sin(-TWO_PI * ph);
+                const double d1 = fabs(e[2 * f * kk + k] - re);
+                const double d2 = fabs(e[(2 * f + 1) * kk + k] - im);
+                const double d3 = fabs(ew[2 * f * kk + k] - wt * re);
+                const double d4 = fabs(ew[(2 * f + 1) * kk + k] - wt * im);
+                const double m = fmax(fmax(d1, d2), fmax(d3, d4));
+                if (m > worst) worst = m;
+            }
+        }
+        /* the self-conjugate frequencies: last index 0, and n/2 for even n */
+        cr_assert_eq(self_conj, (int)(n / last * (last % 2 == 0 && last > 1 ? 2 : 1)),
+                     "torus %zu: %d self-conjugate frequencies", ti, self_conj);
+        /* rounded once from double */
+        cr_assert_lt(worst, 2e-7, "torus %zu: characters off by %g", ti, worst);
+        gm_free(h);
+        gm_free(trig);
+        gm_free(e);
+        gm_free(ew);
+        gm_free(e2);
+    }
+}
+
+/* dW through the character readout against the reference: odd and even
+ * sides, few and many shifts (K above |G| with repeats), several blocks of
+ * rows and frequencies, 1 and 2 threads. */
+Test(kernels, dw_readout_matches_reference_on_odd_and_even_sides) {
+    const struct {
+        const char *spec;
+        int64_t t, batch, cin, cout;
+    } dc[] = {{"C9xC7", 1, 2, 11, 9},  {"C9xC7", 3, 1, 5, 4},  {"C10xC8", 1, 3, 9, 8},
+              {"C10xC8", 3, 2, 4, 5},  {"C8xC9", 2, 2, 7, 6},  {"C15", 4, 3, 6, 7},
+              {"C3xC3", 3, 2, 3, 3},   {"C31", 1, 4, 40, 3},   {"C2xC3xC4", 2, 2, 3, 4}};
+    for (size_t ci = 0; ci < sizeof dc / sizeof dc[0]; ci++) {
+        gm_group *g = ts_group(dc[ci].spec);
+        gm_gmat_plan *p = conv_plan(g, dc[ci].t);
+        const gm__gmconv_dims d = {.tab = gm__gm_table_of(p),
+                                   .batch = dc[ci].batch,
+                                   .cin = dc[ci].cin,
+                                   .cout = dc[ci].cout,
+                                   .form = GM_CONV_FULL};
+        gm__torus s;
+        cr_assert(gm__torus_detect(&d.tab, &s), "%s", dc[ci].spec);
+        for (int nt = 1; nt <= 2; nt++) {
+            bufs ref = bufs_new(&d, 40 + ci), fft = bufs_new(&d, 40 + ci);
+            outs_new(&ref);
+            outs_new(&fft);
+            gm__gmconv_backward_ref(&d, ref.x, ref.w, ref.dy, NULL, ref.dw, NULL);
+            void *sc = gm_malloc(gm__gmconv_fft_scratch_bytes(&d, &s, nt, true));
+            cr_assert_not_null(sc);
+            OK(gm__gmconv_fft_backward(&d, &s, nt, sc, fft.x, fft.w, fft.dy, NULL, fft.dw, NULL));
+            gm_free(sc);
+            const double e = ts_rel_diff(ref.nw, fft.dw, ref.dw);
+            cr_assert_lt(e, AGREE_TOL, "%s t=%lld (K = %lld) threads %d: dw off by %g",
+                         dc[ci].spec, (long long)dc[ci].t, (long long)d.tab.rows, nt, e);
+            bufs_free(&ref);
+            bufs_free(&fft);
+        }
+        gm_gmat_plan_free(p);
+        gm_group_free(g);
+    }
 }
 
 /* --- through the op and the tape ------------------------------------------ */
@@ -366,19 +464,19 @@ static op_result op_run(const gm_gmat_plan *p, int64_t batch, int64_t cin, int64
     OK(gm_tensor_new3(arena, batch, cout, n, &r));
     gm_rng rng;
     gm_rng_seed(&rng, 23, seed);
-    fill(&rng, x->numel, x->data);
-    fill(&rng, w->numel, w->data);
-    fill(&rng, bias->numel, bias->data);
-    fill(&rng, r->numel, r->data);
+    ts_fill_real(&rng, x->numel, x->data);
+    ts_fill_real(&rng, w->numel, w->data);
+    ts_fill_real(&rng, bias->numel, bias->data);
+    ts_fill_real(&rng, r->numel, r->data);
     x->requires_grad = w->requires_grad = bias->requires_grad = true;
     gm_tensor *y = NULL;
     OK(gm_op_gmconv(ctx, p, x, w, bias, GM_CONV_FULL, &y));
     OK(gc_backward_weighted(ctx, y, r->data));
     op_result o = {.ny = y->numel, .nx = x->numel, .nw = w->numel, .no = cout};
-    o.y = rbuf(o.ny);
-    o.dx = rbuf(o.nx);
-    o.dw = rbuf(o.nw);
-    o.db = rbuf(o.no);
+    o.y = ts_real_buf(o.ny);
+    o.dx = ts_real_buf(o.nx);
+    o.dw = ts_real_buf(o.nw);
+    o.db = ts_real_buf(o.no);
     memcpy(o.y, y->data, (size_t)o.ny * sizeof *o.y);
     memcpy(o.dx, x->grad, (size_t)o.nx * sizeof *o.dx);
     memcpy(o.dw, w->grad, (size_t)o.nw * sizeof *o.dw);
@@ -397,10 +495,10 @@ static void op_result_free(op_result *o) {
 
 static double op_diff(const op_result *a, const op_result *b, int q) {
     switch (q) {
-    case 0: return rel_diff(a->ny, a->y, b->y);
-    case 1: return rel_diff(a->nx, a->dx, b->dx);
-    case 2: return rel_diff(a->nw, a->dw, b->dw);
-    default: return rel_diff(a->no, a->db, b->db);
+    case 0: return ts_rel_diff(a->ny, a->y, b->y);
+    case 1: return ts_rel_diff(a->nx, a->dx, b->dx);
+    case 2: return ts_rel_diff(a->nw, a->dw, b->dw);
+    default: return ts_rel_diff(a->no, a->db, b->db);
     }
 }
 
@@ -461,7 +559,8 @@ Test(choice, auto_picks_fft_at_the_reference_shape) {
         .tab = gm__gm_table_of(p), .batch = 1, .cin = 120, .cout = 120, .form = GM_CONV_FULL};
     gm__torus s;
     gm__gmconv_set_fft_mode(GM__FFT_AUTO);
-    for (int64_t b = 16; b <= 64; b *= 2) {
+    /* from batch 4 on the FFT path is faster */
+    for (int64_t b = 4; b <= 64; b *= 2) {
         d.batch = b;
         cr_assert(gm__gmconv_fft_choose(&d, &s), "batch %lld", (long long)b);
         cr_assert_eq(s.rank, 2);
@@ -475,8 +574,8 @@ Test(choice, auto_picks_fft_at_the_reference_shape) {
     gm__gmconv_set_fft_mode(GM__FFT_NEVER);
     cr_assert(!gm__gmconv_fft_choose(&d, &s));
     gm__gmconv_set_fft_mode(GM__FFT_AUTO);
-    /* at batch 1 the O*I kernel transforms cost about the whole gather:
-     * gather path; so does a tiny layer */
+    /* at batch 1 the kernel spectrum (as many flops as the gather path, and
+     * Nc O I values stored and loaded) costs more: gather path */
     d.batch = 1;
     cr_assert(!gm__gmconv_fft_choose(&d, &s));
     /* a tiny layer stays on the gather path */
@@ -485,4 +584,42 @@ Test(choice, auto_picks_fft_at_the_reference_shape) {
     cr_assert(!gm__gmconv_fft_choose(&d, &s));
     gm_gmat_plan_free(p);
     gm_group_free(g);
+}
+
+Test(choice, auto_crossovers_on_64x64_and_few_input_channels) {
+    gm__gmconv_set_fft_mode(GM__FFT_AUTO);
+    gm__torus s;
+    {
+        /* C64xC64, K = 9: gather path at batch 1, FFT from 16 on; the same
+         * for 16 -> 16 channels */
+        gm_group *g = ts_group("C64xC64");
+        gm_gmat_plan *p = conv_plan(g, 1);
+        gm__gmconv_dims d = {
+            .tab = gm__gm_table_of(p), .batch = 1, .cin = 120, .cout = 120, .form = GM_CONV_FULL};
+        cr_assert_eq(d.tab.rows, 9);
+        for (int c = 0; c < 2; c++) {
+            d.cin = d.cout = c ? 16 : 120;
+            d.batch = 1;
+            cr_assert(!gm__gmconv_fft_choose(&d, &s), "%lld channels, batch 1",
+                      (long long)d.cin);
+            for (int64_t b = 16; b <= 64; b *= 4) {
+                d.batch = b;
+                cr_assert(gm__gmconv_fft_choose(&d, &s), "%lld channels, batch %lld",
+                          (long long)d.cin, (long long)b);
+            }
+        }
+        gm_gmat_plan_free(p);
+        gm_group_free(g);
+    }
+    {
+        /* C32xC32 t3, 3 -> 120 at batch 16: FFT (the few kernel planes and
+         * input transforms are cheap) */
+        gm_group *g = ts_group("C32xC32");
+        gm_gmat_plan *p = conv_plan(g, 3);
+        const gm__gmconv_dims d = {
+            .tab = gm__gm_table_of(p), .batch = 16, .cin = 3, .cout = 120, .form = GM_CONV_FULL};
+        cr_assert(gm__gmconv_fft_choose(&d, &s));
+        gm_gmat_plan_free(p);
+        gm_group_free(g);
+    }
 }

@@ -37,16 +37,6 @@ static gm_status fwd_gmconv(gm_ctx *ctx, gm_tensor **in, void *user, gm_tensor *
     return gm_op_gmconv(ctx, u->plan, in[0], in[1], u->bias ? in[2] : NULL, GM_CONV_FULL, out);
 }
 
-static double max_rel(int64_t n, const gm_real *got, const double *ref) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - ref[i]);
-        if (!(d <= num)) num = d;
-        if (fabs(ref[i]) > den) den = fabs(ref[i]);
-    }
-    return den > 0 ? num / den : num;
-}
-
 Test(gmconv_fft_f64, forward_and_finite_differences) {
     gm__gmconv_set_fft_mode(GM__FFT_ALWAYS);
     gm_arena *arena = gc_arena();
@@ -93,7 +83,7 @@ Test(gmconv_fft_f64, forward_and_finite_differences) {
                         }
                         ref[(b * c->cout + o) * n + a] = acc;
                     }
-            const double fe = max_rel(y->numel, y->data, ref);
+            const double fe = ts_rel_diff_ref(y->numel, y->data, ref);
             gm_free(ref);
             cr_expect(fe < FWD_TOL, "%s: forward differs from the direct loop by %g", name, fe);
             if (fe > worst_fwd) worst_fwd = fe;

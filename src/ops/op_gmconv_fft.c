@@ -19,13 +19,25 @@
  *
  * Layout: spectra are frequency-major, S[xi][row][channel], so that the
  * GEMM of one frequency reads and writes contiguous row-major matrices.
- * Planes are transformed in chunks of CHUNK (FFTW's advanced interface, one
- * cached plan per chunk size) into a thread's buffer and copied into that
- * layout, or out of it before the inverse (a transform with a large
- * stride misses the cache on every element). The chunking depends on the
- * problem only, so every value is computed by the same operations whatever
- * the thread count. The transformed kernel is
- * formed a block of output channels at a time, to bound the scratch.
+ * Signal planes are transformed in chunks of CHUNK (FFTW's advanced
+ * interface, one cached plan per chunk size) into a thread's buffer and
+ * copied into that layout, or out of it before the inverse (a transform
+ * with a large stride misses the cache on every element).
+ *
+ * The kernel side has only K nonzeros per plane, so it is not transformed:
+ * with the characters E[xi][k] = e^(-2 pi i <xi, h_k>) of the K shifts
+ * (a table of K x Nc values, made per call from one table of |G| angles in
+ * double, the phase reduced exactly in integers),
+ *   W[o,i,xi]  = sum_k w[o,i,k] E[xi][k]                    one real GEMM
+ *                (Nc x K by K x O*I on split re/im parts), and
+ *   dw[o,i,k] += Re sum_xi c_xi C[o,i,xi] conj(E[xi][k])    one real GEMM,
+ * c_xi = 1 on the self-conjugate frequencies (last index 0 and n_d/2 for
+ * even n_d) and 2 elsewhere, which is the full-spectrum sum of the c2r on
+ * the half spectrum. The GEMMs run over tiles fixed by the problem and so
+ * does every chunking above, so every value is computed by the same
+ * operations whatever the thread count. The kernel spectrum is formed a
+ * block of output channels at a time, to bound the scratch; in the
+ * backward dW's spectrum reuses its buffer.
  *
  * FFTW's planner is not thread-safe: plans are made (FFTW_ESTIMATE, so they
  * do not depend on timings) under one mutex and cached for the life of the
@@ -85,17 +97,32 @@ static inline void cgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int6
 #define CHUNK 8
 /* Bound on one block of the transformed kernel (and of dW's spectrum). */
 #define WBLOCK_BYTES ((size_t)32 << 20)
+/* Frequencies per GEMM of the kernel spectrum; rows q per GEMM of dW's
+ * readout. Fixed, so that results do not depend on the thread count. */
+#define FREQ_BLOCK 32
+#define Q_BLOCK 512
+#define DW_ROWS 32
+static const double GM_TWO_PI = 6.283185307179586476925286766559;
 /* AUTO: the FFT path runs when its cost, in gather-path flops, is below the
- * gather path's flops, and the gather path has at least FFT_MIN_FLOPS (below
- * that, fixed costs dominate). Measured on 2 cores (Haswell kernels): a
- * 28x28 or 64x64 real transform runs at 6-15 GFLOP/s against 50-70 for the
- * gather path's sgemm, the per-frequency complex GEMMs at about 2/3 of
- * sgemm's rate. So C28xC28 t3 120->120 runs by FFT from batch 4 on (2.5x
- * faster at batch 16, 6x at 64) and stays on the gather path at batch 1,
- * where the O*I kernel transforms cost as much as the whole gather; K = 9
- * at C64xC64 is too few offsets for the FFT to pay. */
-#define FFT_TRANSFORM_COST 8.0
+ * gather path's cost, and the gather path has at least FFT_MIN_FLOPS (below
+ * that, fixed costs dominate). Measured on 2 shared cores (Haswell kernels,
+ * gather path at about 140 GFLOP/s): the signal transforms run at about
+ * 1/6 of that, the per-frequency complex GEMMs at 2/3; each value of the
+ * kernel spectrum (Nc O I of them) costs a store, an interleave and a load
+ * by the per-frequency GEMM (FFT_SPECTRUM_COST) besides the 4K flops of its
+ * character GEMM (FFT_TABLE_COST each). The gather path's GEMMs have O rows,
+ * and below GATHER_FULL_ROWS of them sgemm runs slower, about in
+ * proportion (16 -> 16 on C64xC64: 75 against 140 GFLOP/s). So C28xC28 t3
+ * 120->120 runs by FFT from batch 4 on (about 2x faster at batch 4, 5x at
+ * 16, 9x at 64) and stays on the gather path at batch 1, where the kernel
+ * spectrum alone (as many flops as the gather path, and 48 MB written and
+ * read) costs more; C64xC64 t1 (K = 9) runs by FFT from batch 16 on, for
+ * 120->120 and for 16->16, and on the gather path at batch 1. */
+#define FFT_TRANSFORM_COST 6.0
 #define FFT_GEMM_COST 1.5
+#define FFT_TABLE_COST 1.1
+#define FFT_SPECTRUM_COST 120.0
+#define GATHER_FULL_ROWS 32
 #define FFT_MIN_FLOPS 4.0e6
 
 static atomic_int fft_mode = GM__FFT_AUTO;
@@ -253,20 +280,26 @@ static double transform_flops(int64_t n) { return n > 1 ? 2.5 * (double)n * log2
 
 static double fft_transforms(const gm__gmconv_dims *d, const gm__torus *s) {
     const double b = (double)d->batch, ni = (double)d->cin, no = (double)d->cout;
-    return transform_flops(torus_size(s)) * (b * ni + no * ni + b * no);
+    return transform_flops(torus_size(s)) * (b * ni + b * no);
 }
 
 static double fft_gemms(const gm__gmconv_dims *d, const gm__torus *s) {
     return 8.0 * (double)d->batch * (double)d->cout * (double)d->cin * (double)half_size(s);
 }
 
+/* values of the kernel spectrum */
+static double fft_spectrum(const gm__gmconv_dims *d, const gm__torus *s) {
+    return (double)d->cout * (double)d->cin * (double)half_size(s);
+}
+
 double gm__gmconv_fft_flops(const gm__gmconv_dims *d, const gm__torus *s) {
-    return fft_transforms(d, s) + fft_gemms(d, s);
+    return fft_transforms(d, s) + fft_gemms(d, s) + 4.0 * (double)d->tab.rows * fft_spectrum(d, s);
 }
 
 /* in gather-path flops */
 static double fft_cost(const gm__gmconv_dims *d, const gm__torus *s) {
-    return FFT_TRANSFORM_COST * fft_transforms(d, s) + FFT_GEMM_COST * fft_gemms(d, s);
+    return FFT_TRANSFORM_COST * fft_transforms(d, s) + FFT_GEMM_COST * fft_gemms(d, s) +
+           (FFT_SPECTRUM_COST + FFT_TABLE_COST * 4.0 * (double)d->tab.rows) * fft_spectrum(d, s);
 }
 
 bool gm__gmconv_fft_choose(const gm__gmconv_dims *d, gm__torus *s) {
@@ -276,14 +309,16 @@ bool gm__gmconv_fft_choose(const gm__gmconv_dims *d, gm__torus *s) {
     if (d->tab.n_in != d->tab.cols) return false;
     const double gather = 2.0 * (double)d->batch * (double)d->cout * (double)d->cin *
                           (double)d->tab.rows * (double)d->tab.cols;
+    const double gather_cost =
+        d->cout < GATHER_FULL_ROWS ? gather * GATHER_FULL_ROWS / (double)d->cout : gather;
     if (mode == GM__FFT_AUTO) {
         /* before detecting: the cost on a 1-D torus (the smallest half
          * spectrum) bounds it from below */
         const gm__torus flat = {.rank = 1, .n = {d->tab.cols, 0, 0}};
-        if (gather < FFT_MIN_FLOPS || fft_cost(d, &flat) >= gather) return false;
+        if (gather < FFT_MIN_FLOPS || fft_cost(d, &flat) >= gather_cost) return false;
     }
     if (!gm__torus_detect(&d->tab, s)) return false;
-    return mode == GM__FFT_ALWAYS || fft_cost(d, s) < gather;
+    return mode == GM__FFT_ALWAYS || fft_cost(d, s) < gather_cost;
 }
 
 /* --- plans ------------------------------------------------------------------ */
@@ -386,9 +421,10 @@ static bool plan_set_need(plan_set *ps, const gm__torus *s, int64_t nc, bool c2r
 /* --- scratch ---------------------------------------------------------------- */
 
 typedef struct fft_layout {
-    int64_t n, nc;     /* torus size, half-spectrum size */
+    int64_t n, nc, kk; /* torus size, half-spectrum size, shifts */
     int64_t ob, nblk;  /* output channels per kernel block, blocks */
-    size_t off_x, off_y, off_dx, off_w, off_c, off_thr, off_tc, per_thread, total;
+    size_t off_x, off_y, off_dx, off_w, off_e, off_ew, off_trig, off_h;
+    size_t off_thr, off_tc, per_thread, total;
 } fft_layout;
 
 static fft_layout fft_layout_of(const gm__gmconv_dims *d, const gm__torus *s, int nt,
@@ -396,6 +432,7 @@ static fft_layout fft_layout_of(const gm__gmconv_dims *d, const gm__torus *s, in
     fft_layout l = {0};
     l.n = torus_size(s);
     l.nc = half_size(s);
+    l.kk = d->tab.rows;
     const size_t cz = sizeof(fft_cpx);
     const int64_t b = d->batch, ni = d->cin, no = d->cout;
     const size_t per_o = (size_t)(l.nc * ni) * cz;
@@ -405,7 +442,7 @@ static fft_layout fft_layout_of(const gm__gmconv_dims *d, const gm__torus *s, in
     l.nblk = cdiv(no, ob);
     l.ob = cdiv(no, l.nblk);
     size_t at = 0;
-    l.off_x = at; /* X */
+    l.off_x = at; /* X (forward; backward with dW) */
     at += align64((size_t)(l.nc * b * ni) * cz);
     l.off_y = at; /* Y (forward) or DY (backward) */
     at += align64((size_t)(l.nc * b * no) * cz);
@@ -413,14 +450,26 @@ static fft_layout fft_layout_of(const gm__gmconv_dims *d, const gm__torus *s, in
         l.off_dx = at;
         at += align64((size_t)(l.nc * b * ni) * cz);
     }
+    /* one block of the kernel spectrum; in the backward the same buffer
+     * holds dW's spectrum C once dx has used it */
     l.off_w = at;
     at += align64((size_t)(l.nc * l.ob * ni) * cz);
+    l.off_e = at; /* characters, split: E[(xi, re/im)][k] */
+    at += align64((size_t)(l.nc * l.kk) * cz);
     if (backward) {
-        l.off_c = at;
-        at += align64((size_t)(l.nc * l.ob * ni) * cz);
+        l.off_ew = at; /* weighted characters for dW, split likewise */
+        at += align64((size_t)(l.nc * l.kk) * cz);
     }
-    /* per thread: CHUNK real planes, then CHUNK half spectra */
-    l.off_tc = align64((size_t)(CHUNK * l.n) * sizeof(gm_real));
+    l.off_trig = at; /* cos and sin of 2 pi m / n, in double */
+    at += align64((size_t)(2 * l.n) * sizeof(double));
+    l.off_h = at; /* the shifts h_k */
+    at += align64((size_t)l.kk * sizeof(int32_t));
+    /* per thread: CHUNK real planes (or a tile of the kernel spectrum, or
+     * a block of dW's spectrum, split), then CHUNK half spectra */
+    int64_t treal = CHUNK * l.n;
+    if (treal < 2 * FREQ_BLOCK * Q_BLOCK) treal = 2 * FREQ_BLOCK * Q_BLOCK;
+    if (backward && treal < 2 * l.nc * DW_ROWS) treal = 2 * l.nc * DW_ROWS;
+    l.off_tc = align64((size_t)treal * sizeof(gm_real));
     l.per_thread = l.off_tc + align64((size_t)(CHUNK * l.nc) * cz);
     l.off_thr = at;
     l.total = at + (size_t)nt * l.per_thread;
@@ -432,8 +481,69 @@ size_t gm__gmconv_fft_scratch_bytes(const gm__gmconv_dims *d, const gm__torus *s
     return fft_layout_of(d, s, nthreads, backward).total;
 }
 
-/* --- pieces ---------------------------------------------------------------- */
+/* --- characters of the shifts ---------------------------------------------- */
 
+/* Half-spectrum frequency f (row-major over n_1 x ... x (n_d/2 + 1)) as
+ * coordinates xi, and its weight in a sum over the full spectrum: 1 for the
+ * self-conjugate last-axis indices 0 and n_d/2 (n_d even), else 2 (xi stands
+ * for itself and -xi). */
+static int freq_coords(const gm__torus *s, int64_t f, int64_t xi[GM__TORUS_MAX_RANK]) {
+    const int r = s->rank;
+    const int64_t last = s->n[r - 1], hl = last / 2 + 1;
+    xi[r - 1] = f % hl;
+    f /= hl;
+    for (int a = r - 2; a >= 0; a--) {
+        xi[a] = f % s->n[a];
+        f /= s->n[a];
+    }
+    const int64_t xl = xi[r - 1];
+    return xl == 0 || (last % 2 == 0 && xl == last / 2) ? 1 : 2;
+}
+
+void gm__fft_characters(const gm__torus *s, const int32_t *shifts, int64_t kk, double *trig,
+                        void *e_v, void *ew_v) {
+    const int r = s->rank;
+    const int64_t n = torus_size(s), nc = half_size(s);
+    gm_real *e = e_v, *ew = ew_v;
+    /* exp(-2 pi i <xi, h>) = exp(-2 pi i m / n) with the integer
+     * m = sum_a (xi_a h_a mod n_a) (n / n_a) mod n: one table of n angles */
+    for (int64_t m = 0; m < n; m++) {
+        const double a = GM_TWO_PI * (double)m / (double)n;
+        trig[2 * m] = cos(a);
+        trig[2 * m + 1] = sin(a);
+    }
+    for (int64_t f = 0; f < nc; f++) {
+        int64_t xi[GM__TORUS_MAX_RANK];
+        const gm_real wt = (gm_real)freq_coords(s, f, xi);
+        for (int64_t k = 0; k < kk; k++) {
+            int64_t h = shifts[k], m = 0;
+            for (int a = r - 1; a >= 0; a--) {
+                const int64_t ha = h % s->n[a];
+                h /= s->n[a];
+                m += (ha * xi[a] % s->n[a]) * (n / s->n[a]);
+            }
+            m %= n;
+            const gm_real c = (gm_real)trig[2 * m], sn = (gm_real)trig[2 * m + 1];
+            e[2 * f * kk + k] = c;
+            e[(2 * f + 1) * kk + k] = -sn;
+            if (ew) {
+                ew[2 * f * kk + k] = wt * c;
+                ew[(2 * f + 1) * kk + k] = -wt * sn;
+            }
+        }
+    }
+}
+
+/* The table's shifts h_k = T[k][0]. */
+static void characters_of(const gm__gmconv_dims *d, const gm__torus *s, const fft_layout *l,
+                          char *base, bool weighted) {
+    int32_t *h = (int32_t *)(base + l->off_h);
+    for (int64_t k = 0; k < l->kk; k++) h[k] = d->tab.t[k * d->tab.cols];
+    gm__fft_characters(s, h, l->kk, (double *)(base + l->off_trig), base + l->off_e,
+                       weighted ? base + l->off_ew : NULL);
+}
+
+/* --- pieces ---------------------------------------------------------------- */
 static gm_real *thread_real(const fft_layout *l, char *base) {
     return (gm_real *)(base + l->off_thr + (size_t)omp_get_thread_num() * l->per_thread);
 }
@@ -489,27 +599,62 @@ static void forward_planes(const plan_set *ps, const fft_layout *l, char *base, 
 }
 
 /* Kernel spectra of output channels [o0, o0 + nob): wf[xi][q], q = (o - o0)
- * * I + i, from w~ formed a chunk of planes at a time. */
-static void kernel_planes(const gm__gmconv_dims *d, const fft_layout *l, const plan_set *ps,
-                          int nt, char *base, const gm_real *w, int64_t o0, int64_t nob,
-                          fft_cpx *wf) {
-    const int64_t ni = d->cin, kk = d->tab.rows, n = l->n, nc = l->nc, planes = nob * ni;
-    const int64_t chunks = cdiv(planes, CHUNK), cols = d->tab.cols;
-    const int32_t *t = d->tab.t;
-    const int tn = (int)min64(nt, chunks);
-#pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
-    for (int64_t c = 0; c < chunks; c++) {
-        gm_real *rb = thread_real(l, base);
-        fft_cpx *cb = thread_cpx(l, base);
-        const int64_t count = min64(CHUNK, planes - c * CHUNK);
-        memset(rb, 0, (size_t)(count * n) * sizeof *rb);
-        for (int64_t j = 0; j < count; j++) {
-            const gm_real *wr = w + (o0 * ni + c * CHUNK + j) * kk;
-            gm_real *plane = rb + j * n;
-            for (int64_t k = 0; k < kk; k++) plane[t[k * cols]] += wr[k];
+ * * I + i, as W[xi][q] = sum_k E[xi][k] w[q][k] (the r2c of w~, whose
+ * plane holds w[q][k] at h_k). Per fixed tile of frequencies and rows q,
+ * one real GEMM of the split characters (rows (xi, re/im), see
+ * gm__fft_characters) against w^T into a thread's buffer, then interleaved
+ * into wf, frequency-major. The tiles depend on the problem only. */
+static void kernel_spectrum(const gm__gmconv_dims *d, const fft_layout *l, int nt, char *base,
+                            const gm_real *w, int64_t o0, int64_t nob, fft_cpx *wf) {
+    const int64_t kk = l->kk, nc = l->nc, q = nob * d->cin;
+    const gm_real *ws = w + o0 * d->cin * kk;
+    const gm_real *e2 = (const gm_real *)(base + l->off_e);
+    const int64_t fblocks = cdiv(nc, FREQ_BLOCK), qblocks = cdiv(q, Q_BLOCK);
+    const int64_t tiles = fblocks * qblocks;
+    const int tb = (int)min64(nt, tiles);
+#pragma omp parallel for num_threads(tb) schedule(static) if (tb > 1)
+    for (int64_t c = 0; c < tiles; c++) {
+        const int64_t f0 = (c / qblocks) * FREQ_BLOCK, fb = min64(FREQ_BLOCK, nc - f0);
+        const int64_t q0 = (c % qblocks) * Q_BLOCK, qb = min64(Q_BLOCK, q - q0);
+        gm_real *r = thread_real(l, base);
+        gm__gemm(false, true, 2 * fb, qb, kk, 1, e2 + 2 * f0 * kk, kk, ws + q0 * kk, kk, 0, r, qb);
+        for (int64_t f = 0; f < fb; f++) {
+            const gm_real *re = r + 2 * f * qb, *im = re + qb;
+            gm_real *dst = (gm_real *)(wf + (f0 + f) * q + q0);
+            for (int64_t j = 0; j < qb; j++) {
+                dst[2 * j] = re[j];
+                dst[2 * j + 1] = im[j];
+            }
         }
-        fft_r2c(ps->p[0][count], rb, cb);
-        to_freq_major(cb, count, nc, wf, planes, c * CHUNK);
+    }
+}
+
+/* dw[o0 + .., i, k] += Re sum over the full spectrum of C[xi][q]
+ * e^(2 pi i <xi, h_k>) (the c2r of C read at h_k; C holds 1/|G| already):
+ * over the half spectrum with the weights c_xi, Re(C conj(E)) = Cr Er +
+ * Ci Ei. Per fixed block of rows q, C's block is split into rows (xi,
+ * re/im) in a thread's buffer, and one real GEMM against the weighted split
+ * characters adds into dw. */
+static void dw_readout(const gm__gmconv_dims *d, const fft_layout *l, int nt, char *base,
+                       fft_cpx *cf, int64_t o0, int64_t nob, gm_real *dw) {
+    const int64_t kk = l->kk, nc = l->nc, q = nob * d->cin;
+    const gm_real *ew = (const gm_real *)(base + l->off_ew);
+    const int64_t blocks = cdiv(q, DW_ROWS);
+    const int tb = (int)min64(nt, blocks);
+#pragma omp parallel for num_threads(tb) schedule(static) if (tb > 1)
+    for (int64_t c = 0; c < blocks; c++) {
+        const int64_t q0 = c * DW_ROWS, qb = min64(DW_ROWS, q - q0);
+        gm_real *r = thread_real(l, base);
+        for (int64_t f = 0; f < nc; f++) {
+            const gm_real *src = (const gm_real *)(cf + f * q + q0);
+            gm_real *re = r + 2 * f * qb, *im = re + qb;
+            for (int64_t j = 0; j < qb; j++) {
+                re[j] = src[2 * j];
+                im[j] = src[2 * j + 1];
+            }
+        }
+        gm__gemm(true, false, qb, kk, 2 * nc, 1, r, qb, ew, kk, 1, dw + (o0 * d->cin + q0) * kk,
+                 kk);
     }
 }
 
@@ -525,23 +670,21 @@ gm_status gm__gmconv_fft_forward(const gm__gmconv_dims *d, const gm__torus *s, i
     fft_cpx *wf = (fft_cpx *)(base + l.off_w);
     gm_real *rb0 = (gm_real *)(base + l.off_thr);
     fft_cpx *cb0 = (fft_cpx *)(base + l.off_thr + l.off_tc);
-    const int64_t last_ob = no - (l.nblk - 1) * l.ob;
 
     plan_set ps = {0};
     if (!plan_set_need(&ps, s, nc, false, b * ni, rb0, cb0) ||
-        !plan_set_need(&ps, s, nc, true, b * no, rb0, cb0) ||
-        !plan_set_need(&ps, s, nc, false, l.ob * ni, rb0, cb0) ||
-        !plan_set_need(&ps, s, nc, false, last_ob * ni, rb0, cb0)) {
+        !plan_set_need(&ps, s, nc, true, b * no, rb0, cb0)) {
         plan_set_release(&ps);
         return GM_ERR_UNSUPPORTED;
     }
 
+    characters_of(d, s, &l, base, false);
     forward_planes(&ps, &l, base, nthreads, b * ni, x, xf);
     const gm_real scale = (gm_real)(1.0 / (double)n);
     const int tf = (int)min64(nthreads, nc);
     for (int64_t blk = 0; blk < l.nblk; blk++) {
         const int64_t o0 = blk * l.ob, nob = min64(l.ob, no - o0);
-        kernel_planes(d, &l, &ps, nthreads, base, w, o0, nob, wf);
+        kernel_spectrum(d, &l, nthreads, base, w, o0, nob, wf);
 #pragma omp parallel for num_threads(tf) schedule(static) if (tf > 1)
         for (int64_t f = 0; f < nc; f++)
             cgemm(CblasNoTrans, CblasConjTrans, b, nob, ni, scale, xf + f * b * ni, ni,
@@ -579,30 +722,24 @@ gm_status gm__gmconv_fft_backward(const gm__gmconv_dims *d, const gm__torus *s, 
     const fft_layout l = fft_layout_of(d, s, nthreads, true);
     char *base = scratch;
     const int64_t b = d->batch, ni = d->cin, no = d->cout, n = l.n, nc = l.nc;
-    const int64_t kk = d->tab.rows, cols = d->tab.cols;
-    const int32_t *t = d->tab.t;
+    const int64_t cols = d->tab.cols;
     fft_cpx *xf = (fft_cpx *)(base + l.off_x), *dyf = (fft_cpx *)(base + l.off_y);
     fft_cpx *dxf = (fft_cpx *)(base + l.off_dx), *wf = (fft_cpx *)(base + l.off_w);
-    fft_cpx *cf = (fft_cpx *)(base + l.off_c);
+    fft_cpx *cf = wf; /* dW's spectrum, once dx has used the kernel's */
     gm_real *rb0 = (gm_real *)(base + l.off_thr);
     fft_cpx *cb0 = (fft_cpx *)(base + l.off_thr + l.off_tc);
-    const int64_t last_ob = no - (l.nblk - 1) * l.ob;
 
     /* all plans first, so that a failure leaves every gradient untouched */
     plan_set ps = {0};
     bool ok = plan_set_need(&ps, s, nc, false, b * no, rb0, cb0);
     if (ok && dw) ok = plan_set_need(&ps, s, nc, false, b * ni, rb0, cb0);
     if (ok && dx) ok = plan_set_need(&ps, s, nc, true, b * ni, rb0, cb0);
-    for (int q = 0; q < 2 && ok; q++) {
-        const int64_t nob = q ? last_ob : l.ob;
-        if (dx) ok = plan_set_need(&ps, s, nc, false, nob * ni, rb0, cb0);
-        if (ok && dw) ok = plan_set_need(&ps, s, nc, true, nob * ni, rb0, cb0);
-    }
     if (!ok) {
         plan_set_release(&ps);
         return GM_ERR_UNSUPPORTED;
     }
 
+    characters_of(d, s, &l, base, dw != NULL);
     forward_planes(&ps, &l, base, nthreads, b * no, dy, dyf);
     if (dw) forward_planes(&ps, &l, base, nthreads, b * ni, x, xf);
     const gm_real scale = (gm_real)(1.0 / (double)n);
@@ -610,7 +747,7 @@ gm_status gm__gmconv_fft_backward(const gm__gmconv_dims *d, const gm__torus *s, 
     for (int64_t blk = 0; blk < l.nblk; blk++) {
         const int64_t o0 = blk * l.ob, nob = min64(l.ob, no - o0);
         if (dx) {
-            kernel_planes(d, &l, &ps, nthreads, base, w, o0, nob, wf);
+            kernel_spectrum(d, &l, nthreads, base, w, o0, nob, wf);
             const gm_real beta = blk == 0 ? 0 : 1;
 #pragma omp parallel for num_threads(tf) schedule(static) if (tf > 1)
             for (int64_t f = 0; f < nc; f++)
@@ -622,22 +759,7 @@ gm_status gm__gmconv_fft_backward(const gm__gmconv_dims *d, const gm__torus *s, 
             for (int64_t f = 0; f < nc; f++)
                 cgemm(CblasConjTrans, CblasNoTrans, nob, ni, b, scale, dyf + f * b * no + o0, no,
                       xf + f * b * ni, ni, 0, cf + f * nob * ni, ni);
-            /* c = F^-1 C a chunk of planes at a time; dw reads the K shifts */
-            const int64_t planes = nob * ni, chunks = cdiv(planes, CHUNK);
-            const int tc = (int)min64(nthreads, chunks);
-#pragma omp parallel for num_threads(tc) schedule(static) if (tc > 1)
-            for (int64_t c = 0; c < chunks; c++) {
-                gm_real *rb = thread_real(&l, base);
-                fft_cpx *cb = thread_cpx(&l, base);
-                const int64_t count = min64(CHUNK, planes - c * CHUNK);
-                from_freq_major(cf, planes, c * CHUNK, count, nc, cb);
-                fft_c2r(ps.p[1][count], cb, rb);
-                for (int64_t j = 0; j < count; j++) {
-                    gm_real *dwr = dw + (o0 * ni + c * CHUNK + j) * kk;
-                    const gm_real *plane = rb + j * n;
-                    for (int64_t k = 0; k < kk; k++) dwr[k] += plane[t[k * cols]];
-                }
-            }
+            dw_readout(d, &l, nthreads, base, cf, o0, nob, dw);
         }
     }
     if (dx) {

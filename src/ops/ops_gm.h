@@ -66,13 +66,26 @@ typedef struct gm__torus {
 } gm__torus;
 
 bool gm__torus_detect(const gm__gm_table *tab, gm__torus *out);
-/* Estimated flops of the FFT forward (transforms and complex GEMMs). */
+/* Estimated flops of the FFT forward (transforms, complex GEMMs and the
+ * kernel spectrum's GEMM). */
 double gm__gmconv_fft_flops(const gm__gmconv_dims *d, const gm__torus *s);
 /* True when the FFT path should run for d under the current mode (full
  * form, detected torus in *s, and cheaper by the estimate under AUTO). */
 bool gm__gmconv_fft_choose(const gm__gmconv_dims *d, gm__torus *s);
 size_t gm__gmconv_fft_scratch_bytes(const gm__gmconv_dims *d, const gm__torus *s, int nthreads,
                                     bool backward);
+/* The characters of kk shifts (group elements, row-major on s) at the nc =
+ * |G|/n_d*(n_d/2+1) frequencies xi of the half spectrum (row-major, last
+ * axis halved), e(xi, k) = exp(-2 pi i sum_a h_k,a xi_a / n_a), as real
+ * (2nc x kk) matrices with rows (xi, re/im): e[2xi][k] = Re e(xi, k),
+ * e[2xi+1][k] = Im e(xi, k); and, if ew is not NULL, ew the same times
+ * c_xi, so that sum_xi Re(C[xi] conj(e(xi, k))) c_xi = sum over rows of C
+ * split likewise times ew; c_xi = 1 if the last coordinate of xi is 0 or
+ * n_d/2, else 2 (the weights that turn a sum over the full spectrum of a
+ * Hermitian spectrum into one over the half, as c2r does). trig: 2|G|
+ * doubles of workspace. */
+void gm__fft_characters(const gm__torus *s, const int32_t *shifts, int64_t kk, double *trig,
+                        void *e, void *ew);
 /* Same contracts as gm__gmconv_forward / _backward (full form only), with
  * the torus from gm__torus_detect. GM_ERR_UNSUPPORTED (no detail recorded)
  * when FFTW cannot make a plan or the scratch is not 16-byte aligned; then
