@@ -548,13 +548,14 @@ int main(int argc, char **argv) {
                 else
                     printf("%8.1f | %10.3f %8.1f |", ff / t.fwd * 1e-9, t.bwd * 1e3,
                            2 * ff / t.bwd * 1e-9);
-                /* the gather path as well, where the full form runs by FFT */
+                /* the gather path as well, where the full form runs by FFT (the LDR
+                 * layers' full-form convolutions included) */
                 timing tg = t;
                 const gm__gmconv_dims dims = {.tab = gm__gm_table_of(pl.conv), .batch = batch,
                                               .cin = sh->cin, .cout = sh->cout,
                                               .form = GM_CONV_FULL};
                 gm__torus tor;
-                if (op == OP_FULL && gm__gmconv_fft_choose(&dims, &tor)) {
+                if (op_full((op_kind)op) && gm__gmconv_fft_choose(&dims, &tor)) {
                     gm__gmconv_set_fft_mode(GM__FFT_NEVER);
                     tg = time_op(&st, ctx, &o.proto);
                     gm__gmconv_set_fft_mode(GM__FFT_AUTO);
