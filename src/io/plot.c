@@ -85,6 +85,18 @@ static int64_t points_in(const panel *p, int64_t n, const gm_epoch_record *r, co
 
 static void set_color(cairo_t *cr, rgb c) { cairo_set_source_rgb(cr, c.r, c.g, c.b); }
 
+gm_status gm__plot_begin(int w, int h, cairo_surface_t **s, cairo_t **cr) {
+    *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    if (cairo_surface_status(*s) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(*s);
+        return gm__nomem("plot surface");
+    }
+    *cr = cairo_create(*s);
+    cairo_set_source_rgb(*cr, 1, 1, 1);
+    cairo_paint(*cr);
+    return GM_OK;
+}
+
 void gm__plot_text_at(cairo_t *cr, const char *s, double x, double y, double ha, double va) {
     cairo_text_extents_t e;
     cairo_text_extents(cr, s, &e);
@@ -294,15 +306,9 @@ gm_status gm_plot_metrics_png(const char *path, int64_t n, const gm_epoch_record
                        "gm_plot_metrics_png: path and records are required");
     GM_RETURN_ERROR_IF(n < 1, GM_ERR_INVALID_ARG,
                        "gm_plot_metrics_png: no epochs to plot (n = %lld)", (long long)n);
-    cairo_surface_t *s =
-        cairo_image_surface_create(CAIRO_FORMAT_RGB24, GM_PLOT_WIDTH, GM_PLOT_HEIGHT);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cairo_surface_destroy(s);
-        return gm__nomem("plot surface");
-    }
-    cairo_t *cr = cairo_create(s);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
+    cairo_surface_t *s = NULL;
+    cairo_t *cr = NULL;
+    GM_FORWARD_IF_ERROR(gm__plot_begin(GM_PLOT_WIDTH, GM_PLOT_HEIGHT, &s, &cr));
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
 
     const bool titled = title && *title;

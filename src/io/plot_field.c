@@ -93,14 +93,9 @@ gm_status gm_plot_fields_png(const char *path, int64_t nrows, const int64_t *ste
     const int img_w = (int)(LEFT + 2 * pw + GAP + 2 * GAP + BAR_W + RIGHT);
     const int img_h = (int)(top + nrows * ph + (nrows - 1) * GAP + 20.0);
 
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, img_w, img_h);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cairo_surface_destroy(s);
-        return gm__nomem("plot surface");
-    }
-    cairo_t *cr = cairo_create(s);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
+    cairo_surface_t *s = NULL;
+    cairo_t *cr = NULL;
+    GM_FORWARD_IF_ERROR(gm__plot_begin(img_w, img_h, &s, &cr));
     cairo_surface_flush(s);
     unsigned char *px = cairo_image_surface_get_data(s);
     const int stride = cairo_image_surface_get_stride(s);
