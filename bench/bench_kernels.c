@@ -35,13 +35,16 @@ typedef struct shape {
     const char *use;
 } shape;
 
-/* The shapes of SPEC §5's configurations and of the plume model. */
+/* The shapes of the reference configurations, the plume model and the
+ * rotation-equivariant image models. */
 static const shape SHAPES[] = {
     {"C28xC28", 3, 120, 120, false, "mnist-noise, rectangles"},
     {"C32xC32", 3, 3, 120, false, "cifar10, first layer"},
     {"D14xD14", 2, 120, 120, false, "mnist-bg-rot"},
     {"D14xD14", 3, 120, 120, false, "rot-mnist"},
     {"C64xC64", 1, 120, 120, true, "plume"},
+    {"p4m:14", 1, 12, 12, false, "rot-p4m, second block"},
+    {"p4:28", 1, 10, 10, false, "a P4CNN-sized layer"},
 };
 #define NSHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
 

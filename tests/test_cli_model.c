@@ -105,8 +105,8 @@ Test(cli_model, predict_all_classes_sum_to_one) {
 
 Test(cli_model, predict_errors) {
     char *out = cli("predict run/best.safetensors img8.idx", 1);
-    ts_expect_one_line_error(out, "images 'img8.idx' are 8x8 (64 pixels) but the model's group "
-                               "C6xC6 has order 36");
+    ts_expect_one_line_error(out, "images 'img8.idx' are 8x8 (64 pixels) but the model on "
+                               "C6xC6 reads 36");
     gm_free(out);
     out = cli("predict run/best.safetensors lab.idx", 1);
     ts_expect_one_line_error(out, "images 'lab.idx': 1 dimensions");

@@ -392,3 +392,104 @@ Test(config, out_of_memory) {
     }
     cr_assert_fail("parse never succeeded");
 }
+
+/* --- the training recipe -------------------------------------------------------- */
+
+Test(config, recipe_keys_parse_round_trip_and_override) {
+    gm_config *cfg = parse("model: {spec: C4xC4}\n"
+                           "data: {kind: fashion-rotated, split: official, max_angle: 30,\n"
+                           "       val_size: 500, num_train: 1000}\n"
+                           "trainer: {max_epochs: 12, label_smoothing: 0.1, select: val_accuracy}\n"
+                           "optimizer: {decay: weights}\n"
+                           "scheduler: {kind: cosine, warmup_epochs: 2}\n"
+                           "augment: {rotate: any, max_angle: 15, flip: both, translate: 3}\n");
+    const gm_fit_options *f = gm_config_fit(cfg);
+    const gm_data_config *d = gm_config_data(cfg);
+    cr_assert(d->gen_official);
+    cr_assert_eq(d->gen_max_angle, 30.0);
+    cr_assert_eq(d->val_size, 500);
+    cr_assert_str_eq(d->gen_digits, "fashion");
+    cr_assert_eq(f->label_smoothing, 0.1);
+    cr_assert_eq(f->select, GM_SELECT_VAL_ACCURACY);
+    cr_assert_eq(f->optim.decay, GM_DECAY_WEIGHTS);
+    cr_assert_eq(f->sched.warmup_epochs, 2);
+    cr_assert_eq(f->sched.t_max, 12, "cosine spans max_epochs unless t_max is given");
+    cr_assert_eq(f->augment.rotate, GM_AUGMENT_ROTATE_ANY);
+    cr_assert_eq(f->augment.max_angle, 15.0);
+    cr_assert_eq(f->augment.flip, GM_AUGMENT_FLIP_BOTH);
+    cr_assert_eq(f->augment.translate, 3);
+    assert_round_trip(cfg, "recipe");
+    char *text = NULL;
+    OK(gm_config_to_string(cfg, &text));
+    cr_assert(strstr(text, "augment:\n  rotate: any\n"), "%s", text);
+    cr_assert(strstr(text, "val_size: 500"), "%s", text);
+    gm_free(text);
+
+    OK(gm_config_set(cfg, "trainer.max_epochs=20"));
+    cr_assert_eq(gm_config_fit(cfg)->sched.t_max, 20);
+    OK(gm_config_set(cfg, "augment.rotate=90"));
+    cr_assert_eq(gm_config_fit(cfg)->augment.rotate, GM_AUGMENT_ROTATE_90, "%s",
+                 gm_error_detail());
+    cr_assert_eq(gm_config_set(cfg, "augment.flip=sideways"), GM_ERR_INVALID_ARG);
+    cr_assert(strstr(gm_error_detail(), "augment.flip"), "%s", gm_error_detail());
+    cr_assert_eq(gm_config_set(cfg, "augment.max_angle=5"), GM_ERR_INVALID_ARG,
+                 "needs rotate any");
+    OK(gm_config_set(cfg, "data.val_fraction=0.25"));
+    cr_assert_eq(gm_config_data(cfg)->val_size, -1);
+    OK(gm_config_set(cfg, "data.val_size=100"));
+    cr_assert_eq(gm_config_data(cfg)->val_size, 100);
+    OK(gm_config_set(cfg, "optimizer.decay=all"));
+    OK(gm_config_set(cfg, "trainer.select=val_loss"));
+    OK(gm_config_set(cfg, "data.split=pooled"));
+    assert_round_trip(cfg, "recipe after overrides");
+    gm_config_free(cfg);
+
+    cfg = parse("model: {spec: C4xC4}\ndata: {kind: rotated}\n"
+                "scheduler: {kind: cosine, t_max: 7, warmup_epochs: 1}\n");
+    cr_assert_eq(gm_config_fit(cfg)->sched.t_max, 7);
+    cr_assert_eq(gm_config_data(cfg)->val_size, -1);
+    cr_assert(!gm_config_data(cfg)->gen_official);
+    gm_config_free(cfg);
+    cfg = load("fashion-full.yaml");
+    cr_assert_eq(gm_config_data(cfg)->gen_num_train, 60000);
+    assert_round_trip(cfg, "fashion-full.yaml");
+    gm_config_free(cfg);
+}
+
+Test(config, recipe_key_errors_name_line_and_key) {
+    const char *m = "model: {spec: C4xC4}\n";
+    char y[512];
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\naugment:\n  rotate: sideways\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "augment.rotate");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\naugment:\n  max_angle: 10\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "needs augment.rotate: any");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\naugment:\n  translate: -1\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "augment.translate");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\naugment:\n  colour: 3\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "unknown key 'augment.colour'");
+    snprintf(y, sizeof y, "%sdata:\n  kind: rotated\n  split: official\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "data.split official");
+    snprintf(y, sizeof y, "%sdata:\n  kind: fashion\n  split: sideways\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "data.split");
+    snprintf(y, sizeof y, "%sdata:\n  kind: fashion\n  max_angle: 20\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "data.max_angle");
+    snprintf(y, sizeof y, "%sdata:\n  kind: rotated\n  max_angle: 190\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "data.max_angle");
+    snprintf(y, sizeof y, "%sdata:\n  kind: rotated\n  val_fraction: 0.1\n  val_size: 10\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "exclude each other");
+    snprintf(y, sizeof y, "%sdata:\n  source: idx\n  images: a\n  labels: b\n  split: official\n",
+             m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 6", "does not apply to data.source idx");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\ntrainer:\n  label_smoothing: 1.0\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "trainer.label_smoothing");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\ntrainer:\n  select: val_f1\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "trainer.select");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\noptimizer:\n  decay: biases\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "optimizer.decay");
+    snprintf(y, sizeof y, "%sdata: {kind: rotated}\nscheduler:\n  warmup_epochs: 2\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "line 4", "does not apply to scheduler.kind plateau");
+    snprintf(y, sizeof y,
+             "%sdata: {kind: rotated}\ntrainer: {max_epochs: 3}\n"
+             "scheduler:\n  kind: cosine\n  warmup_epochs: 3\n", m);
+    expect_fail(y, GM_ERR_INVALID_ARG, "warmup_epochs = 3 must be below t_max = 3", NULL);
+}

@@ -524,3 +524,197 @@ Test(image_resize, fractional_keeps_the_mean) {
     /* The first output column covers columns 0, 1, 2 and 3/8 of column 3. */
     cr_assert_float_eq(dst[0], (0 + 1 + 2 + 0.375 * 3) / 3.375, 1e-5);
 }
+
+/* --- float transforms and augmentation ------------------------------------------ */
+
+static float *ramp_image(int64_t c, int64_t h, int64_t w) {
+    float *x = gm_malloc((size_t)(c * h * w) * sizeof *x);
+    for (int64_t i = 0; i < c * h * w; i++) x[i] = (float)(i + 1);
+    return x;
+}
+
+Test(augment, rot90_is_an_exact_permutation_and_matches_the_bilinear_turn) {
+    const int64_t n = 5;
+    float *x = ramp_image(1, n, n), *a = ramp_image(1, n, n), *b = ramp_image(1, n, n);
+    float *r = ramp_image(1, n, n);
+    gm_image_rot90_f32(x, n, n, 1, a);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) cr_assert_eq(a[i * n + j], x[j * n + (n - 1 - i)]);
+    /* Every value once: a permutation. */
+    float seen[25] = {0};
+    for (int64_t i = 0; i < n * n; i++) seen[(int)a[i] - 1] += 1.0f;
+    for (int64_t i = 0; i < n * n; i++) cr_assert_eq(seen[i], 1.0f);
+    gm_image_rotate_f32(x, n, n, 3.14159265358979323846 / 2, r);
+    for (int64_t i = 0; i < n * n; i++)
+        cr_assert_float_eq(r[i], a[i], 1e-4, "pixel %lld", (long long)i);
+    /* Four quarter turns, and a turn and its inverse, are the identity. */
+    gm_image_rot90_f32(a, n, n, 3, b);
+    cr_assert_eq(memcmp(b, x, sizeof(float) * (size_t)(n * n)), 0);
+    gm_image_rot90_f32(x, n, n, 2, a);
+    gm_image_rot90_f32(a, n, n, -2, b);
+    cr_assert_eq(memcmp(b, x, sizeof(float) * (size_t)(n * n)), 0);
+    gm_image_rot90_f32(x, n, n, 4, b);
+    cr_assert_eq(memcmp(b, x, sizeof(float) * (size_t)(n * n)), 0);
+    gm_free(x), gm_free(a), gm_free(b), gm_free(r);
+}
+
+Test(augment, rotate_by_zero_is_identity_and_float_rounds_to_the_byte_rotation) {
+    const int64_t h = 7, w = 9;
+    float *x = ramp_image(1, h, w), *y = ramp_image(1, h, w);
+    for (int64_t i = 0; i < h * w; i++) x[i] = (float)((i * 37) % 256);
+    gm_image_rotate_f32(x, h, w, 0.0, y);
+    cr_assert_eq(memcmp(x, y, sizeof(float) * (size_t)(h * w)), 0);
+    uint8_t src[63], dst[63];
+    for (int64_t i = 0; i < h * w; i++) src[i] = (uint8_t)x[i];
+    gm_image_rotate_u8(src, h, w, 0.7, dst);
+    gm_image_rotate_f32(x, h, w, 0.7, y);
+    for (int64_t i = 0; i < h * w; i++)
+        cr_assert_leq(fabs(floor((double)y[i] + 0.5) - (double)dst[i]), 1.0, "pixel %lld",
+                      (long long)i);
+    gm_free(x), gm_free(y);
+}
+
+Test(augment, flip_is_an_involution_and_translate_shifts_with_zero_fill) {
+    const int64_t h = 4, w = 6;
+    float *x = ramp_image(1, h, w), *a = ramp_image(1, h, w), *b = ramp_image(1, h, w);
+    for (int hv = 1; hv < 4; hv++) {
+        gm_image_flip_f32(x, h, w, hv & 1, hv & 2, a);
+        cr_assert_neq(memcmp(a, x, sizeof(float) * (size_t)(h * w)), 0);
+        gm_image_flip_f32(a, h, w, hv & 1, hv & 2, b);
+        cr_assert_eq(memcmp(b, x, sizeof(float) * (size_t)(h * w)), 0, "flip %d", hv);
+    }
+    gm_image_flip_f32(x, h, w, true, false, a);
+    cr_assert_eq(a[0], x[w - 1]);
+    gm_image_flip_f32(x, h, w, false, true, a);
+    cr_assert_eq(a[0], x[(h - 1) * w]);
+    gm_image_translate_f32(x, h, w, 1, -2, a);
+    for (int64_t r = 0; r < h; r++)
+        for (int64_t c = 0; c < w; c++) {
+            const int64_t sr = r - 1, sc = c + 2;
+            const float want = sr >= 0 && sc < w ? x[sr * w + sc] : 0.0f;
+            cr_assert_eq(a[r * w + c], want, "(%lld, %lld)", (long long)r, (long long)c);
+        }
+    gm_image_translate_f32(x, h, w, 0, 0, a);
+    cr_assert_eq(memcmp(a, x, sizeof(float) * (size_t)(h * w)), 0);
+    gm_image_translate_f32(x, h, w, h, 0, a);
+    for (int64_t i = 0; i < h * w; i++) cr_assert_eq(a[i], 0.0f);
+    gm_free(x), gm_free(a), gm_free(b);
+}
+
+Test(augment, draws_are_seeded_ranged_and_applied_to_every_channel) {
+    const gm_augment aug = {.rotate = GM_AUGMENT_ROTATE_ANY, .max_angle = 10.0,
+                            .flip = GM_AUGMENT_FLIP_BOTH, .translate = 2};
+    cr_assert(gm_augment_enabled(&aug));
+    OK(gm_augment_check(&aug, 6, 8));
+    gm_rng r1, r2;
+    gm_rng_seed(&r1, 11, 5);
+    gm_rng_seed(&r2, 11, 5);
+    bool flips[2] = {false, false};
+    for (int i = 0; i < 200; i++) {
+        const gm_augment_draw a = gm_augment_sample(&aug, &r1), b = gm_augment_sample(&aug, &r2);
+        cr_assert(a.angle == b.angle && a.flip_h == b.flip_h && a.flip_v == b.flip_v &&
+                  a.dy == b.dy && a.dx == b.dx);
+        cr_assert_leq(fabs(a.angle), 10.0 * 3.14159265358979323846 / 180.0 + 1e-12);
+        cr_assert(a.dy >= -2 && a.dy <= 2 && a.dx >= -2 && a.dx <= 2);
+        flips[0] |= a.flip_h;
+        flips[1] |= a.flip_v;
+    }
+    cr_assert(flips[0] && flips[1]);
+    const gm_augment q = {.rotate = GM_AUGMENT_ROTATE_90};
+    for (int i = 0; i < 50; i++) {
+        const gm_augment_draw d = gm_augment_sample(&q, &r1);
+        cr_assert(d.turns >= 0 && d.turns < 4 && d.angle == 0.0);
+    }
+    /* Two channels get the same transform; a draw of nothing copies. */
+    const int64_t c = 2, h = 5, w = 5;
+    float *x = ramp_image(c, h, w), *y = ramp_image(c, h, w), *s = ramp_image(1, h, w);
+    float *want = ramp_image(1, h, w), *tmp = ramp_image(1, h, w);
+    const gm_augment_draw d = {.turns = 1, .flip_h = true, .dy = 1, .dx = 0};
+    gm_augment_apply(&d, c, h, w, x, y, s);
+    for (int64_t ch = 0; ch < c; ch++) {
+        gm_image_rot90_f32(x + ch * h * w, h, w, 1, want);
+        gm_image_flip_f32(want, h, w, true, false, tmp);
+        gm_image_translate_f32(tmp, h, w, 1, 0, want);
+        cr_assert_eq(memcmp(want, y + ch * h * w, sizeof(float) * (size_t)(h * w)), 0);
+    }
+    const gm_augment_draw none = {0};
+    gm_augment_apply(&none, c, h, w, x, y, s);
+    cr_assert_eq(memcmp(x, y, sizeof(float) * (size_t)(c * h * w)), 0);
+    gm_free(x), gm_free(y), gm_free(s), gm_free(want), gm_free(tmp);
+}
+
+Test(augment, check_rejects_bad_settings) {
+    const gm_augment none = {0};
+    cr_assert(!gm_augment_enabled(&none));
+    OK(gm_augment_check(&none, 3, 4));
+    gm_augment a = {.rotate = GM_AUGMENT_ROTATE_90};
+    cr_assert_eq(gm_augment_check(&a, 3, 4), GM_ERR_SHAPE);
+    cr_assert(strstr(gm_error_detail(), "square"), "%s", gm_error_detail());
+    a = (gm_augment){.rotate = GM_AUGMENT_ROTATE_NONE, .max_angle = 5.0};
+    cr_assert_eq(gm_augment_check(&a, 0, 0), GM_ERR_INVALID_ARG);
+    cr_assert(strstr(gm_error_detail(), "max_angle"), "%s", gm_error_detail());
+    a = (gm_augment){.translate = -1};
+    cr_assert_eq(gm_augment_check(&a, 0, 0), GM_ERR_INVALID_ARG);
+    a = (gm_augment){.flip = (gm_augment_flip)9};
+    cr_assert_eq(gm_augment_check(&a, 0, 0), GM_ERR_INVALID_ARG);
+}
+
+Test(datasets, max_angle_limits_the_rotation) {
+    gm_array img, lab, out_a, lab_a, out_b, lab_b;
+    fake_digits(20, 3, &img, &lab);
+    /* A thousandth of a degree moves no pixel by more than a rounding step. */
+    gm_dataset_spec spec = {.kind = GM_DATASET_ROTATED, .seed = 9, .images = &img, .labels = &lab,
+                            .max_angle = 0.001};
+    OK(gm_dataset_generate(&spec, &out_a, &lab_a));
+    cr_assert_eq(memcmp(out_a.data, img.data, (size_t)(20 * 28 * 28)), 0);
+    spec.max_angle = 45.0;
+    OK(gm_dataset_generate(&spec, &out_b, &lab_b));
+    cr_assert_neq(memcmp(out_b.data, img.data, (size_t)(20 * 28 * 28)), 0);
+    gm_array again, lab_again;
+    OK(gm_dataset_generate(&spec, &again, &lab_again));
+    cr_assert_eq(memcmp(out_b.data, again.data, (size_t)(20 * 28 * 28)), 0);
+    spec.max_angle = 200.0;
+    gm_array bad, lab_bad;
+    cr_assert_eq(gm_dataset_generate(&spec, &bad, &lab_bad), GM_ERR_INVALID_ARG);
+    gm_array *all[] = {&img, &lab, &out_a, &lab_a, &out_b, &lab_b, &again, &lab_again};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gm_array_free(all[i]);
+}
+
+#define FASHION "/usr/share/datasets/fashion-mnist/"
+
+Test(datasets, official_split_takes_the_files_in_order) {
+    if (access(FASHION "t10k-images-idx3-ubyte.gz", R_OK) != 0) {
+        cr_skip_test("Fashion-MNIST is not installed");
+    }
+    gm_array tr, tr_lab, te, te_lab, src, src_lab, tsrc;
+    const gm_dataset_make_spec spec = {
+        .kind = GM_DATASET_DIGITS, .seed = 1,
+        .source_images = FASHION "train-images-idx3-ubyte.gz",
+        .source_labels = FASHION "train-labels-idx1-ubyte.gz",
+        .test_images = FASHION "t10k-images-idx3-ubyte.gz",
+        .test_labels = FASHION "t10k-labels-idx1-ubyte.gz", .ntrain = 7, .ntest = 5};
+    OK(gm_dataset_make(&spec, &tr, &tr_lab, &te, &te_lab));
+    OK(gm_idx_read(spec.source_images, &src));
+    OK(gm_idx_read(spec.source_labels, &src_lab));
+    OK(gm_idx_read(spec.test_images, &tsrc));
+    cr_assert_eq(tr.shape[0], 7);
+    cr_assert_eq(te.shape[0], 5);
+    cr_assert_eq(memcmp(tr.data, src.data, 7 * 784), 0);
+    cr_assert_eq(memcmp(tr_lab.data, src_lab.data, 7), 0);
+    cr_assert_eq(memcmp(te.data, tsrc.data, 5 * 784), 0);
+    gm_array *all[] = {&tr, &tr_lab, &te, &te_lab};
+    for (int i = 0; i < 4; i++) gm_array_free(all[i]);
+    /* Rotated: train and test image i draw different angles. */
+    gm_dataset_make_spec rs = spec;
+    rs.kind = GM_DATASET_ROTATED;
+    OK(gm_dataset_make(&rs, &tr, &tr_lab, &te, &te_lab));
+    cr_assert_neq(memcmp(tr.data, src.data, 7 * 784), 0);
+    for (int i = 0; i < 4; i++) gm_array_free(all[i]);
+    /* More than the test file holds. */
+    rs.ntest = 10001;
+    cr_assert_eq(gm_dataset_make(&rs, &tr, &tr_lab, &te, &te_lab), GM_ERR_SHAPE);
+    cr_assert(strstr(gm_error_detail(), "t10k-images"), "%s", gm_error_detail());
+    gm_array_free(&src);
+    gm_array_free(&src_lab);
+    gm_array_free(&tsrc);
+}

@@ -69,6 +69,17 @@ static gm_status fwd_layernorm_prelu_res(gm_ctx *ctx, gm_tensor **in, void *u, g
 static gm_status fwd_layernorm_affine(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
     return gm_op_layernorm(ctx, in[0], in[1], in[2], ((const op_args *)u)->eps, out);
 }
+/* in: x, gamma, beta[, running mean, running variance (made positive here,
+ * idempotently, so f stays a function of its inputs)]. */
+static gm_status fwd_batchnorm(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
+    const op_args *a = u;
+    gm_ctx_set_training(ctx, !a->eval);
+    gm_tensor *rm = a->eval ? in[3] : NULL, *rv = a->eval ? in[4] : NULL;
+    if (rv)
+        for (int64_t i = 0; i < rv->numel; i++)
+            if (rv->data[i] < 0.5) rv->data[i] = fabs(rv->data[i]) + 0.5;
+    return gm_op_batchnorm(ctx, in[0], in[1], in[2], rm, rv, 0.1, a->eps, out);
+}
 static gm_status fwd_dropout(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) {
     const op_args *a = u;
     gm_ctx_set_training(ctx, !a->eval);
@@ -102,7 +113,7 @@ static gm_status fwd_mse(gm_ctx *ctx, gm_tensor **in, void *u, gm_tensor **out) 
     return gm_op_mse(ctx, in[0], in[1], out);
 }
 
-#define MAX_IN 3
+#define MAX_IN 5
 
 typedef struct {
     const char *op; /* the op's name, as gm_op_name gives it */
@@ -161,6 +172,13 @@ static const op_case CASES[] = {
      {{2, 3, 5}, {1}, {2, 3, 5}}, {true, true, true}, {0}, {.eps = 1e-5}},
     {"layernorm_prelu", "per-channel, residual only (3,4,6)", fwd_layernorm_prelu_res, 3,
      {3, 1, 3}, {{3, 4, 6}, {4}, {3, 4, 6}}, {false, false, true}, {0}, {.eps = 1e-5}},
+    {"batchnorm", "training (4,3,5)", fwd_batchnorm, 3, {3, 1, 1}, {{4, 3, 5}, {3}, {3}},
+     {true, true, true}, {0}, {.eps = 1e-5}},
+    {"batchnorm", "training (2,2,3,3)", fwd_batchnorm, 3, {4, 1, 1}, {{2, 2, 3, 3}, {2}, {2}},
+     {true, true, true}, {0}, {.eps = 0.1}},
+    {"batchnorm", "evaluation (3,4,6)", fwd_batchnorm, 5, {3, 1, 1, 1, 1},
+     {{3, 4, 6}, {4}, {4}, {4}, {4}}, {true, true, true, false, false}, {0},
+     {.eps = 1e-5, .eval = true}},
     {"dropout", "training p=0.3 (2,3,5)", fwd_dropout, 1, {3}, {{2, 3, 5}}, {true}, {0},
      {.p = 0.3}},
     {"dropout", "training p=0.7 (40)", fwd_dropout, 1, {1}, {{40}}, {true}, {0}, {.p = 0.7}},
@@ -239,6 +257,7 @@ Test(gradcheck_f64, relu) { check_op("relu"); }
 Test(gradcheck_f64, prelu) { check_op("prelu"); }
 Test(gradcheck_f64, layernorm) { check_op("layernorm"); }
 Test(gradcheck_f64, layernorm_prelu) { check_op("layernorm_prelu"); }
+Test(gradcheck_f64, batchnorm) { check_op("batchnorm"); }
 Test(gradcheck_f64, dropout) { check_op("dropout"); }
 Test(gradcheck_f64, concat) { check_op("concat"); }
 Test(gradcheck_f64, slice) { check_op("slice"); }

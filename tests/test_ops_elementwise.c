@@ -391,3 +391,84 @@ Test(elementwise, gmpool_max_matches_reference_on_special_values) {
     gm_subgroup_free(h);
     gm_group_free(g);
 }
+
+/* Batch normalisation: in training mode every channel of the output has mean
+ * beta and variance gamma^2 over (batch, positions), the running statistics
+ * move by the momentum toward the batch mean and unbiased variance, and in
+ * evaluation mode the op is (x - running mean) / sqrt(running var + eps);
+ * permuting the positions permutes the output (equivariance). */
+Test(elementwise, batchnorm_statistics_running_update_and_eval) {
+    gm_arena *a = NULL;
+    OK(gm_arena_new(0, &a));
+    gm_rng rng;
+    gm_rng_seed(&rng, 5, 0);
+    const int64_t nb = 3, nc = 4, n = 37;
+    gm_tensor *x = leaf3(a, nb, nc, n), *gamma = NULL, *beta = NULL, *rm = NULL, *rv = NULL;
+    OK(gm_tensor_new(a, 1, &nc, &gamma));
+    OK(gm_tensor_new(a, 1, &nc, &beta));
+    OK(gm_tensor_new(a, 1, &nc, &rm));
+    OK(gm_tensor_new(a, 1, &nc, &rv));
+    for (int64_t i = 0; i < x->numel; i++) x->data[i] = (gm_real)(3.0 * gm_rng_uniform(&rng) + 1.0);
+    for (int64_t c = 0; c < nc; c++) {
+        gamma->data[c] = (gm_real)(0.5 + c);
+        beta->data[c] = (gm_real)(c - 1.5);
+        rm->data[c] = 0.0f;
+        rv->data[c] = 1.0f;
+    }
+    gm_ctx *ctx = new_ctx();
+    gm_tensor *y = NULL;
+    OK(gm_op_batchnorm(ctx, x, gamma, beta, rm, rv, 0.25, 1e-5, &y));
+    for (int64_t c = 0; c < nc; c++) {
+        double s = 0.0, s2 = 0.0, xs = 0.0, xs2 = 0.0;
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t j = 0; j < n; j++) {
+                const double v = y->data[(b * nc + c) * n + j], u = x->data[(b * nc + c) * n + j];
+                s += v;
+                s2 += v * v;
+                xs += u;
+                xs2 += u * u;
+            }
+        const double cnt = (double)(nb * n), mean = s / cnt, var = s2 / cnt - mean * mean;
+        cr_expect(fabs(mean - beta->data[c]) < 1e-5, "channel %lld mean %g", (long long)c, mean);
+        cr_expect(fabs(var - gamma->data[c] * gamma->data[c]) < 1e-3 * (1.0 + var),
+                  "channel %lld var %g", (long long)c, var);
+        const double xm = xs / cnt, xv = (xs2 / cnt - xm * xm) * cnt / (cnt - 1.0);
+        cr_expect(fabs(rm->data[c] - 0.25 * xm) < 1e-5, "running mean %g", rm->data[c]);
+        cr_expect(fabs(rv->data[c] - (0.75 + 0.25 * xv)) < 1e-4, "running var %g", rv->data[c]);
+    }
+    gm_ctx_reset(ctx);
+    gm_ctx_set_training(ctx, false);
+    const gm_real rm0 = rm->data[1], rv0 = rv->data[1];
+    OK(gm_op_batchnorm(ctx, x, gamma, beta, rm, rv, 0.25, 1e-5, &y));
+    cr_expect_eq(rm->data[1], rm0, "evaluation leaves the running statistics alone");
+    cr_expect_eq(rv->data[1], rv0);
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t c = 0; c < nc; c++)
+            for (int64_t j = 0; j < n; j++) {
+                const int64_t i = (b * nc + c) * n + j;
+                const double want = (x->data[i] - rm->data[c]) / sqrt(rv->data[c] + 1e-5) *
+                                        gamma->data[c] + beta->data[c];
+                cr_expect(fabs(y->data[i] - want) < 1e-5 * (1.0 + fabs(want)), "at %lld",
+                          (long long)i);
+            }
+    /* A cyclic shift of the positions commutes with the op in training mode. */
+    gm_ctx_reset(ctx);
+    gm_ctx_set_training(ctx, true);
+    gm_tensor *xs = leaf3(a, nb, nc, n), *y0 = NULL, *y1 = NULL;
+    for (int64_t r = 0; r < nb * nc; r++)
+        for (int64_t j = 0; j < n; j++) xs->data[r * n + (j + 5) % n] = x->data[r * n + j];
+    OK(gm_op_batchnorm(ctx, x, gamma, beta, NULL, NULL, 0.0, 1e-5, &y0));
+    OK(gm_op_batchnorm(ctx, xs, gamma, beta, NULL, NULL, 0.0, 1e-5, &y1));
+    for (int64_t r = 0; r < nb * nc; r++)
+        for (int64_t j = 0; j < n; j++)
+            cr_expect(fabs(y1->data[r * n + (j + 5) % n] - y0->data[r * n + j]) < 1e-5);
+    gm_tensor *bad = NULL;
+    const int64_t three = 3;
+    OK(gm_tensor_new(a, 1, &three, &bad));
+    cr_expect_eq(gm_op_batchnorm(ctx, x, bad, beta, NULL, NULL, 0.1, 1e-5, &y), GM_ERR_SHAPE);
+    cr_expect(strstr(gm_error_detail(), "batchnorm") && strstr(gm_error_detail(), "gamma"), "%s",
+              gm_error_detail());
+    cr_expect_eq(gm_op_batchnorm(ctx, x, gamma, beta, rm, NULL, 0.1, 1e-5, &y), GM_ERR_INVALID_ARG);
+    gm_ctx_free(ctx);
+    gm_arena_free(a);
+}

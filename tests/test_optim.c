@@ -996,3 +996,100 @@ Test(optim_sched, early_stopping_triggers_at_the_right_epoch) {
     cr_assert_eq(gm_early_stop_init(&e, (gm_sched_mode)3, 3, 0.1), GM_ERR_INVALID_ARG);
     cr_assert_not_null(strstr(gm_error_detail(), "mode"));
 }
+
+/* --- weight decay on weights only, warm-up ------------------------------------ */
+
+Test(optim_rules, decay_weights_spares_vectors) {
+    const gm_optim_kind kinds[3] = {GM_OPTIM_SGD, GM_OPTIM_ADAM, GM_OPTIM_ADAMW};
+    for (int ki = 0; ki < 3; ki++) {
+        for (int scope = 0; scope < 2; scope++) {
+            gm_arena *a = NULL;
+            gm_tensor *p[2];
+            OK(gm_arena_new(0, &a));
+            OK(gm_tensor_new1(a, 3, &p[0]));
+            OK(gm_tensor_new2(a, 2, 2, &p[1]));
+            for (int i = 0; i < 3; i++) p[0]->data[i] = (gm_real)(1 + i);
+            for (int i = 0; i < 4; i++) p[1]->data[i] = (gm_real)(1 + i);
+            OK(gm_tensor_grad_ensure(p[0]));
+            OK(gm_tensor_grad_ensure(p[1]));
+            gm_optim_config c = gm_optim_config_default(kinds[ki]);
+            c.weight_decay = 0.1;
+            c.lr = 0.1;
+            c.decay = scope ? GM_DECAY_WEIGHTS : GM_DECAY_ALL;
+            gm_optim *o = NULL;
+            OK(gm_optim_new(&c, 2, p, &o));
+            for (int s = 0; s < 3; s++) OK(gm_optim_step(o));
+            /* Zero gradients: only decay moves a parameter. */
+            for (int i = 0; i < 3; i++) {
+                if (scope)
+                    cr_assert_eq(p[0]->data[i], (gm_real)(1 + i), "%s bias moved",
+                                 gm_optim_kind_name(kinds[ki]));
+                else
+                    cr_assert_lt(p[0]->data[i], (gm_real)(1 + i));
+            }
+            for (int i = 0; i < 4; i++) cr_assert_lt(p[1]->data[i], (gm_real)(1 + i));
+            gm_optim_free(o);
+            gm_arena_free(a);
+        }
+    }
+    gm_optim_config c = gm_optim_config_default(GM_OPTIM_ADAMW);
+    c.decay = (gm_decay_scope)5;
+    cr_assert_eq(gm_optim_config_check(&c), GM_ERR_INVALID_ARG);
+    cr_assert(strstr(gm_error_detail(), "decay"), "%s", gm_error_detail());
+}
+
+Test(optim_sched, warmup_ramps_then_cosine_reaches_eta_min) {
+    gm_lr_sched_config c = gm_lr_sched_config_default(GM_LR_COSINE);
+    c.t_max = 10;
+    c.eta_min = 0.001;
+    c.warmup_epochs = 2;
+    gm_lr_sched s;
+    OK(gm_lr_sched_init(&s, &c, 0.1));
+    cr_assert(gm_lr_sched_per_step(&s));
+    const int64_t spe = 5; /* steps per epoch: 10 warm-up steps, 50 in all */
+    for (int64_t i = 0; i < 10; i++)
+        cr_assert_float_eq(gm_lr_sched_lr_at_step(&s, i, spe), 0.1 * (double)(i + 1) / 10.0,
+                           1e-15, "warm-up step %lld", (long long)i);
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 9, spe), 0.1);
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 10, spe), 0.1);
+    cr_assert_float_eq(gm_lr_sched_lr_at_step(&s, 30, spe), 0.001 + 0.099 * 0.5, 1e-15);
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 50, spe), 0.001);
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 70, spe), 0.001);
+    double prev = 1.0;
+    for (int64_t i = 10; i < 50; i++) {
+        const double lr = gm_lr_sched_lr_at_step(&s, i, spe);
+        cr_assert_leq(lr, prev);
+        prev = lr;
+    }
+    /* Epoch ends count but leave the rate to the steps. */
+    OK(gm_lr_sched_step(&s, 1.0, NULL));
+    cr_assert_eq(s.state.epoch, 1);
+    cr_assert_eq(gm_lr_sched_lr(&s), 0.1);
+
+    gm_lr_sched_config k = gm_lr_sched_config_default(GM_LR_CONSTANT);
+    k.warmup_epochs = 1;
+    OK(gm_lr_sched_init(&s, &k, 0.5));
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 0, 4), 0.125);
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 3, 4), 0.5);
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 100, 4), 0.5);
+    /* Without warm-up the per-step form is the per-epoch closed form. */
+    c.warmup_epochs = 0;
+    OK(gm_lr_sched_init(&s, &c, 0.1));
+    cr_assert(!gm_lr_sched_per_step(&s));
+    cr_assert_eq(gm_lr_sched_lr_at_step(&s, 17, 5), gm_lr_sched_lr_at(&s, 3));
+}
+
+Test(optim_sched, warmup_config_errors) {
+    gm_lr_sched s;
+    gm_lr_sched_config c = gm_lr_sched_config_default(GM_LR_COSINE);
+    c.t_max = 3;
+    c.warmup_epochs = 3;
+    cr_assert_eq(gm_lr_sched_init(&s, &c, 0.1), GM_ERR_INVALID_ARG);
+    cr_assert(strstr(gm_error_detail(), "warmup_epochs"), "%s", gm_error_detail());
+    c = gm_lr_sched_config_default(GM_LR_PLATEAU);
+    c.warmup_epochs = 1;
+    cr_assert_eq(gm_lr_sched_init(&s, &c, 0.1), GM_ERR_INVALID_ARG);
+    c = gm_lr_sched_config_default(GM_LR_CONSTANT);
+    c.warmup_epochs = -1;
+    cr_assert_eq(gm_lr_sched_init(&s, &c, 0.1), GM_ERR_INVALID_ARG);
+}

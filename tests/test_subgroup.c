@@ -583,6 +583,70 @@ Test(subgroup, even_rotations_with_mirror_are_the_half_dihedral) {
     }
 }
 
+/* The stride-2 subgroup of p4:n / p4m:n is p4:(n/2) / p4m:(n/2) with the
+ * identity map of indices, and every element is an even translation times a
+ * point-group element. */
+Test(subgroup, stride2_of_wallpaper_groups_is_the_half_wallpaper_group) {
+    for (int mirror = 0; mirror <= 1; mirror++)
+        for (int64_t n = 2; n <= 8; n += 2) {
+            gm_group *g = wallpaper(n, mirror), *half = wallpaper(n / 2, mirror), *s = NULL;
+            gm_subgroup *h = NULL;
+            cr_assert_eq(gm_subgroup_stride2_new(g, &h), GM_OK, "%s", gm_error_detail());
+            cr_assert_eq(gm_subgroup_order(h), gm_group_order(g) / 4);
+            const int32_t *e = gm_subgroup_elements(h);
+            for (int64_t i = 0; i < gm_subgroup_order(h); i++) {
+                const int64_t t = e[i] % (n * n);
+                cr_assert(t / n % 2 == 0 && t % n % 2 == 0, "element %d is an odd shift", e[i]);
+            }
+            cr_assert_eq(gm_subgroup_as_group(h, &s), GM_OK);
+            const int32_t m = (int32_t)gm_group_order(s);
+            cr_assert_eq(m, gm_group_order(half));
+            for (int32_t a = 0; a < m; a++)
+                for (int32_t b = 0; b < m; b++)
+                    cr_assert_eq(gm_group_mul(s, a, b), gm_group_mul(half, a, b),
+                                 "%s: %d * %d", gm_group_name(g), a, b);
+            gm_group_free(s);
+            gm_subgroup_free(h);
+            gm_group_free(half);
+            gm_group_free(g);
+        }
+    gm_group *odd = wallpaper(5, true);
+    gm_subgroup *h = NULL;
+    cr_assert_eq(gm_subgroup_stride2_new(odd, &h), GM_ERR_UNSUPPORTED);
+    cr_assert(strstr(gm_error_detail(), "p4m:5") && strstr(gm_error_detail(), "odd"), "%s",
+              gm_error_detail());
+    gm_group_free(odd);
+}
+
+/* The wallpaper support: every translation of the window with every point
+ * group element, (da, db) the slow indices; its plan rows are g s_k^-1. */
+Test(nbhd, wallpaper_reference_support) {
+    for (int mirror = 0; mirror <= 1; mirror++) {
+        const int64_t n = 6, points = mirror ? 8 : 4;
+        gm_group *g = wallpaper(n, mirror);
+        cr_assert_eq(gm_group_wallpaper_points(g), points);
+        gm_nbhd *s = NULL;
+        cr_assert_eq(gm_nbhd_reference_new(g, 1, &s), GM_OK, "%s", gm_error_detail());
+        cr_assert_eq(gm_nbhd_size(s), 9 * points);
+        const int32_t *e = gm_nbhd_elements(s);
+        cr_assert_eq(e[4 * points], 0, "the centre with the identity");
+        int64_t k = 0;
+        for (int64_t da = -1; da <= 1; da++)
+            for (int64_t db = -1; db <= 1; db++)
+                for (int64_t h = 0; h < points; h++, k++) {
+                    /* (da, db) * h as a product in the group. */
+                    const int32_t shift = (int32_t)(((da + n) % n) * n + (db + n) % n);
+                    const int32_t rot = (int32_t)(h * n * n);
+                    cr_assert_eq(e[k], gm_group_mul(g, shift, rot), "entry %lld", (long long)k);
+                }
+        gm_nbhd_free(s);
+        gm_group_free(g);
+    }
+    gm_group *c = cyc(4);
+    cr_assert_eq(gm_group_wallpaper_points(c), 0);
+    gm_group_free(c);
+}
+
 Test(subgroup, as_group_names_and_generators) {
     gm_group *d4 = dih(4), *s = NULL;
     const int32_t gens[3] = {2, 0, 4};
@@ -848,9 +912,12 @@ Test(nbhd, reference_rejects_bad_input) {
     cr_assert_null(s);
 
     gm_group *p4 = wallpaper(4, false);
-    cr_assert_eq(gm_nbhd_reference_new(p4, 1, &s), GM_ERR_UNSUPPORTED);
-    cr_assert_null(s);
-    cr_assert(strstr(gm_error_detail(), "p4:4"), "%s", gm_error_detail());
+    gm_group *p4small = wallpaper(2, false);
+    cr_assert_eq(gm_nbhd_reference_new(p4small, 1, &s), GM_OK, "%s", gm_error_detail());
+    cr_assert_eq(gm_nbhd_size(s), 36, "a 3x3 window on a 2x2 torus keeps its repeats");
+    cr_assert_eq(gm_nbhd_elements(s)[0], gm_nbhd_elements(s)[8 * 4], "(-1,-1) = (1,1) mod 2");
+    gm_nbhd_free(s);
+    gm_group_free(p4small);
 
     gm_group *mixed = prod(gm_group_retain(c), gm_group_retain(p4));
     cr_assert_eq(gm_nbhd_reference_new(mixed, 1, &s), GM_ERR_UNSUPPORTED);

@@ -5,7 +5,7 @@
  *
  *   seed: 42                      model initialisation, shuffling, dropout, split
  *   model:
- *     kind: gmcnn                 gmcnn | plume | deep | cnn | mlp
+ *     kind: gmcnn                 gmcnn | plume | deep | cnn | mlp | ldr
  *     spec: "D14xD14"             group spec (gm_group_from_spec); overrides
  *     group: dihedral             ... the reference's group (cyclic | dihedral)
  *     order: 14                   ... and n per axis: C<n>xC<n> or D<n>xD<n>
@@ -21,14 +21,26 @@
  *     pool: max                   max | mean (GMPool of the deep model) [max]
  *     hidden: 0                   [0 = the model's default]
  *     image_h: 0, image_w: 0      baselines without a group [0]
+ *     structure: toeplitz         ldr: the hidden n x n matrix, toeplitz |
+ *                                 tridiag | unstructured (gmcnn/nn.h); ldr_rank
+ *                                 is its displacement rank [0 = 1] (must be 0
+ *                                 for unstructured); ldr takes no blocks and
+ *                                 no hidden [toeplitz]
  *     regressor: false            cnn | mlp: predict a (num_classes, H*W) map
  *                                 instead of class scores (gmcnn/nn.h) [false]
+ *     norm: default               deep | cnn: normalisation after each
+ *                                 convolution: default (deep: LayerNorm over
+ *                                 (C, |G|); cnn: none) | batch (per-channel
+ *                                 batch norm with running statistics) [default]
  *   data:
  *     source: generated           generated | idx | amat | cifar10 | norb | npy |
  *                                 plume
  *     batch_size: 128             [128]
  *     val_fraction: 0.2           held out of the training set, [0, 1) [0.2]
  *                                 (not plume: its validation windows are by time)
+ *     val_size: 5000              instead: exactly this many held out (seeded,
+ *                                 the same permutation); not with val_fraction
+ *                                 in one file (an override replaces the other)
  *     normalize: false            per-channel standardisation [false] (not plume:
  *                                 velocities are used raw, as in the reference)
  *     idx, npy:  images, labels, test_images, test_labels   (paths; test_* optional)
@@ -44,7 +56,15 @@
  *                seed [42], num_train [8000] (digit kinds: taken from the source
  *                  images, num_train + num_test of them; rectangles: made),
  *                num_test [2000], path (source files; "" = the default
- *                location) [""]
+ *                location) [""];
+ *                split: pooled | official [pooled]: pooled draws num_train +
+ *                  num_test from the source's training images; official (Fashion-
+ *                  MNIST digits only) takes the first num_train training images
+ *                  (60000 = all) and the first num_test of the official test
+ *                  file (t10k-*), each image of both drawing its own rotation
+ *                  for fashion-rotated;
+ *                max_angle: rotated kinds only, degrees in (0, 180]: angles
+ *                  uniform in [-max_angle, max_angle] instead of [0, 2 pi)
  *     plume:     forecasting with the protocol of SPEC §5 (gmcnn/forecast.h);
  *                path (required): a dataset directory of gm_plume_generate
  *                  (manifest.json + sim_NNN.npy), e.g. build/plume/translation;
@@ -64,20 +84,47 @@
  *                  simulations' frames is checked when the data are loaded.
  *   trainer:
  *     max_epochs: 20              (alias: epochs) [20]
+ *     label_smoothing: 0.0        training cross-entropy against (1 - eps) onehot
+ *                                 + eps/K, in [0, 1); validation and test loss
+ *                                 stay plain [0] (not plume)
+ *     select: val_loss            val_loss | val_accuracy: the epoch whose
+ *                                 parameters are kept as best (accuracy: ties go
+ *                                 to the lower loss); the schedule and early
+ *                                 stopping watch the loss either way [val_loss]
+ *                                 (not plume)
  *   optimizer:
  *     kind: adamw                 sgd | adam | adamw [adamw]
  *     lr, weight_decay, momentum, dampening, nesterov, betas: [b1, b2], eps,
  *     clip_norm                   gradient-norm clipping, 0 = off [0]
  *                                 (defaults: gm_optim_config_default(kind))
+ *     decay: all                  all | weights: weights spares parameters of
+ *                                 fewer than 2 dimensions (biases, PReLU
+ *                                 slopes, norm scales and shifts) [all]
  *   scheduler:
  *     kind: plateau               constant | step | cosine | plateau [plateau]
  *     step_size, gamma, t_max, eta_min, mode (min | max), factor, patience,
  *     threshold, threshold_mode (rel | abs), cooldown, min_lr, eps
- *                                 (defaults: gm_lr_sched_config_default(kind))
+ *                                 (defaults: gm_lr_sched_config_default(kind),
+ *                                 except cosine's t_max: trainer.max_epochs)
+ *     warmup_epochs: 0            constant | cosine: linear warm-up from ~0 to lr
+ *                                 over this many epochs, then (cosine) down to
+ *                                 eta_min by t_max; the rate is then set every
+ *                                 step from the step index (gmcnn/optim.h)
  *   early_stopping:
  *     patience: 0                 0 = off [0]
  *   output:
  *     dir: runs                   [runs]
+ *   augment:                      random transforms of training batches only
+ *                                 (not plume; gmcnn/datasets.h), drawn from
+ *                                 (seed, epoch):
+ *     rotate: none                none | any (bilinear) | 90 (quarter turns,
+ *                                 square images) [none]
+ *     max_angle: 0                with rotate any: uniform in [-max_angle,
+ *                                 max_angle] degrees, (0, 180]; else a full turn
+ *                                 (an override of rotate to none or 90 drops it)
+ *     flip: none                  none | horizontal | vertical | both (each
+ *                                 mirror with probability 1/2) [none]
+ *     translate: 0                shift of up to K pixels per axis, zero fill [0]
  *
  * The reference's defaults for optimizer and scheduler are PyTorch's AdamW
  * and ReduceLROnPlateau as SPEC §5 fixes them, so a reference config needs
@@ -146,6 +193,11 @@ typedef struct gm_data_config {
     int64_t gen_num_train;
     int64_t gen_num_test;
     const char *gen_path; /* "" = the default location */
+    bool gen_official;    /* data.split official: Fashion-MNIST's own train/test files */
+    double gen_max_angle; /* data.max_angle, degrees; 0 = a full turn */
+    /* data.val_size: exactly this many held out for validation; -1 = use
+     * val_fraction. */
+    int64_t val_size;
     /* plume: the dataset directory (data.path; NULL for other sources) and
      * the forecasting protocol (the SPEC §5 defaults unless set). */
     const char *plume_dir;
@@ -198,8 +250,8 @@ uint64_t gm_config_seed(const gm_config *cfg);
 /* "generated", "idx", "amat", "cifar10", "norb", "npy", "plume" (NULL if
  * unknown). */
 const char *gm_data_source_name(gm_data_source source);
-/* The config names of model kinds: "gmcnn", "plume", "deep", "cnn", "mlp"
- * (NULL if unknown). */
+/* The config names of model kinds: "gmcnn", "plume", "deep", "cnn", "mlp",
+ * "ldr" (NULL if unknown). */
 const char *gm_config_model_kind_name(gm_model_kind kind);
 
 #ifdef __cplusplus

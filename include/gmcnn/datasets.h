@@ -16,6 +16,8 @@
  *   digits          the source digits unchanged (only split)
  *   rotated         each digit rotated by an angle uniform in [0, 2*pi) about
  *                   the image centre (13.5, 13.5), bilinear, zero outside
+ *                   (with max_angle > 0: uniform in [-max_angle, max_angle]
+ *                   degrees, the same one draw scaled)
  *   back-random     "mnist-back-random": every pixel gets a background value
  *                   uniform in {0..255} and x = max(digit, background)
  *   back-image      "mnist-back-image": the background is a random 28x28
@@ -32,6 +34,7 @@
 #ifndef GMCNN_DATASETS_H
 #define GMCNN_DATASETS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gmcnn/core.h"
@@ -42,6 +45,8 @@ extern "C" {
 #endif
 
 #define GM_DATASET_SIDE 28
+/* The seed of an official test split's images: seed ^ this ("test"). */
+#define GM_DATASET_TEST_SEED_MIX UINT64_C(0x7465737400000000)
 
 typedef enum gm_dataset_kind {
     GM_DATASET_DIGITS,
@@ -71,6 +76,7 @@ typedef struct gm_dataset_spec {
     const gm_array *labels;      /* their labels (N) U8, copied to the output */
     const gm_array *backgrounds; /* (M, 28, 28) U8, M >= 1, for the back-image kinds */
     int64_t count;               /* rectangles only: how many images, >= 0 */
+    double max_angle;            /* rotated, rot-back-image: degrees in [0, 180], 0 = full turn */
 } gm_dataset_spec;
 
 /* Generates a data set: for the digit kinds one output image per source
@@ -90,6 +96,76 @@ GM_NODISCARD gm_status gm_dataset_generate(const gm_dataset_spec *spec, gm_array
  * position, samples outside the image count as 0, and the result is rounded
  * half up to a byte. Angle 0 is the identity. src and dst must not overlap. */
 void gm_image_rotate_u8(const uint8_t *src, int64_t h, int64_t w, double angle, uint8_t *dst);
+
+/* As gm_image_rotate_u8 on floats, without the rounding: the same bilinear
+ * value (computed in double) stored as float. Angle 0 copies src exactly. */
+void gm_image_rotate_f32(const float *src, int64_t h, int64_t w, double angle, float *dst);
+
+/* Exact transforms of one h x w float plane (rows downward); src and dst must
+ * not overlap.
+ *   rot90:     `turns` quarter turns counter-clockwise as displayed (any
+ *              integer, taken mod 4), the exact permutation that
+ *              gm_image_rotate_f32 by turns * pi/2 approximates; odd turns
+ *              need h == w (the caller's duty).
+ *   flip:      horizontal mirrors the columns (left <-> right), vertical the
+ *              rows (top <-> bottom); both, either or none.
+ *   translate: dst[r][c] = src[r - dy][c - dx], zero where that falls
+ *              outside (positive dy moves the content down, dx right). */
+void gm_image_rot90_f32(const float *src, int64_t h, int64_t w, int turns, float *dst);
+void gm_image_flip_f32(const float *src, int64_t h, int64_t w, bool horizontal, bool vertical,
+                       float *dst);
+void gm_image_translate_f32(const float *src, int64_t h, int64_t w, int64_t dy, int64_t dx,
+                            float *dst);
+
+/* --- augmentation ------------------------------------------------------------
+ * Random transforms of training images: one draw per image, applied alike to
+ * all its channels, in the order rotate, flip, translate. */
+typedef enum gm_augment_rotate {
+    GM_AUGMENT_ROTATE_NONE = 0,
+    GM_AUGMENT_ROTATE_ANY = 1, /* bilinear, angle uniform in [0, 2 pi) or +-max_angle */
+    GM_AUGMENT_ROTATE_90 = 2   /* 0, 1, 2 or 3 quarter turns, uniformly; square images */
+} gm_augment_rotate;
+
+typedef enum gm_augment_flip {
+    GM_AUGMENT_FLIP_NONE = 0,
+    GM_AUGMENT_FLIP_HORIZONTAL = 1,
+    GM_AUGMENT_FLIP_VERTICAL = 2,
+    GM_AUGMENT_FLIP_BOTH = 3 /* horizontal and vertical, each drawn on its own */
+} gm_augment_flip;
+
+/* A zero-initialised struct is "no augmentation". */
+typedef struct gm_augment {
+    gm_augment_rotate rotate;
+    double max_angle;  /* ROTATE_ANY: degrees in (0, 180], angle uniform in
+                        * [-max_angle, max_angle]; 0 = uniform in [0, 2 pi) */
+    gm_augment_flip flip; /* each allowed mirror applied with probability 1/2 */
+    int64_t translate;    /* shift of up to this many pixels per axis, uniform
+                           * in -translate..translate, zero fill; 0 = off */
+} gm_augment;
+
+/* One image's draw. */
+typedef struct gm_augment_draw {
+    double angle;        /* radians (ROTATE_ANY), else 0 */
+    int turns;           /* quarter turns (ROTATE_90), else 0 */
+    bool flip_h, flip_v;
+    int64_t dy, dx;
+} gm_augment_draw;
+
+/* Whether a changes anything. */
+bool gm_augment_enabled(const gm_augment *a);
+/* Checks a: known enums, max_angle in [0, 180] and only with ROTATE_ANY,
+ * translate in 0..65536, and for h x w images (h, w > 0) ROTATE_90 only when
+ * h == w. GM_ERR_INVALID_ARG (GM_ERR_SHAPE for the image size) naming the
+ * field. */
+GM_NODISCARD gm_status gm_augment_check(const gm_augment *a, int64_t h, int64_t w);
+/* Draws one image's transform from rng. The number of draws depends only on
+ * a (rotate: one, flip: one per allowed mirror, translate: two), so a
+ * sequence of images consumes the generator identically run after run. */
+gm_augment_draw gm_augment_sample(const gm_augment *a, gm_rng *rng);
+/* Applies d to one (c, h, w) image: src -> dst (not overlapping), scratch
+ * holds h * w floats. A draw that changes nothing copies. */
+void gm_augment_apply(const gm_augment_draw *d, int64_t c, int64_t h, int64_t w,
+                      const float *src, float *dst, float *scratch);
 
 /* Resizes one h x w float image to oh x ow by area averaging: output pixel
  * (i, j) covers the source rectangle [i h/oh, (i+1) h/oh) x [j w/ow,
@@ -123,6 +199,11 @@ typedef struct gm_dataset_make_spec {
     const char *source_labels; /* IDX (N) labels of the source digits */
     const char *backgrounds;   /* IDX (M, 28, 28) U8 images; back-image kinds only */
     int64_t ntrain, ntest;
+    double max_angle;          /* as gm_dataset_spec.max_angle */
+    /* An official test split: IDX test digits and labels (both or neither;
+     * digit kinds only). */
+    const char *test_images;
+    const char *test_labels;
 } gm_dataset_make_spec;
 
 /* Reads the files the kind needs, generates the data set with
@@ -130,6 +211,13 @@ typedef struct gm_dataset_make_spec {
  * gm_dataset_split(..., ntrain, ntest, seed, ...): the convention of
  * `gmcnn data make`, so a config and the command give the same bytes.
  * Unused paths may be NULL.
+ *
+ * With test_images / test_labels (the official split): the training set is
+ * made from the first ntrain source digits and the test set from the first
+ * ntest test digits, each in file order, without pooling or shuffling; the
+ * training images draw from `seed` and the test images from
+ * seed ^ GM_DATASET_TEST_SEED_MIX, so image i of the two sets gets different
+ * draws. More than the files hold is GM_ERR_SHAPE naming the file.
  *
  * Returns GM_OK; the readers' and generator's statuses (GM_ERR_IO naming a
  * missing file, GM_ERR_FORMAT, GM_ERR_SHAPE when ntrain + ntest exceeds the

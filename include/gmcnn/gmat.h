@@ -121,6 +121,51 @@ GM_NODISCARD gm_status gm_gmat_rank(int64_t rows, int64_t cols, const double *a,
 GM_NODISCARD gm_status gm_gmat_displacement_rank(const gm_group *g, const double *m, double tol,
                                                  int64_t *rank, double *tol_used);
 
+/* --- low displacement rank (the structured-matrix baselines) --------------
+ * For n x n operators A, B the Sylvester displacement of M is
+ *   nabla_{A,B}(M) = A M - M B,   and the Stein displacement  M - A M B;
+ * M has displacement rank r when the displacement has rank r, i.e. equals
+ * G H^T with G, H n x r. Here G and H are stored as r x n row-major arrays
+ * g, h: row i holds the column g_i (h_i).
+ *   Z_f      the unit-f-circulant shift: (Z_f x)[0] = f x[n-1], (Z_f x)[i] =
+ *            x[i-1]; Z_f^n = f I.
+ *   K(A, v)  the Krylov matrix [v, A v, ..., A^(n-1) v] (columns).
+ *   Z_f(v)   = K(Z_f, v) = sum_k v[k] Z_f^k, the f-circulant with first
+ *            column v: Z_f(v)[a][b] = v[a-b] (a >= b), f v[n+a-b] (a < b).
+ *   J        the reversal, (J v)[i] = v[n-1-i].
+ * Tridiagonal-plus-corner operators are 3 x n row-major arrays
+ * op = (sub, diag, sup):
+ *   (A x)[i] = sub[i] x[(i-1) mod n] + diag[i] x[i] + sup[i] x[(i+1) mod n],
+ * i.e. sub-, main and super-diagonal with the corners A[0][n-1] = sub[0] and
+ * A[n-1][0] = sup[n-1] (for n <= 2 coinciding entries add up).
+ * Dense matrices are double, row-major, allocated by the caller; these are
+ * reference implementations (O(r n^3)), written to mirror the formulas. */
+/* z = Z_f (n x n). */
+void gm_gmat_shift_dense(int64_t n, double f, double *z);
+/* a = the dense n x n operator of op (3 x n, layout above). */
+void gm_gmat_tridiag_dense(int64_t n, const double *op, double *a);
+/* Toeplitz-like matrix of displacement rank r (Sindhwani, Sainath, Kumar
+ * 2015; Pan's formula for the Sylvester operator with A = Z_1, B = Z_-1):
+ *   M = 1/2 sum_{i<r} Z_1(g_i) Z_-1(J h_i),   so that   Z_1 M - M Z_-1 = G H^T
+ * exactly. Every Toeplitz matrix is one with r = 2. */
+void gm_gmat_ldr_toeplitz(int64_t n, int64_t r, const double *g, const double *h, double *m);
+/* Krylov-factored LDR matrix (Thomas, Gu, Dao, Rudra, Re 2018) with dense
+ * n x n operators a, b:
+ *   M = sum_{i<r} K(A, g_i) K(B^T, h_i)^T = sum_{k<n} A^k G H^T B^k,
+ * whose Stein displacement is
+ *   M - A M B = G H^T - A^n G H^T B^n        (rank <= 2r; = G H^T, rank <= r,
+ *                                             when A or B is nilpotent),
+ * so for invertible A the Sylvester displacement A^-1 M - M B has rank <= 2r.
+ * Errors: GM_ERR_NOMEM (scratch vectors). */
+GM_NODISCARD gm_status gm_gmat_ldr_krylov(int64_t n, int64_t r, const double *a, const double *b,
+                                          const double *g, const double *h, double *m);
+/* d = A M - M B (n x n; d must not alias the others). */
+void gm_gmat_sylvester_displacement(int64_t n, const double *a, const double *b, const double *m,
+                                    double *d);
+/* d = M - A M B (n x n; d must not alias the others). Errors: GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_gmat_stein_displacement(int64_t n, const double *a, const double *b,
+                                                  const double *m, double *d);
+
 /* --- equivariance -------------------------------------------------------- */
 /* E_v(M, x) = ||M L_v x - L_v M x||_2 / ||M x||_2 (0 when both are 0, +inf
  * when only M x is 0). */

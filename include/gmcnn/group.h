@@ -111,6 +111,9 @@ gm_group_kind gm_group_kind_of(const gm_group *g);
 const char *gm_group_name(const gm_group *g);
 /* n for C_n, D_n, S_n, p4:n, p4m:n; the degree for permutation groups; 0 otherwise. */
 int64_t gm_group_param(const gm_group *g);
+/* The order of the point group of a wallpaper group: 4 for p4:n, 8 for
+ * p4m:n, 0 for every other group. */
+int64_t gm_group_wallpaper_points(const gm_group *g);
 /* Factors of a product or semidirect product (i = 0 or 1); NULL otherwise. */
 const gm_group *gm_group_factor(const gm_group *g, int i);
 
@@ -153,8 +156,10 @@ GM_NODISCARD gm_status gm_subgroup_as_group(const gm_subgroup *h, gm_group **out
  * factors of even order parameter n: 2Z_n in C_n, <r^2, f> in D_n, and the
  * product of those in a product (2Z_n x 2Z_n in C_n x C_n: every other row
  * and column of an image). Its order is |G| / 2^factors and, as a group, it
- * is ordered exactly like the same product of C_{n/2} and D_{n/2}. Other
- * groups, or an odd n: GM_ERR_UNSUPPORTED naming the factor. */
+ * is ordered exactly like the same product of C_{n/2} and D_{n/2}. For p4:n
+ * and p4m:n (n even) it is (2Z_n)^2 x| H, the even translations with every
+ * rotation (and reflection), ordered exactly like p4:(n/2) (p4m:(n/2)).
+ * Other groups, or an odd n: GM_ERR_UNSUPPORTED naming the factor. */
 GM_NODISCARD gm_status gm_subgroup_stride2_new(const gm_group *g, gm_subgroup **out);
 
 /* --- cosets and homogeneous spaces -------------------------------------- */
@@ -188,8 +193,12 @@ GM_NODISCARD gm_status gm_nbhd_new(int64_t group_order, int64_t size, const int3
                                    gm_nbhd **out);
 /* The reference radius-t support: C_n: [-t..t] mod n; D_n: for i = -t..t,
  * r^i then f*r^i; direct products of these: the product neighbourhood of the
- * factors' radius-t supports. Repeats are kept when 2t+1 > n. Other groups:
- * GM_ERR_UNSUPPORTED. */
+ * factors' radius-t supports. Repeats are kept when 2t+1 > n. p4:n and
+ * p4m:n: the (2t+1)^2 translations (da, db), da, db in -t..t (da the slow
+ * index), each followed by every point-group element h in index order: the
+ * element (da, db)*h, K = (2t+1)^2 * |H| (36 for p4 and t = 1, 72 for p4m);
+ * translations repeat when 2t+1 > n, as on C_n.
+ * Other groups: GM_ERR_UNSUPPORTED. */
 GM_NODISCARD gm_status gm_nbhd_reference_new(const gm_group *g, int64_t t, gm_nbhd **out);
 /* N1 x N2 with index k = k1*|N2| + k2 and element (s1,s2) = s1*order2 + s2,
  * where order2 is the order of N2's group. */

@@ -36,18 +36,60 @@ typedef enum gm_model_kind {
      * skip, 1x1 out. */
     GM_MODEL_PLUME = 1,
     /* Deeper GM-CNN: full-form GMConv stages with GMPool between blocks
-     * (block.pool), features moving to the pooling subgroup. */
+     * (block.pool), features moving to the pooling subgroup. On a
+     * wallpaper group (p4:n, p4m:n) the input is an n x n image, a function
+     * on the torus = G / H (H the rotations, and reflections, about the
+     * origin): the first layer of block 0 is the lifting convolution from
+     * the torus to G with the (2t+1)^2 translations as support (each output
+     * position (s, h) sees the window rotated by h), and block 0 has no
+     * residual; the other layers use the (2t+1)^2 x |H| support of G; GMPool
+     * goes to the even translations with all of H, i.e. p4:(n/2). */
     GM_MODEL_GMCNN_DEEP = 2,
-    /* Plain CNN baseline: zero-padded 3x3 conv + ReLU (+ 2x2 max pool per
+    /* Plain CNN baseline: zero-padded 3x3 conv (+ batch norm with
+     * desc.norm) + ReLU (+ 2x2 max pool per
      * pooled block), then global mean and linear (classifier), or, with
      * desc.regressor, residual blocks and a 1x1 convolution out (regressor). */
     GM_MODEL_CNN = 3,
     /* MLP baseline on the flattened input: class scores, or with
      * desc.regressor a (C_out, H*W) map from the last linear layer. */
-    GM_MODEL_MLP = 4
+    GM_MODEL_MLP = 4,
+    /* The structured-matrix baselines (desc.structure): one hidden layer on
+     * the flattened input, x (B, n = C_in*H*W) -> M x + bias -> ReLU ->
+     * dropout -> linear to out_dim, with M an n x n structured matrix
+     * (gm_op_ldr_toeplitz, gm_op_ldr_tridiag) or a dense one. */
+    GM_MODEL_LDR = 5
 } gm_model_kind;
 
+/* The hidden matrix M of GM_MODEL_LDR, r = desc.ldr_rank (0 selects 1), K =
+ * out_dim. Parameters "layer.g", "layer.h" (r, n): the columns of G, H
+ * (normal, std 1/sqrt(r n)); "layer.a", "layer.b" (3, n): the operators'
+ * (sub, diag, sup) rows; "layer.weight" (n, n); "layer.bias" (n, zeros);
+ * "fc.weight" (K, n), "fc.bias" (K). */
+typedef enum gm_ldr_structure {
+    /* Toeplitz-like, Z_1 M - M Z_-1 = G H^T: 2 n r + n + (n + 1) K parameters. */
+    GM_LDR_TOEPLITZ = 0,
+    /* LDR-TD, M = sum_i K(A, g_i) K(B^T, h_i)^T with learnt tridiagonal-plus-
+     * corner A, B, 3n values each, initialised to the shifts A = Z_0 (ones
+     * below the diagonal) and B = Z_0^T, so that training starts from a
+     * Toeplitz-like M: 2 n r + 6 n + n + (n + 1) K parameters. */
+    GM_LDR_TRIDIAG = 1,
+    /* Dense M (kaiming-uniform): n^2 + n + (n + 1) K parameters; ldr_rank
+     * must be 0. */
+    GM_LDR_UNSTRUCTURED = 2
+} gm_ldr_structure;
+
 #define GM_MODEL_MAX_BLOCKS 16
+
+/* Normalisation after each convolution of GMCNN_DEEP and CNN models. */
+typedef enum gm_norm_kind {
+    /* GMCNN_DEEP: LayerNorm of each sample over all its (C, |G|) values
+     * (the reference's); CNN: none. */
+    GM_NORM_DEFAULT = 0,
+    /* Per-channel batch normalisation over (batch, positions) with a learnt
+     * scale and shift per channel and running statistics for evaluation
+     * (gm_op_batchnorm; momentum 0.1, eps 1e-5). Exactly equivariant. */
+    GM_NORM_BATCH = 1
+} gm_norm_kind;
 
 typedef struct gm_block_desc {
     int64_t num_layers;   /* GMConv layers in the block (>= 1) */
@@ -69,12 +111,13 @@ typedef struct gm_model_desc {
     gm_block_desc blocks[GM_MODEL_MAX_BLOCKS];
     double dropout;        /* before the final linear layer */
     gm_conv_form form;     /* GMCNN_DEEP and PLUME: GMConv form */
-    int64_t ldr_rank;      /* PLUME: LDR-GMConv rank r (0 = exact GMConv) */
+    int64_t ldr_rank;      /* PLUME: LDR-GMConv rank r (0 = exact GMConv); LDR:
+                            * displacement rank r (0 = 1) */
     bool modulated;        /* PLUME: the reference's modulated layer instead */
     gm_reduce pool_mode;   /* GMCNN_DEEP: max (default) or mean pooling */
     int64_t hidden;        /* PLUME: channels C after the input 1x1 (0 = 128);
                             * MLP: hidden width (0 = 256) */
-    int64_t image_h, image_w; /* CNN/MLP: image size (0 = from the group:
+    int64_t image_h, image_w; /* CNN/MLP/LDR: image size (0 = from the group:
                                * |G1| x |G2| of a two-factor product) */
     /* CNN/MLP: a regressor with output (B, out_dim, H*W) instead of a
      * classifier (PLUME is a regressor by construction).
@@ -89,6 +132,8 @@ typedef struct gm_model_desc {
      *        reshaped to (out_dim, H*W): about (C_in*H*W + out_dim*H*W)*hidden
      *        parameters. */
     bool regressor;
+    gm_norm_kind norm; /* GMCNN_DEEP and CNN */
+    gm_ldr_structure structure; /* LDR: the hidden matrix */
 } gm_model_desc;
 
 typedef struct gm_model gm_model;
@@ -100,19 +145,24 @@ void gm_model_free(gm_model *m);
 const gm_model_desc *gm_model_description(const gm_model *m);
 /* The group of the input's domain (NULL for baselines without one). */
 const gm_group *gm_model_group(const gm_model *m);
+/* The length of the input's last axis: |G|, the pixels of the image a
+ * wallpaper model lifts (n*n for p4:n), or H*W of a baseline. */
+int64_t gm_model_input_size(const gm_model *m);
 
 /* x (B, C_in, |G|) for GM models (images flattened in group order), or
  * (B, C_in, H*W) for the baselines: out (B, classes), or (B, C_out, |G|)
  * (resp. (B, C_out, H*W)) for regressors. */
 GM_NODISCARD gm_status gm_model_forward(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **out);
 
-/* Parameters in a fixed order, with their names. */
+/* Parameters in a fixed order, with their names. The list includes state
+ * that is saved with the model but not trained (batch normalisation's
+ * running statistics: requires_grad false, no gradient). */
 int64_t gm_model_param_count(const gm_model *m);
 const char *gm_model_param_name(const gm_model *m, int64_t i);
 gm_tensor *gm_model_param(gm_model *m, int64_t i);
-/* Total number of scalar parameters. */
+/* Total number of trained scalar parameters (running statistics excluded). */
 int64_t gm_model_num_params(const gm_model *m);
-/* Zeroes every parameter gradient (allocating them on first use). */
+/* Zeroes every trained parameter's gradient (allocating them on first use). */
 GM_NODISCARD gm_status gm_model_zero_grad(gm_model *m);
 
 /* --- equivariance measurement -------------------------------------------- */

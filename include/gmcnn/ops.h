@@ -36,6 +36,7 @@ extern "C" {
     X(GM_OP_PRELU, "prelu")                                                                  \
     X(GM_OP_LAYERNORM, "layernorm")                                                          \
     X(GM_OP_LAYERNORM_PRELU, "layernorm_prelu")                                              \
+    X(GM_OP_BATCHNORM, "batchnorm")                                                          \
     X(GM_OP_DROPOUT, "dropout")                                                              \
     X(GM_OP_LINEAR, "linear")                                                                \
     X(GM_OP_CONV1X1, "conv1x1")                                                              \
@@ -50,7 +51,9 @@ extern "C" {
     X(GM_OP_GMPOOL, "gmpool")                                                                \
     X(GM_OP_GMUNPOOL, "gmunpool")                                                            \
     X(GM_OP_CONV2D, "conv2d")                                                                \
-    X(GM_OP_MAXPOOL2D, "maxpool2d")
+    X(GM_OP_MAXPOOL2D, "maxpool2d")                                                          \
+    X(GM_OP_LDR_TOEPLITZ, "ldr_toeplitz")                                                    \
+    X(GM_OP_LDR_TRIDIAG, "ldr_tridiag")
 
 typedef enum gm_op {
 #define GM_X_OP_ENUM(name, str) name,
@@ -92,6 +95,20 @@ GM_NODISCARD gm_status gm_op_layernorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gam
  * buffers (and their gradients) fewer. */
 GM_NODISCARD gm_status gm_op_layernorm_prelu(gm_ctx *ctx, gm_tensor *x, gm_tensor *slope,
                                              gm_tensor *res, double eps, gm_tensor **out);
+/* Per-channel batch normalisation of x (B, C, ...): channel c over all of its
+ * B * (values per channel) entries together (for feature maps on a group:
+ * the batch and every position, so the op commutes with the group's action),
+ *   out = (x - mean_c) / sqrt(var_c + eps) [* gamma[c] + beta[c]].
+ * In training mode (or without running statistics) mean_c and var_c are
+ * the batch's (biased variance), and running_mean/running_var (C), when
+ * given, are updated in place: r = (1 - momentum) r + momentum * s, with the
+ * unbiased variance for running_var; they take no gradient. In evaluation
+ * mode the running statistics are used. gamma, beta (C) or both NULL.
+ * Batch statistics of a single value per channel: GM_ERR_INVALID_ARG. */
+GM_NODISCARD gm_status gm_op_batchnorm(gm_ctx *ctx, gm_tensor *x, gm_tensor *gamma,
+                                       gm_tensor *beta, gm_tensor *running_mean,
+                                       gm_tensor *running_var, double momentum, double eps,
+                                       gm_tensor **out);
 /* In training mode: zero each value with probability p and scale the rest by
  * 1/(1-p), using the ctx's RNG; otherwise (or p = 0) out = x. 0 <= p < 1. */
 GM_NODISCARD gm_status gm_op_dropout(gm_ctx *ctx, gm_tensor *x, double p, gm_tensor **out);
@@ -108,6 +125,13 @@ GM_NODISCARD gm_status gm_op_global_pool(gm_ctx *ctx, gm_tensor *x, gm_reduce mo
  * -log softmax(logits)[label]. A label out of range is GM_ERR_INVALID_ARG. */
 GM_NODISCARD gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labels,
                                           gm_tensor **out);
+/* Label smoothing: the cross-entropy against (1 - eps) onehot(label) + eps/K,
+ *   out = mean over the batch of lse - (1 - eps) x[label] - (eps/K) sum_k x[k],
+ * 0 <= eps < 1 (GM_ERR_INVALID_ARG otherwise); eps = 0 is gm_op_softmax_xent
+ * bit for bit. Recorded under GM_OP_SOFTMAX_XENT. */
+GM_NODISCARD gm_status gm_op_softmax_xent_smooth(gm_ctx *ctx, gm_tensor *logits,
+                                                 const int32_t *labels, double eps,
+                                                 gm_tensor **out);
 /* out (scalar) = mean((pred - target)^2); target gets no gradient. */
 GM_NODISCARD gm_status gm_op_mse(gm_ctx *ctx, gm_tensor *pred, gm_tensor *target, gm_tensor **out);
 /* a (B, Ca, n), b (B, Cb, n): out (B, Ca+Cb, n), a's channels first. */
@@ -151,6 +175,27 @@ GM_NODISCARD gm_status gm_op_conv2d(gm_ctx *ctx, gm_tensor *x, gm_tensor *w, gm_
                                     int64_t stride, int64_t pad, gm_tensor **out);
 /* 2x2 max pooling with stride 2 (H and W even). */
 GM_NODISCARD gm_status gm_op_maxpool2d(gm_ctx *ctx, gm_tensor *x, gm_tensor **out);
+
+/* --- low displacement rank matrices ---------------------------------------
+ * The structured n x n weights of the LDR baselines, built densely from
+ * their factors (apply them with gm_op_linear). Notation of gmat.h: Z_f the
+ * unit-f-circulant shift, K(A, v) = [v, A v, ..., A^(n-1) v], J the reversal;
+ * g, h (r, n) hold the columns g_i, h_i of G, H (n x r) as rows. */
+/* Toeplitz-like (Sindhwani et al. 2015): out (n, n) =
+ *   M = 1/2 sum_i Z_1(g_i) Z_-1(J h_i),  the solution of  Z_1 M - M Z_-1 = G H^T,
+ * computed as one GEMM for G H^T and an O(n^2) row sweep. */
+GM_NODISCARD gm_status gm_op_ldr_toeplitz(gm_ctx *ctx, gm_tensor *g, gm_tensor *h,
+                                          gm_tensor **out);
+/* LDR-TD (Thomas et al. 2018): a, b (3, n) tridiagonal-plus-corner operators
+ * A, B, rows (sub, diag, sup): (A x)[i] = sub[i] x[i-1] + diag[i] x[i] +
+ * sup[i] x[i+1], indices mod n (the corners A[0][n-1] = sub[0] and
+ * A[n-1][0] = sup[n-1]); out (n, n) =
+ *   M = sum_i K(A, g_i) K(B^T, h_i)^T = sum_{k<n} A^k G H^T B^k,
+ * whose Stein displacement M - A M B = G H^T - A^n G H^T B^n has rank <= 2r
+ * (<= r when A or B is nilpotent). Costs O(r n^3) and keeps 2 r n^2 values
+ * for the backward pass. */
+GM_NODISCARD gm_status gm_op_ldr_tridiag(gm_ctx *ctx, gm_tensor *a, gm_tensor *b, gm_tensor *g,
+                                         gm_tensor *h, gm_tensor **out);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,14 @@
  *         then the Adam update with d = g (no L2 term)
  *
  * A parameter whose grad is NULL is skipped entirely: its data, its moments
- * and its step count stay as they are (PyTorch skips p.grad is None).
+ * and its step count stay as they are (PyTorch skips p.grad is None). Model
+ * buffers that take no gradient (running statistics, requires_grad false)
+ * never get one from gm_model_zero_grad, so they stay untouched.
+ *
+ * decay = GM_DECAY_WEIGHTS sets wd = 0 for parameters with fewer than two
+ * dimensions (biases, PReLU slopes, normalisation scales and shifts,
+ * position vectors), the usual "no decay on biases and norms" recipe; the
+ * rest of their update is unchanged.
  *
  * The optimizer owns its state (moments, step counts, learning rate); the
  * parameter tensors stay owned by their creator and must outlive it.
@@ -52,9 +59,15 @@ typedef enum gm_optim_kind {
  * AdamW: momentum, dampening, nesterov). Start from gm_optim_config_default
  * and override: a zero-initialised struct is not a valid Adam config
  * (eps 0). Valid values (else GM_ERR_INVALID_ARG naming the field):
- *   lr >= 0, weight_decay >= 0, momentum >= 0, dampening finite,
+ *   lr >= 0, weight_decay >= 0, decay a gm_decay_scope, momentum >= 0, dampening finite,
  *   nesterov only with momentum > 0 and dampening == 0,
  *   0 <= beta1 < 1, 0 <= beta2 < 1, eps > 0; every value finite. */
+/* Which parameters weight decay applies to. */
+typedef enum gm_decay_scope {
+    GM_DECAY_ALL = 0,    /* every parameter (PyTorch's default) */
+    GM_DECAY_WEIGHTS = 1 /* parameters with ndim >= 2 only */
+} gm_decay_scope;
+
 typedef struct gm_optim_config {
     gm_optim_kind kind;
     double lr;
@@ -65,6 +78,7 @@ typedef struct gm_optim_config {
     double beta1;      /* Adam, AdamW */
     double beta2;      /* Adam, AdamW */
     double eps;        /* Adam, AdamW */
+    gm_decay_scope decay; /* [GM_DECAY_ALL] */
 } gm_optim_config;
 
 /* Defaults per kind:
@@ -187,7 +201,20 @@ GM_NODISCARD gm_status gm_clip_grad_norm(int64_t n, gm_tensor *const *params, do
  *             best starts at +inf (min) / -inf (max); a NaN metric is never
  *             better, so it counts as a bad epoch.
  * e is the number of steps taken (PyTorch's last_epoch). STEP and COSINE
- * use the closed form, which equals PyTorch's chained form up to rounding. */
+ * use the closed form, which equals PyTorch's chained form up to rounding.
+ *
+ * Linear warm-up (warmup_epochs W > 0; CONSTANT and COSINE only): the rate
+ * then changes at every optimizer step, as a function of the global step
+ * index i = 0, 1, ... (the step about to be taken) and the steps per epoch S
+ * (gm_lr_sched_lr_at_step); the trainer sets it before every step, and
+ * gm_lr_sched_step only counts the epoch (state.lr stays base_lr and the
+ * optimizer is left alone). With N = W * S warm-up steps and T = t_max * S
+ * steps in all:
+ *   i < N          lr = base_lr * (i + 1) / N           (rises to base_lr)
+ *   CONSTANT, i >= N: lr = base_lr
+ *   COSINE,   i >= N: lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * q)) / 2,
+ *                     q = min(1, (i - N) / (T - N))     (eta_min from step T on)
+ * Since it depends on i alone, a resumed run gets the same rates. */
 typedef enum gm_lr_sched_kind {
     GM_LR_CONSTANT = 0,
     GM_LR_STEP = 1,
@@ -199,7 +226,9 @@ typedef enum gm_sched_mode { GM_SCHED_MIN = 0, GM_SCHED_MAX = 1 } gm_sched_mode;
 typedef enum gm_threshold_mode { GM_THRESHOLD_REL = 0, GM_THRESHOLD_ABS = 1 } gm_threshold_mode;
 
 /* Valid values (else GM_ERR_INVALID_ARG naming the field): STEP: step_size
- * >= 1, gamma finite and >= 0; COSINE: t_max >= 1, eta_min finite and >= 0;
+ * >= 1, gamma finite and >= 0; COSINE: t_max >= 1, eta_min finite and >= 0,
+ * 0 <= warmup_epochs < t_max; CONSTANT: warmup_epochs >= 0; STEP and
+ * PLATEAU: warmup_epochs = 0;
  * PLATEAU: 0 <= factor < 1, patience >= 0, threshold finite and >= 0,
  * cooldown >= 0, min_lr finite and >= 0, eps finite and >= 0. */
 typedef struct gm_lr_sched_config {
@@ -208,6 +237,8 @@ typedef struct gm_lr_sched_config {
     double gamma;       /* STEP */
     int64_t t_max;      /* COSINE, in epochs */
     double eta_min;     /* COSINE */
+    int64_t warmup_epochs; /* CONSTANT, COSINE: linear warm-up, per step; 0 = off
+                            * (COSINE: < t_max) */
     gm_sched_mode mode;               /* PLATEAU */
     double factor;                    /* PLATEAU */
     int64_t patience;                 /* PLATEAU */
@@ -251,6 +282,12 @@ double gm_lr_sched_lr(const gm_lr_sched *s);
 /* STEP / COSINE / CONSTANT: the closed-form rate after `epoch` steps;
  * PLATEAU: the current rate (it has no closed form). */
 double gm_lr_sched_lr_at(const gm_lr_sched *s, int64_t epoch);
+/* Whether the rate changes per optimizer step (warmup_epochs > 0). */
+bool gm_lr_sched_per_step(const gm_lr_sched *s);
+/* The per-step rate (formulas above) for global step `step` >= 0 with
+ * steps_per_epoch >= 1; without warm-up, gm_lr_sched_lr_at(s, step /
+ * steps_per_epoch). */
+double gm_lr_sched_lr_at_step(const gm_lr_sched *s, int64_t step, int64_t steps_per_epoch);
 /* "constant", "step", "cosine", "plateau" (NULL for an unknown kind). */
 const char *gm_lr_sched_kind_name(gm_lr_sched_kind kind);
 

@@ -13,6 +13,7 @@
 
 #include "gmcnn/core.h"
 #include "gmcnn/data.h"
+#include "gmcnn/datasets.h"
 #include "gmcnn/nn.h"
 #include "gmcnn/optim.h"
 
@@ -49,6 +50,11 @@ GM_NODISCARD gm_status gm_dataset_subset(const gm_dataset *d, int64_t n, const i
 GM_NODISCARD gm_status gm_dataset_split_fraction(const gm_dataset *d, double fraction,
                                                  uint64_t seed, gm_dataset *first,
                                                  gm_dataset *second);
+/* The same split with an exact count: `count` samples (0 <= count <= n, else
+ * GM_ERR_INVALID_ARG naming both) go to `second`. With count =
+ * floor(fraction * n) it is gm_dataset_split_fraction's split. */
+GM_NODISCARD gm_status gm_dataset_split_count(const gm_dataset *d, int64_t count, uint64_t seed,
+                                              gm_dataset *first, gm_dataset *second);
 /* Per-channel mean and standard deviation (population) of d, and their
  * application (x - mean) / std in place (std 0 is treated as 1). */
 GM_NODISCARD gm_status gm_dataset_channel_stats(const gm_dataset *d, double *mean, double *std);
@@ -76,7 +82,12 @@ typedef struct gm_data_config gm_data_config;
  *   generated  gm_dataset_make with the convention of `gmcnn data make`:
  *              digits "mnist" from <default_data_dir>/mnist10k
  *              (images-idx3-ubyte.gz, labels-idx1-ubyte.gz), "fashion" from
- *              the training half of /usr/share/datasets/fashion-mnist; the
+ *              the training half of /usr/share/datasets/fashion-mnist
+ *              (data.split pooled: num_train + num_test drawn from it); with
+ *              data.split official (fashion only) the training set is the
+ *              first num_train images of train-*-ubyte.gz and the test set
+ *              the first num_test of t10k-*-ubyte.gz (the official split;
+ *              data.max_angle passes to the generator); the
  *              back-image kinds take backgrounds from Fashion-MNIST's
  *              training images; data.path, when not "", replaces the source
  *              directory. default_data_dir NULL means "build/data".
@@ -117,7 +128,7 @@ typedef struct gm_epoch_record {
     double val_loss, val_accuracy;
     double seconds;
     double samples_per_second;
-    bool best; /* the validation loss improved: the best checkpoint was updated */
+    bool best; /* the selection criterion improved: the best checkpoint was updated */
 } gm_epoch_record;
 
 /* Called after every epoch (and may print progress); a non-OK return stops
@@ -126,14 +137,28 @@ typedef gm_status (*gm_epoch_fn)(const gm_epoch_record *rec, void *user);
 /* Called every `progress_every` steps within an epoch, for progress bars. */
 typedef void (*gm_step_fn)(int64_t epoch, int64_t step, int64_t steps, double loss, void *user);
 
+/* Which epoch's parameters the best copy keeps. */
+typedef enum gm_fit_select {
+    GM_SELECT_VAL_LOSS = 0,    /* lowest validation loss */
+    GM_SELECT_VAL_ACCURACY = 1 /* highest validation accuracy, ties to the lower loss */
+} gm_fit_select;
+
 typedef struct gm_fit_options {
     int64_t epochs;
     int64_t batch_size;
     uint64_t seed;               /* shuffling and dropout */
     gm_optim_config optim;
-    gm_lr_sched_config sched;    /* stepped once per epoch on the validation loss */
+    gm_lr_sched_config sched;    /* stepped once per epoch on the validation loss; with
+                                  * warm-up, the rate is set before every step */
     int64_t early_stop_patience; /* 0 = off; on the validation loss */
     double clip_norm;            /* 0 = off */
+    /* Classification only (gm_trainer_fit; the forecasting task rejects them
+     * when set): random transforms of the training batches, never of
+     * validation; cross-entropy against smoothed targets in [0, 1) for the
+     * training loss (validation loss stays plain); the best-copy criterion. */
+    gm_augment augment;
+    double label_smoothing;
+    gm_fit_select select;
     const char *checkpoint_path; /* last state, written atomically every epoch; NULL = none */
     const char *best_path;       /* best-validation model; NULL = kept in memory only */
     const char *metrics_jsonl;   /* one JSON object per epoch; NULL = none */
@@ -162,12 +187,15 @@ typedef struct gm_fit_result {
     int64_t epochs_run;
     int64_t best_epoch;
     double best_val_loss;
+    double best_val_accuracy; /* at best_epoch (NaN when the task has none) */
     bool stopped_early;
 } gm_fit_result;
 
 /* Trains a classifier with cross-entropy on `train`, validating on `val`
  * after every epoch, keeping a copy of the parameters at the best validation
- * loss. (gm_trainer_fit_forecast of gmcnn/forecast.h runs the same loop, with
+ * loss (select = GM_SELECT_VAL_ACCURACY: at the highest validation accuracy,
+ * ties going to the lower loss; the schedule and early stopping watch the
+ * loss either way). (gm_trainer_fit_forecast of gmcnn/forecast.h runs the same loop, with
  * everything said here, on autoregressive forecasting.) On return the model holds the LAST parameters; gm_trainer_restore_best
  * copies in the best one. The same seed gives the same numbers run after run
  * on one machine. A non-finite loss stops with GM_ERR_NUMERIC and a detail
@@ -175,10 +203,15 @@ typedef struct gm_fit_result {
  * 1-based); with clipping on, a non-finite gradient norm likewise.
  *
  * opt->epochs is the total: a run resumed from a checkpoint taken after epoch
- * k runs epochs k+1..epochs. The shuffling order and the dropout stream of
- * epoch e are derived from (seed, e) alone, so a resumed run reproduces an
- * uninterrupted one bit for bit. val may be NULL or empty: the training loss
- * is then monitored instead (scheduler, early stopping, best copy).
+ * k runs epochs k+1..epochs. The shuffling order, the dropout stream and the
+ * augmentation draws of epoch e are derived from (seed, e) alone (three
+ * separate PCG32 streams), and a per-step learning rate from the global step
+ * index, so a resumed run reproduces an uninterrupted one bit for bit.
+ * Augmentation draws one transform per sample in batch order
+ * (gm_augment_sample of gmcnn/datasets.h) and applies it to a copy in the
+ * batch; rotate 90 on non-square images is GM_ERR_SHAPE. val may be NULL or
+ * empty: the training loss (and accuracy) is then monitored instead
+ * (scheduler, early stopping, best copy).
  *
  * The option strings are copied by gm_trainer_new; the model is borrowed and
  * must outlive the trainer. A checkpoint holds the parameters under their
@@ -206,6 +239,34 @@ GM_NODISCARD gm_status gm_trainer_restore_best(gm_trainer *t);
 /* Epochs completed so far (restored by resume). */
 int64_t gm_trainer_epoch(const gm_trainer *t);
 
+/* --- results of a classification run ---------------------------------------- */
+
+/* What `gmcnn train CONFIG` reports for a classifier. Accuracies in percent,
+ * NaN when not measured (no test set). */
+typedef struct gm_classify_report {
+    double test_accuracy;      /* the best-validation parameters */
+    double test_accuracy_last; /* the last parameters */
+    double test_loss, test_loss_last;
+    double best_val_accuracy;  /* validation accuracy at best_epoch */
+    double best_val_loss;
+    int64_t n_test;
+    int64_t best_epoch, epochs_run; /* epochs_run: epochs completed in all */
+    int64_t parameters;
+    double train_seconds;
+    const char *select;  /* "val_loss" | "val_accuracy"; may be NULL */
+    const char *model;   /* model kind name; may be NULL */
+    const char *source;  /* data source name; may be NULL */
+    const char *kind;    /* generated kind or NULL */
+    const char *digits;  /* generated: the source images ("mnist", "fashion") or NULL */
+    const char *split;   /* generated: "pooled" or "official"; NULL otherwise */
+    const char *config;  /* the config path; may be NULL */
+} gm_classify_report;
+
+/* Writes r as one JSON object (members as named above; strings null when
+ * NULL; NaN as null; reals with 17 significant digits), atomically.
+ * GM_ERR_IO when the file cannot be written; GM_ERR_NOMEM. */
+GM_NODISCARD gm_status gm_classify_report_write(const char *path, const gm_classify_report *r);
+
 /* --- model descriptions as JSON ------------------------------------------
  * Saved model files carry their description under this metadata key. The
  * encoding is one JSON object:
@@ -216,9 +277,10 @@ int64_t gm_trainer_epoch(const gm_trainer *t);
  * kind is one of "gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"; form "full"
  * or "shared"; pool_mode "max" or "mean"; group is null for none; dropout is
  * written with 17 significant digits so it round-trips exactly. A CNN or MLP
- * regressor (gm_model_desc.regressor) adds "regressor":true as the last
- * member; it is left out when false, so classifier descriptions are as they
- * were before the member existed. */
+ * regressor (gm_model_desc.regressor) adds "regressor":true, and batch
+ * normalisation (gm_model_desc.norm) "norm":"batch", as the last members;
+ * they are left out when not set, so other descriptions are as they were
+ * before the members existed. */
 #define GM_MODEL_META_KEY "gmcnn.model"
 /* Per-channel input statistics of a model trained on standardised data (see
  * gm_fit_options.norm_channels); a file without them reads raw inputs. */

@@ -93,10 +93,14 @@ static void compose_max(uint8_t *img, const uint8_t *bg) {
 }
 
 static void draw_digit(gm_dataset_kind kind, gm_rng *rng, const gm_array *bgs,
-                       const uint8_t *src, uint8_t *dst) {
+                       double max_angle, const uint8_t *src, uint8_t *dst) {
     uint8_t bg[PIXELS];
     if (kind == GM_DATASET_ROTATED || kind == GM_DATASET_ROT_BACK_IMAGE) {
-        gm_image_rotate_u8(src, SIDE, SIDE, gm_rng_uniform(rng) * TWO_PI, dst);
+        /* One draw either way, so the rest of the image's stream is unchanged. */
+        const double u = gm_rng_uniform(rng);
+        const double angle = max_angle > 0.0 ? (2.0 * u - 1.0) * max_angle * (TWO_PI / 360.0)
+                                             : u * TWO_PI;
+        gm_image_rotate_u8(src, SIDE, SIDE, angle, dst);
     } else {
         memcpy(dst, src, PIXELS);
     }
@@ -136,6 +140,9 @@ gm_status gm_dataset_generate(const gm_dataset_spec *spec, gm_array *images, gm_
     const gm_dataset_kind kind = spec->kind;
     GM_RETURN_ERROR_IF((int)kind < 0 || (int)kind >= GM_DATASET_KIND_COUNT, GM_ERR_INVALID_ARG,
                        "dataset: unknown kind %d", (int)kind);
+    GM_RETURN_ERROR_IF(!(spec->max_angle >= 0.0 && spec->max_angle <= 180.0),
+                       GM_ERR_INVALID_ARG, "dataset %s: max_angle %g is outside [0, 180] degrees",
+                       kind_names[kind], spec->max_angle);
     int64_t n = spec->count;
     if (gm_dataset_kind_uses_digits(kind)) {
         GM_FORWARD_IF_ERROR(check_images("source images", spec->images));
@@ -174,7 +181,7 @@ gm_status gm_dataset_generate(const gm_dataset_spec *spec, gm_array *images, gm_
             lab[i] = draw_rectangle(&rng, out + i * PIXELS);
         } else {
             const uint8_t *src = (const uint8_t *)spec->images->data + i * PIXELS;
-            draw_digit(kind, &rng, spec->backgrounds, src, out + i * PIXELS);
+            draw_digit(kind, &rng, spec->backgrounds, spec->max_angle, src, out + i * PIXELS);
             lab[i] = ((const uint8_t *)spec->labels->data)[i];
         }
     }

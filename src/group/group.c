@@ -84,6 +84,11 @@ int64_t gm_group_param(const gm_group *g) { return g->param; }
 int64_t gm_group_ngens(const gm_group *g) { return g->ngens; }
 const int32_t *gm_group_gens(const gm_group *g) { return g->gens; }
 
+int64_t gm_group_wallpaper_points(const gm_group *g) {
+    /* Only the wallpaper constructor gives a semidirect product a param. */
+    return g->kind == GM_GROUP_SEMIDIRECT && g->param > 0 ? g->b->order : 0;
+}
+
 const gm_group *gm_group_factor(const gm_group *g, int i) {
     if (g->kind != GM_GROUP_PRODUCT && g->kind != GM_GROUP_SEMIDIRECT) return NULL;
     return i == 0 ? g->a : (i == 1 ? g->b : NULL);

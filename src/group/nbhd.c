@@ -132,6 +132,25 @@ static gm_status gm_nbhd_reference_build(const gm_group *g, int64_t t, gm_nbhd *
     return st;
 }
 
+/* p4:n, p4m:n: the (2t+1)^2 translations, each with every point-group
+ * element; (da, db)*h has index h*n^2 + (da mod n)*n + (db mod n). */
+static gm_status gm_nbhd_wallpaper(const gm_group *g, int64_t t, gm_nbhd **out) {
+    const int64_t n = gm_group_param(g), points = gm_group_wallpaper_points(g);
+    /* As on C_n, a window wider than the torus keeps its repeats. */
+    const int64_t side = 2 * t + 1;
+    const int64_t size = side * side * points;
+    int32_t *elems = gm_malloc_array((size_t)size, sizeof *elems);
+    if (!elems) return gm__nomem("reference neighbourhood");
+    int64_t k = 0;
+    for (int64_t da = -t; da <= t; da++)
+        for (int64_t db = -t; db <= t; db++)
+            for (int64_t h = 0; h < points; h++)
+                elems[k++] = (int32_t)(h * n * n + (((da % n) + n) % n) * n + ((db % n) + n) % n);
+    gm_status st = gm_nbhd_new(gm_group_order(g), size, elems, out);
+    gm_free(elems);
+    return st;
+}
+
 gm_status gm_nbhd_reference_new(const gm_group *g, int64_t t, gm_nbhd **out) {
     *out = NULL;
     GM_RETURN_ERROR_IF(t < 0, GM_ERR_INVALID_ARG,
@@ -140,6 +159,7 @@ gm_status gm_nbhd_reference_new(const gm_group *g, int64_t t, gm_nbhd **out) {
     GM_RETURN_ERROR_IF(t > GM_GROUP_MAX_ORDER, GM_ERR_TOO_LARGE,
                        "reference neighbourhood of %s: radius t = %lld exceeds the limit %lld",
                        gm_group_name(g), (long long)t, (long long)GM_GROUP_MAX_ORDER);
+    if (gm_group_wallpaper_points(g) > 0) return gm_nbhd_wallpaper(g, t, out);
     int64_t size;
     GM_FORWARD_IF_ERROR(gm_nbhd_reference_check(g, g, t, &size));
     GM_RETURN_ERROR_IF(size > GM_GROUP_MAX_ORDER, GM_ERR_TOO_LARGE,

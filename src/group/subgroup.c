@@ -202,6 +202,23 @@ static gm_status gm_subgroup_stride2_gens(const gm_group *top, const gm_group *f
             gm_subgroup_stride2_gens(top, a, right * gm_group_order(b), gens, ngens));
         return gm_subgroup_stride2_gens(top, b, right, gens, ngens);
     }
+    case GM_GROUP_SEMIDIRECT:
+        if (f != top || gm_group_wallpaper_points(f) == 0) break;
+        GM_RETURN_ERROR_IF(n % 2 != 0, GM_ERR_UNSUPPORTED,
+                           "stride-2 subgroup of %s: the torus side n = %lld is odd (the "
+                           "stride-2 subgroup needs even n)",
+                           gm_group_name(top), (long long)n);
+        {
+            /* The translations by two rows and by two columns, and the
+             * point group's generators (h, 0) <-> h * n^2. */
+            const gm_group *h = gm_group_factor(f, 1);
+            GM_ASSERT(*ngens + 2 + gm_group_ngens(h) <= GM__STRIDE2_MAX_GENS);
+            gens[(*ngens)++] = (int32_t)((2 % n) * n);
+            gens[(*ngens)++] = (int32_t)(2 % n);
+            for (int64_t i = 0; i < gm_group_ngens(h); i++)
+                gens[(*ngens)++] = (int32_t)(gm_group_gens(h)[i] * n * n);
+        }
+        return GM_OK;
     case GM_GROUP_CYCLIC:
     case GM_GROUP_DIHEDRAL:
         GM_RETURN_ERROR_IF(n % 2 != 0, GM_ERR_UNSUPPORTED,
@@ -219,8 +236,8 @@ static gm_status gm_subgroup_stride2_gens(const gm_group *top, const gm_group *f
     }
     if (f == top)
         return gm_error_set(GM_ERR_UNSUPPORTED,
-                            "stride-2 subgroup of %s: defined only for C_n, D_n (n even) and "
-                            "direct products of them",
+                            "stride-2 subgroup of %s: defined only for C_n, D_n (n even), "
+                            "direct products of them, and p4:n, p4m:n (n even)",
                             gm_group_name(top));
     return gm_error_set(GM_ERR_UNSUPPORTED,
                         "stride-2 subgroup of %s: factor %s is not C_n or D_n (defined only for "

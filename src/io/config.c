@@ -45,20 +45,21 @@ typedef enum gm__cfg_field {
     F_SEED,
     F_MODEL, F_M_KIND, F_M_SPEC, F_M_GROUP, F_M_ORDER, F_M_RADIUS, F_M_IN, F_M_CLASSES,
     F_M_BLOCKS, F_M_DROPOUT, F_M_FORM, F_M_LDR, F_M_MOD, F_M_POOL, F_M_HIDDEN, F_M_IMH, F_M_IMW,
-    F_M_REGRESSOR,
+    F_M_REGRESSOR, F_M_NORM, F_M_STRUCTURE,
     F_DATA, F_D_SOURCE, F_D_BATCH, F_D_VAL, F_D_NORM, F_D_IMAGES, F_D_LABELS, F_D_TEST_IMAGES,
     F_D_TEST_LABELS, F_D_TRAIN, F_D_TEST, F_D_TRAIN_DAT, F_D_TRAIN_CAT, F_D_TEST_DAT,
     F_D_TEST_CAT, F_D_GEN_KIND, F_D_GEN_SEED, F_D_GEN_NTRAIN, F_D_GEN_NTEST,
-    F_D_GEN_PATH, F_D_GEN_DIGITS,
+    F_D_GEN_PATH, F_D_GEN_DIGITS, F_D_SPLIT, F_D_MAXANGLE, F_D_VALSIZE,
     F_D_IN_FRAMES, F_D_IN_OFFSET, F_D_ROLLOUT, F_D_EVAL_STEPS, F_D_TRAIN_RANGE, F_D_VAL_RANGE,
     F_D_FUTURE_RANGE, F_D_DOMAIN_RANGE, F_D_TRAIN_STRIDE, F_D_EVAL_STRIDE,
-    F_TRAINER, F_T_EPOCHS,
+    F_TRAINER, F_T_EPOCHS, F_T_SMOOTH, F_T_SELECT,
     F_OPTIM, F_O_KIND, F_O_LR, F_O_WD, F_O_MOM, F_O_DAMP, F_O_NEST, F_O_BETAS, F_O_EPS,
-    F_O_CLIP,
+    F_O_CLIP, F_O_DECAY,
     F_SCHED, F_S_KIND, F_S_STEP, F_S_GAMMA, F_S_TMAX, F_S_ETAMIN, F_S_MODE, F_S_FACTOR,
-    F_S_PATIENCE, F_S_THRESH, F_S_THMODE, F_S_COOLDOWN, F_S_MINLR, F_S_EPS,
+    F_S_PATIENCE, F_S_THRESH, F_S_THMODE, F_S_COOLDOWN, F_S_MINLR, F_S_EPS, F_S_WARMUP,
     F_EARLY, F_E_PATIENCE,
     F_OUTPUT, F_OUT_DIR,
+    F_AUGMENT, F_A_ROTATE, F_A_MAXANGLE, F_A_FLIP, F_A_TRANSLATE,
     F_COUNT
 } gm__cfg_field;
 
@@ -90,6 +91,8 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"model.image_h", F_M_IMH},
     {"model.image_w", F_M_IMW},
     {"model.regressor", F_M_REGRESSOR},
+    {"model.norm", F_M_NORM},
+    {"model.structure", F_M_STRUCTURE},
     {"data", F_DATA},
     {"data.source", F_D_SOURCE},
     {"data.batch_size", F_D_BATCH},
@@ -111,6 +114,9 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"data.num_test", F_D_GEN_NTEST},
     {"data.path", F_D_GEN_PATH},
     {"data.digits", F_D_GEN_DIGITS},
+    {"data.split", F_D_SPLIT},
+    {"data.max_angle", F_D_MAXANGLE},
+    {"data.val_size", F_D_VALSIZE},
     {"data.input_frames", F_D_IN_FRAMES},
     {"data.input_offset", F_D_IN_OFFSET},
     {"data.rollout_steps", F_D_ROLLOUT},
@@ -124,6 +130,8 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"trainer", F_TRAINER},
     {"trainer.max_epochs", F_T_EPOCHS},
     {"trainer.epochs", F_T_EPOCHS},
+    {"trainer.label_smoothing", F_T_SMOOTH},
+    {"trainer.select", F_T_SELECT},
     {"optimizer", F_OPTIM},
     {"optimizer.kind", F_O_KIND},
     {"optimizer.lr", F_O_LR},
@@ -134,6 +142,7 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"optimizer.betas", F_O_BETAS},
     {"optimizer.eps", F_O_EPS},
     {"optimizer.clip_norm", F_O_CLIP},
+    {"optimizer.decay", F_O_DECAY},
     {"scheduler", F_SCHED},
     {"scheduler.kind", F_S_KIND},
     {"scheduler.step_size", F_S_STEP},
@@ -148,16 +157,22 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"scheduler.cooldown", F_S_COOLDOWN},
     {"scheduler.min_lr", F_S_MINLR},
     {"scheduler.eps", F_S_EPS},
+    {"scheduler.warmup_epochs", F_S_WARMUP},
     {"early_stopping", F_EARLY},
     {"early_stopping.patience", F_E_PATIENCE},
     {"output", F_OUTPUT},
     {"output.dir", F_OUT_DIR},
+    {"augment", F_AUGMENT},
+    {"augment.rotate", F_A_ROTATE},
+    {"augment.max_angle", F_A_MAXANGLE},
+    {"augment.flip", F_A_FLIP},
+    {"augment.translate", F_A_TRANSLATE},
 };
 #define GM__CFG_NKEYS (sizeof gm__cfg_keys / sizeof gm__cfg_keys[0])
 
 static bool gm__cfg_is_section(gm__cfg_field f) {
     return f == F_MODEL || f == F_DATA || f == F_TRAINER || f == F_OPTIM || f == F_SCHED ||
-           f == F_EARLY || f == F_OUTPUT;
+           f == F_EARLY || f == F_OUTPUT || f == F_AUGMENT;
 }
 
 /* The generator's kinds (gmcnn/datasets.h names), then the names used in
@@ -184,9 +199,15 @@ static const gm__cfg_gen gm__cfg_gen_kinds[] = {
 static const char *const gm__cfg_digit_sources[] = {"mnist", "fashion"};
 static const char *const gm__cfg_sources[] = {"generated", "idx", "amat", "cifar10", "norb", "npy",
                                               "plume"};
-static const char *const gm__cfg_model_kinds[] = {"gmcnn", "plume", "deep", "cnn", "mlp"};
+static const char *const gm__cfg_model_kinds[] = {"gmcnn", "plume", "deep", "cnn", "mlp", "ldr"};
+static const char *const gm__cfg_structures[] = {"toeplitz", "tridiag", "unstructured"};
 static const char *const gm__cfg_optims[] = {"sgd", "adam", "adamw"};
 static const char *const gm__cfg_scheds[] = {"constant", "step", "cosine", "plateau"};
+static const char *const gm__cfg_rotates[] = {"none", "any", "90"};
+static const char *const gm__cfg_flips[] = {"none", "horizontal", "vertical", "both"};
+static const char *const gm__cfg_selects[] = {"val_loss", "val_accuracy"};
+static const char *const gm__cfg_decays[] = {"all", "weights"};
+static const char *const gm__cfg_splits[] = {"pooled", "official"};
 #define GM__CFG_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 struct gm_config {
@@ -199,6 +220,7 @@ struct gm_config {
     int ref_group;     /* 0 none, 'C' cyclic, 'D' dihedral */
     int64_t ref_order; /* 0 = not given */
     int line[F_COUNT]; /* 1-based line a field was set on; 0 = default or override */
+    bool t_max_given;  /* else a cosine schedule spans trainer.max_epochs */
 };
 
 /* Where values come from, for details. */
@@ -361,6 +383,7 @@ gm_status gm_config_new_default(gm_config **out) {
     c->data.gen_num_test = 2000;
     c->data.gen_digits = gm__cfg_digit_sources[0];
     c->data.forecast = gm_forecast_protocol_default();
+    c->data.val_size = -1;
     gm_status st = gm__cfg_set_str(&c->str[GM__S_OUTDIR], "runs");
     if (st == GM_OK) st = gm__cfg_set_str(&c->str[GM__S_GEN_PATH], "");
     if (st != GM_OK) {
@@ -647,7 +670,7 @@ static bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src) {
     case F_D_TRAIN_DAT: case F_D_TRAIN_CAT: case F_D_TEST_DAT: case F_D_TEST_CAT:
         return src == GM_DATA_NORB;
     case F_D_GEN_KIND: case F_D_GEN_SEED: case F_D_GEN_NTRAIN: case F_D_GEN_NTEST:
-    case F_D_GEN_DIGITS:
+    case F_D_GEN_DIGITS: case F_D_SPLIT: case F_D_MAXANGLE:
         return src == GM_DATA_GENERATED;
     case F_D_GEN_PATH: return src == GM_DATA_GENERATED || src == GM_DATA_PLUME;
     case F_D_IN_FRAMES: case F_D_IN_OFFSET: case F_D_ROLLOUT: case F_D_EVAL_STEPS:
@@ -655,7 +678,7 @@ static bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src) {
     case F_D_TRAIN_STRIDE: case F_D_EVAL_STRIDE:
         return src == GM_DATA_PLUME;
     /* Plume windows are split by time, and the reference uses raw velocities. */
-    case F_D_VAL: case F_D_NORM: return src != GM_DATA_PLUME;
+    case F_D_VAL: case F_D_NORM: case F_D_VALSIZE: return src != GM_DATA_PLUME;
     default: return true;
     }
 }
@@ -669,6 +692,7 @@ static bool gm__cfg_optim_key_applies(gm__cfg_field f, gm_optim_kind k) {
 static bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k) {
     if (f == F_S_STEP || f == F_S_GAMMA) return k == GM_LR_STEP;
     if (f == F_S_TMAX || f == F_S_ETAMIN) return k == GM_LR_COSINE;
+    if (f == F_S_WARMUP) return k == GM_LR_COSINE || k == GM_LR_CONSTANT;
     if (f >= F_S_MODE && f <= F_S_EPS) return k == GM_LR_PLATEAU;
     return true;
 }
@@ -724,7 +748,7 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
 
     switch (f) {
     case F_MODEL: case F_DATA: case F_TRAINER: case F_OPTIM: case F_SCHED: case F_EARLY:
-    case F_OUTPUT:
+    case F_OUTPUT: case F_AUGMENT:
         GM__CFG_FAIL_IF(v->type != YAML_MAPPING_NODE, c, line, GM_ERR_INVALID_ARG,
                         "%s: expected a mapping, got %s", path, gm__cfg_node_kind(v));
         return gm__cfg_apply_map(c, doc, v, path);
@@ -767,6 +791,17 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_M_IMH: return gm__cfg_int(c, v, path, 0, 65536, &m->image_h);
     case F_M_IMW: return gm__cfg_int(c, v, path, 0, 65536, &m->image_w);
     case F_M_REGRESSOR: return gm__cfg_bool(c, v, path, &m->regressor);
+    case F_M_NORM: {
+        static const char *const norms[] = {"default", "batch"};
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, norms, 2, &choice));
+        m->norm = choice == 0 ? GM_NORM_DEFAULT : GM_NORM_BATCH;
+        return GM_OK;
+    }
+    case F_M_STRUCTURE:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_structures,
+                                           GM__CFG_LEN(gm__cfg_structures), &choice));
+        m->structure = (gm_ldr_structure)choice;
+        return GM_OK;
     case F_D_SOURCE:
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_sources,
                                            GM__CFG_LEN(gm__cfg_sources), &choice));
@@ -774,12 +809,29 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
             /* The paths of one source mean nothing to another. */
             gm__cfg_clear_data_files(cfg);
             d->source = (gm_data_source)choice;
+            d->gen_official = false;
+            d->gen_max_angle = 0.0;
             if (d->source == GM_DATA_GENERATED)
                 GM_FORWARD_IF_ERROR(gm__cfg_set_str(&cfg->str[GM__S_GEN_PATH], ""));
         }
         return GM_OK;
     case F_D_BATCH: return gm__cfg_int(c, v, path, 1, 1 << 24, &d->batch_size);
-    case F_D_VAL: return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &d->val_fraction);
+    case F_D_VAL:
+        /* Two ways to size one split: a file gives one, an override replaces either. */
+        GM__CFG_FAIL_IF(c->from_file && c->seen[F_D_VALSIZE], c, line, GM_ERR_INVALID_ARG,
+                        "%s and data.val_size exclude each other", path);
+        d->val_size = -1;
+        return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &d->val_fraction);
+    case F_D_VALSIZE:
+        GM__CFG_FAIL_IF(c->from_file && c->seen[F_D_VAL], c, line, GM_ERR_INVALID_ARG,
+                        "%s and data.val_fraction exclude each other", path);
+        return gm__cfg_int(c, v, path, 0, INT64_C(1) << 32, &d->val_size);
+    case F_D_SPLIT:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_splits, 2, &choice));
+        d->gen_official = choice == 1;
+        return GM_OK;
+    case F_D_MAXANGLE:
+        return gm__cfg_real(c, v, path, 0.0, true, 180.0, false, &d->gen_max_angle);
     case F_D_NORM: return gm__cfg_bool(c, v, path, &d->normalize);
     case F_D_IMAGES: case F_D_TRAIN_DAT:
         GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
@@ -835,6 +887,33 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_D_EVAL_STRIDE:
         return gm__cfg_int(c, v, path, 1, 1000000, &d->forecast.eval_stride);
     case F_T_EPOCHS: return gm__cfg_int(c, v, path, 1, 1000000, &cfg->fit.epochs);
+    case F_T_SMOOTH:
+        return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &cfg->fit.label_smoothing);
+    case F_T_SELECT:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_selects, 2, &choice));
+        cfg->fit.select = (gm_fit_select)choice;
+        return GM_OK;
+    case F_O_DECAY:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_decays, 2, &choice));
+        o->decay = (gm_decay_scope)choice;
+        return GM_OK;
+    case F_S_WARMUP: return gm__cfg_int(c, v, path, 0, 1000000, &s->warmup_epochs);
+    case F_A_ROTATE:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_rotates, 3, &choice));
+        cfg->fit.augment.rotate = (gm_augment_rotate)choice;
+        /* An override away from "any" takes the angle limit with it; a file
+         * giving both is told. */
+        if (c->override && cfg->fit.augment.rotate != GM_AUGMENT_ROTATE_ANY)
+            cfg->fit.augment.max_angle = 0.0;
+        return GM_OK;
+    case F_A_MAXANGLE:
+        return gm__cfg_real(c, v, path, 0.0, true, 180.0, false, &cfg->fit.augment.max_angle);
+    case F_A_FLIP:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_flips, 4, &choice));
+        cfg->fit.augment.flip = (gm_augment_flip)choice;
+        return GM_OK;
+    case F_A_TRANSLATE:
+        return gm__cfg_int(c, v, path, 0, 65536, &cfg->fit.augment.translate);
     case F_O_KIND:
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_optims,
                                            GM__CFG_LEN(gm__cfg_optims), &choice));
@@ -868,12 +947,16 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_S_KIND:
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_scheds,
                                            GM__CFG_LEN(gm__cfg_scheds), &choice));
-        if ((gm_lr_sched_kind)choice != s->kind)
+        if ((gm_lr_sched_kind)choice != s->kind) {
             *s = gm_lr_sched_config_default((gm_lr_sched_kind)choice);
+            cfg->t_max_given = false;
+        }
         return GM_OK;
     case F_S_STEP: return gm__cfg_int(c, v, path, 1, 1000000, &s->step_size);
     case F_S_GAMMA: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->gamma);
-    case F_S_TMAX: return gm__cfg_int(c, v, path, 1, 1000000, &s->t_max);
+    case F_S_TMAX:
+        cfg->t_max_given = true;
+        return gm__cfg_int(c, v, path, 1, 1000000, &s->t_max);
     case F_S_ETAMIN: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->eta_min);
     case F_S_MODE: {
         static const char *const modes[] = {"min", "max"};
@@ -1043,6 +1126,10 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
             cfg->data.image_h = gm_group_order(gm_group_factor(g, 0));
             cfg->data.image_w = gm_group_order(gm_group_factor(g, 1));
         }
+        /* A wallpaper group's deep model reads an n x n image (the torus). */
+        if (st == GM_OK && !sized && m->kind == GM_MODEL_GMCNN_DEEP &&
+            gm_group_wallpaper_points(g) > 0)
+            cfg->data.image_h = cfg->data.image_w = gm_group_param(g);
         gm_group_free(g);
         if (st == GM_ERR_NOMEM) return st;
         if (st != GM_OK) {
@@ -1058,14 +1145,35 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
                     "model.image_h and model.image_w go together");
     GM__CFG_FAIL_IF(m->modulated && m->ldr_rank > 0, c, ln[F_M_MOD], GM_ERR_INVALID_ARG,
                     "model.modulated excludes model.ldr_rank");
-    GM__CFG_FAIL_IF(!gm__cfg_gm_kind(m->kind) && (m->modulated || m->ldr_rank > 0), c,
-                    ln[F_M_LDR] ? ln[F_M_LDR] : ln[F_M_MOD], GM_ERR_INVALID_ARG,
-                    "model.ldr_rank and model.modulated apply to GM models only");
+    GM__CFG_FAIL_IF(!gm__cfg_gm_kind(m->kind) && m->modulated, c, ln[F_M_MOD],
+                    GM_ERR_INVALID_ARG, "model.modulated applies to GM models only");
+    GM__CFG_FAIL_IF(!gm__cfg_gm_kind(m->kind) && m->kind != GM_MODEL_LDR && m->ldr_rank > 0, c,
+                    ln[F_M_LDR], GM_ERR_INVALID_ARG,
+                    "model.ldr_rank applies to GM models and model.kind ldr only");
+    /* The LDR model is one n x n layer: its own keys only, and no blocks. */
+    const bool ldr = m->kind == GM_MODEL_LDR;
+    GM__CFG_FAIL_IF(!ldr && (m->structure != GM_LDR_TOEPLITZ || ln[F_M_STRUCTURE]), c,
+                    ln[F_M_STRUCTURE], GM_ERR_INVALID_ARG,
+                    "model.structure applies to model.kind ldr only");
+    GM__CFG_FAIL_IF(ldr && (ln[F_M_BLOCKS] || c->seen[F_M_BLOCKS]), c, ln[F_M_BLOCKS],
+                    GM_ERR_INVALID_ARG,
+                    "model.blocks does not apply to model.kind ldr (one n x n layer)");
+    GM__CFG_FAIL_IF(ldr && m->hidden > 0, c, ln[F_M_HIDDEN], GM_ERR_INVALID_ARG,
+                    "model.hidden does not apply to model.kind ldr (the layer is n x n, n = "
+                    "in_channels x image size)");
+    GM__CFG_FAIL_IF(ldr && m->structure == GM_LDR_UNSTRUCTURED && m->ldr_rank > 0, c,
+                    ln[F_M_LDR], GM_ERR_INVALID_ARG,
+                    "model.ldr_rank does not apply to model.structure unstructured");
+    if (ldr) m->nblocks = 0;
     for (int64_t i = 0; i < m->nblocks; i++)
         GM__CFG_FAIL_IF(m->blocks[i].pool && m->kind != GM_MODEL_GMCNN_DEEP &&
                             m->kind != GM_MODEL_CNN,
                         c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
                         "model.blocks[%lld].pool: only deep and cnn models pool", (long long)i);
+    GM__CFG_FAIL_IF(m->norm == GM_NORM_BATCH && m->kind != GM_MODEL_GMCNN_DEEP &&
+                        m->kind != GM_MODEL_CNN,
+                    c, ln[F_M_NORM], GM_ERR_INVALID_ARG,
+                    "model.norm batch applies to deep and cnn models");
     GM__CFG_FAIL_IF(m->regressor && m->kind != GM_MODEL_CNN && m->kind != GM_MODEL_MLP, c,
                     ln[F_M_REGRESSOR], GM_ERR_INVALID_ARG,
                     "model.regressor applies to cnn and mlp models (plume is a regressor by "
@@ -1118,6 +1226,38 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
                     "model.kind %s%s is a regressor: it needs data.source plume",
                     gm_config_model_kind_name(m->kind),
                     m->regressor ? " with model.regressor" : "");
+
+    /* The training recipe: classification only, and keys that qualify others. */
+    gm_fit_options *fo = &cfg->fit;
+    const bool plume = d->source == GM_DATA_PLUME;
+    GM__CFG_FAIL_IF(plume && gm_augment_enabled(&fo->augment), c,
+                    ln[F_A_ROTATE] ? ln[F_A_ROTATE] : ln[F_A_FLIP] ? ln[F_A_FLIP]
+                                                                     : ln[F_AUGMENT],
+                    GM_ERR_INVALID_ARG, "augment applies to classification, not to data.source "
+                    "plume");
+    GM__CFG_FAIL_IF(plume && fo->label_smoothing != 0.0, c, ln[F_T_SMOOTH], GM_ERR_INVALID_ARG,
+                    "trainer.label_smoothing applies to classification, not to data.source "
+                    "plume");
+    GM__CFG_FAIL_IF(plume && fo->select != GM_SELECT_VAL_LOSS, c, ln[F_T_SELECT],
+                    GM_ERR_INVALID_ARG,
+                    "trainer.select val_accuracy needs a classifier (data.source plume has no "
+                    "accuracy)");
+    GM__CFG_FAIL_IF(fo->augment.max_angle > 0.0 && fo->augment.rotate != GM_AUGMENT_ROTATE_ANY,
+                    c, ln[F_A_MAXANGLE], GM_ERR_INVALID_ARG,
+                    "augment.max_angle needs augment.rotate: any");
+    const char *gk = cfg->str[GM__S_GEN_KIND];
+    GM__CFG_FAIL_IF(d->source == GM_DATA_GENERATED && d->gen_max_angle > 0.0 && gk &&
+                        strcmp(gk, "rotated") != 0 && strcmp(gk, "rot-back-image") != 0,
+                    c, ln[F_D_MAXANGLE], GM_ERR_INVALID_ARG,
+                    "data.max_angle applies to the rotated kinds (rotated, fashion-rotated, "
+                    "rotated-background), not to %s", gk);
+    GM__CFG_FAIL_IF(d->source == GM_DATA_GENERATED && d->gen_official &&
+                        (!d->gen_digits || strcmp(d->gen_digits, "fashion") != 0 ||
+                         (gk && !strcmp(gk, "rectangles"))),
+                    c, ln[F_D_SPLIT], GM_ERR_INVALID_ARG,
+                    "data.split official needs Fashion-MNIST digits (data.kind fashion or "
+                    "fashion-rotated, or data.digits: fashion)");
+    if (fo->sched.kind == GM_LR_COSINE && !cfg->t_max_given) fo->sched.t_max = fo->epochs;
 
     /* The optimizer and schedule modules own their rules; these catch the
      * combinations a single key cannot (nesterov without momentum). */
@@ -1436,8 +1576,9 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
         gm__cfg_put_str(&b, cfg->str[GM__S_RESOLVED]);
         gm__cfg_put(&b, "\n");
     }
-    gm__cfg_put(&b, "  nbr: %lld\n  in_channels: %lld\n  num_classes: %lld\n  blocks:\n",
-                (long long)m->radius, (long long)m->in_channels, (long long)m->out_dim);
+    gm__cfg_put(&b, "  nbr: %lld\n  in_channels: %lld\n  num_classes: %lld\n%s",
+                (long long)m->radius, (long long)m->in_channels, (long long)m->out_dim,
+                m->kind == GM_MODEL_LDR ? "" : "  blocks:\n");
     for (int64_t i = 0; i < m->nblocks; i++)
         gm__cfg_put(&b, "    - {num_layers: %lld, out_channels: %lld, pool: %s}\n",
                     (long long)m->blocks[i].num_layers, (long long)m->blocks[i].out_channels,
@@ -1450,12 +1591,19 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     gm__cfg_put(&b, "  hidden: %lld\n  image_h: %lld\n  image_w: %lld\n", (long long)m->hidden,
                 (long long)m->image_h, (long long)m->image_w);
     if (m->regressor) gm__cfg_put(&b, "  regressor: true\n");
+    if (m->norm == GM_NORM_BATCH) gm__cfg_put(&b, "  norm: batch\n");
+    if (m->kind == GM_MODEL_LDR)
+        gm__cfg_put(&b, "  structure: %s\n", gm__cfg_structures[m->structure]);
 
     gm__cfg_put(&b, "data:\n  source: %s\n  batch_size: %lld\n", gm_data_source_name(d->source),
                 (long long)d->batch_size);
     if (d->source != GM_DATA_PLUME) {
-        gm__cfg_put(&b, "  val_fraction: ");
-        gm__cfg_put_real(&b, d->val_fraction);
+        if (d->val_size >= 0) {
+            gm__cfg_put(&b, "  val_size: %lld", (long long)d->val_size);
+        } else {
+            gm__cfg_put(&b, "  val_fraction: ");
+            gm__cfg_put_real(&b, d->val_fraction);
+        }
         gm__cfg_put(&b, "\n  normalize: %s\n", gm__cfg_bool_name(d->normalize));
     }
     static const char *const names[][4] = {
@@ -1489,7 +1637,12 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
                     (unsigned long long)d->gen_seed,
                     (long long)d->gen_num_train, (long long)d->gen_num_test);
         gm__cfg_put_str(&b, d->gen_path ? d->gen_path : "");
-        gm__cfg_put(&b, "\n");
+        gm__cfg_put(&b, "\n  split: %s\n", gm__cfg_splits[d->gen_official ? 1 : 0]);
+        if (d->gen_max_angle > 0.0) {
+            gm__cfg_put(&b, "  max_angle: ");
+            gm__cfg_put_real(&b, d->gen_max_angle);
+            gm__cfg_put(&b, "\n");
+        }
     }
     if (d->source == GM_DATA_PLUME) {
         const gm_forecast_protocol *p = &d->forecast;
@@ -1509,6 +1662,11 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     }
 
     gm__cfg_put(&b, "trainer:\n  max_epochs: %lld\n", (long long)f->epochs);
+    if (d->source != GM_DATA_PLUME) {
+        gm__cfg_put(&b, "  label_smoothing: ");
+        gm__cfg_put_real(&b, f->label_smoothing);
+        gm__cfg_put(&b, "\n  select: %s\n", gm__cfg_selects[f->select == GM_SELECT_VAL_ACCURACY]);
+    }
     const gm_optim_config *o = &f->optim;
     gm__cfg_put(&b, "optimizer:\n  kind: %s\n  lr: ", gm_optim_kind_name(o->kind));
     gm__cfg_put_real(&b, o->lr);
@@ -1530,9 +1688,12 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     }
     gm__cfg_put(&b, "\n  clip_norm: ");
     gm__cfg_put_real(&b, f->clip_norm);
+    gm__cfg_put(&b, "\n  decay: %s", gm__cfg_decays[o->decay == GM_DECAY_WEIGHTS]);
 
     const gm_lr_sched_config *s = &f->sched;
     gm__cfg_put(&b, "\nscheduler:\n  kind: %s\n", gm_lr_sched_kind_name(s->kind));
+    if (s->kind == GM_LR_CONSTANT || s->kind == GM_LR_COSINE)
+        gm__cfg_put(&b, "  warmup_epochs: %lld\n", (long long)s->warmup_epochs);
     if (s->kind == GM_LR_STEP) {
         gm__cfg_put(&b, "  step_size: %lld\n  gamma: ", (long long)s->step_size);
         gm__cfg_put_real(&b, s->gamma);
@@ -1558,6 +1719,17 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
                 (long long)f->early_stop_patience);
     gm__cfg_put_str(&b, cfg->str[GM__S_OUTDIR] ? cfg->str[GM__S_OUTDIR] : "runs");
     gm__cfg_put(&b, "\n");
+    if (d->source != GM_DATA_PLUME) {
+        const gm_augment *a = &f->augment;
+        gm__cfg_put(&b, "augment:\n  rotate: %s\n", gm__cfg_rotates[a->rotate]);
+        if (a->max_angle > 0.0) {
+            gm__cfg_put(&b, "  max_angle: ");
+            gm__cfg_put_real(&b, a->max_angle);
+            gm__cfg_put(&b, "\n");
+        }
+        gm__cfg_put(&b, "  flip: %s\n  translate: %lld\n", gm__cfg_flips[a->flip],
+                    (long long)a->translate);
+    }
     if (b.nomem) {
         gm_free(b.p);
         return gm__nomem("config text");

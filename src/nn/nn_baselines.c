@@ -73,6 +73,12 @@ static gm_status gm__nn_build_cnn(gm_model *m) {
                      (long long)li);
             GM_FORWARD_IF_ERROR(gm__nn_dense_new(m, 4, shape, cin * 9, &b->layers[li].weight,
                                                  &b->layers[li].bias, prefix));
+            if (d->norm == GM_NORM_BATCH) {
+                snprintf(prefix, sizeof prefix, "blocks.%lld.layers.%lld.norm", (long long)bi,
+                         (long long)li);
+                GM_FORWARD_IF_ERROR(
+                    gm__nn_bnorm_init(&b->layers[li].bn, &m->params, prefix, b->out_channels));
+            }
             cin = b->out_channels;
         }
         if (b->pool) {
@@ -150,6 +156,11 @@ static gm_status gm__nn_forward_cnn(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_t
             gm_tensor *y = NULL;
             GM_FORWARD_IF_ERROR(
                 gm_op_conv2d(ctx, x, b->layers[li].weight, b->layers[li].bias, 1, 1, &y));
+            if (m->desc.norm == GM_NORM_BATCH) {
+                gm_tensor *z = NULL;
+                GM_FORWARD_IF_ERROR(gm__nn_bnorm_forward(&b->layers[li].bn, ctx, y, &z));
+                y = z;
+            }
             GM_FORWARD_IF_ERROR(gm_op_relu(ctx, y, &x));
         }
         if (regressor && b->in_channels == b->out_channels) {

@@ -83,12 +83,17 @@ static gm_status gm__nn_equivariance_run(gm_model *m, gm_ctx *ctx, gm_tensor *x,
         bool seen = false;
         for (int64_t j = 0; j < i && !seen; j++) seen = gens[j].top == gens[i].top;
         if (seen) continue;
-        /* L_v x, every channel of every sample. */
+        /* L_v x, every channel of every sample. A lifting model's input
+         * lives on the cosets sH, numbered by s < m->positions: v acts by
+         * sH -> (v^-1 s)H, whose number is v^-1 s mod |positions|. */
         gm_tensor *xv = NULL, *yv = NULL;
         GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), x->ndim, x->shape, &xv));
         gm__nn_translation(g, gens[i].top, perm);
-        for (int64_t p = 0; p < x->numel / n; p++)
-            for (int64_t e = 0; e < n; e++) xv->data[p * n + e] = x->data[p * n + perm[e]];
+        const int64_t np = m->positions;
+        if (np != n)
+            for (int64_t e = 0; e < np; e++) perm[e] = (int32_t)(perm[e] % np);
+        for (int64_t p = 0; p < x->numel / np; p++)
+            for (int64_t e = 0; e < np; e++) xv->data[p * np + e] = x->data[p * np + perm[e]];
         GM_FORWARD_IF_ERROR(gm_model_forward(m, ctx, xv, &yv));
         GM_RETURN_ERROR_IF(m->ntrace != nbase, GM_ERR_INVALID_ARG,
                            "equivariance: the model traced %lld stages, then %lld",
@@ -121,7 +126,9 @@ gm_status gm_model_equivariance(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_equiv
     memset(out, 0, sizeof *out);
     GM_RETURN_ERROR_IF(m->nlevels == 0, GM_ERR_UNSUPPORTED,
                        "equivariance: the model has no group acting on its input");
-    int32_t *perm = gm_malloc_array((size_t)m->positions, sizeof *perm);
+    const int64_t order = gm_group_order(m->levels[0].group);
+    int32_t *perm =
+        gm_malloc_array((size_t)(m->positions > order ? m->positions : order), sizeof *perm);
     if (!perm) return gm__nomem("equivariance");
     const bool grad = gm_ctx_set_grad(ctx, false);
     const bool training = gm_ctx_set_training(ctx, false);

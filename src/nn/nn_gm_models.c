@@ -28,6 +28,8 @@ static gm_status gm__nn_level_support(gm__nn_level *lv, int64_t t) {
 static gm_status gm__nn_halve(const gm_group *g, gm_group **out) {
     *out = NULL;
     const int64_t n = gm_group_param(g);
+    const int64_t points = gm_group_wallpaper_points(g);
+    if (points > 0) return points == 8 ? gm_group_p4m_new(n / 2, out) : gm_group_p4_new(n / 2, out);
     switch (gm_group_kind_of(g)) {
     case GM_GROUP_CYCLIC:
         return gm_group_cyclic_new(n / 2, out);
@@ -116,6 +118,33 @@ static gm_status gm__nn_level_pool(gm_model *m, int l, int64_t block) {
     return gm__nn_level_support(nx, m->desc.radius);
 }
 
+/* The lifting plan of a wallpaper group G = Z_n^2 x| H: from the torus G/H
+ * (the left coset (s, h)H is numbered by the pixel s = a*n + b) to G, with
+ * the (2t+1)^2 translations as support. */
+static gm_status gm__nn_level_lift(gm__nn_level *lv, int64_t t) {
+    const gm_group *g = lv->group, *h = gm_group_factor(g, 1);
+    const int64_t n = gm_group_param(g), side = 2 * t + 1;
+    int32_t gens[8];
+    const int64_t ngens = gm_group_ngens(h);
+    GM_ASSERT(ngens <= 8);
+    for (int64_t i = 0; i < ngens; i++) gens[i] = (int32_t)(gm_group_gens(h)[i] * n * n);
+    int32_t *elems = gm_malloc_array((size_t)(side * side), sizeof *elems);
+    if (!elems) return gm__nomem("lifting support");
+    int64_t k = 0;
+    for (int64_t da = -t; da <= t; da++)
+        for (int64_t db = -t; db <= t; db++)
+            elems[k++] = (int32_t)((((da % n) + n) % n) * n + ((db % n) + n) % n);
+    gm_subgroup *points = NULL;
+    gm_nbhd *support = NULL;
+    gm_status st = gm_subgroup_generated_new(g, ngens, gens, &points);
+    if (st == GM_OK) st = gm_nbhd_new(gm_group_order(g), k, elems, &support);
+    if (st == GM_OK) st = gm_gmat_plan_lift_new(points, support, &lv->lift_plan);
+    gm_nbhd_free(support);
+    gm_subgroup_free(points);
+    gm_free(elems);
+    return st;
+}
+
 static gm_status gm__nn_level0(gm_model *m) {
     gm__nn_level *lv = &m->levels[0];
     lv->group = gm_group_retain(m->group);
@@ -126,6 +155,11 @@ static gm_status gm__nn_level0(gm_model *m) {
     for (int64_t i = 0; i < n; i++) lv->to_top[i] = (int32_t)i;
     m->nlevels = 1;
     m->positions = n;
+    if (gm_group_wallpaper_points(m->group) > 0 && m->desc.kind == GM_MODEL_GMCNN_DEEP) {
+        const int64_t side = gm_group_param(m->group);
+        m->positions = side * side;
+        GM_FORWARD_IF_ERROR(gm__nn_level_lift(lv, m->desc.radius));
+    }
     return gm__nn_level_support(lv, m->desc.radius);
 }
 
@@ -160,19 +194,29 @@ static gm_status gm__nn_build_classifier(gm_model *m) {
         b->out_channels = d->blocks[bi].out_channels;
         b->pool = d->blocks[bi].pool;
         GM_FORWARD_IF_ERROR(gm__nn_layers_alloc(m, b, d->blocks[bi].num_layers));
+        /* The first layer of a wallpaper model lifts the image to G. */
+        const gm_gmat_plan *lift = bi == 0 ? m->levels[0].lift_plan : NULL;
+        b->lifts = lift != NULL;
         for (int64_t li = 0; li < b->nlayers; li++) {
             snprintf(prefix, sizeof prefix, "blocks.%lld.layers.%lld.conv", (long long)bi,
                      (long long)li);
+            const gm_gmat_plan *plan = li == 0 && lift ? lift : m->levels[level].plan;
             GM_FORWARD_IF_ERROR(gm__nn_gmconv_init(
-                &b->layers[li].conv, &m->params, &m->rng, prefix, m->levels[level].plan, form,
+                &b->layers[li].conv, &m->params, &m->rng, prefix, plan, form,
                 li == 0 ? cin : b->out_channels, b->out_channels, d->ldr_rank, d->modulated));
+            if (deep && d->norm == GM_NORM_BATCH) {
+                snprintf(prefix, sizeof prefix, "blocks.%lld.layers.%lld.norm", (long long)bi,
+                         (long long)li);
+                GM_FORWARD_IF_ERROR(
+                    gm__nn_bnorm_init(&b->layers[li].bn, &m->params, prefix, b->out_channels));
+            }
             if (deep) {
                 snprintf(prefix, sizeof prefix, "blocks.%lld.layers.%lld.prelu.weight",
                          (long long)bi, (long long)li);
                 GM_FORWARD_IF_ERROR(gm__nn_prelu_new(m, &b->layers[li].prelu, prefix));
             }
         }
-        if (cin != b->out_channels) {
+        if (cin != b->out_channels && !b->lifts) {
             const int64_t shape[2] = {b->out_channels, cin};
             GM_FORWARD_IF_ERROR(gm__nn_param_new(&m->params, 2, shape, &b->res_weight,
                                                  "blocks.%lld.residual.weight", (long long)bi));
@@ -261,9 +305,10 @@ gm_status gm__nn_build_gm(gm_model *m) {
 static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *x,
                                            gm_tensor **out) {
     const gm_model_desc *d = &m->desc;
+    const bool batch_norm = d->norm == GM_NORM_BATCH;
     for (int64_t bi = 0; bi < m->nblocks; bi++) {
         const gm__nn_block *b = &m->blocks[bi];
-        gm_tensor *res = x;
+        gm_tensor *res = b->lifts ? NULL : x;
         if (b->res_weight) {
             gm_tensor *r = NULL;
             GM_FORWARD_IF_ERROR(gm_op_conv1x1(ctx, res, b->res_weight, b->res_bias, &r));
@@ -271,7 +316,7 @@ static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *
         }
         /* The residual sum joins the block's last layer op, unless every
          * layer's output is wanted for an equivariance report. */
-        const bool fuse = !m->tracing && b->nlayers > 0;
+        const bool fuse = !m->tracing && b->nlayers > 0 && !batch_norm;
         for (int64_t li = 0; li < b->nlayers; li++) {
             const gm__nn_layer *l = &b->layers[li];
             const bool join = fuse && li == b->nlayers - 1;
@@ -279,12 +324,18 @@ static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *
             GM_FORWARD_IF_ERROR(gm__nn_gmconv_forward(&l->conv, ctx, x, &y));
             gm__nn_trace_add(m, y, b->level, false, "blocks.%lld.layers.%lld.conv",
                              (long long)bi, (long long)li);
-            GM_FORWARD_IF_ERROR(gm_op_layernorm_prelu(ctx, y, l->prelu, join ? res : NULL,
-                                                      GM__NN_LN_EPS, &x));
+            if (batch_norm) {
+                gm_tensor *z = NULL;
+                GM_FORWARD_IF_ERROR(gm__nn_bnorm_forward(&l->bn, ctx, y, &z));
+                GM_FORWARD_IF_ERROR(gm_op_prelu(ctx, z, l->prelu, &x));
+            } else {
+                GM_FORWARD_IF_ERROR(gm_op_layernorm_prelu(ctx, y, l->prelu, join ? res : NULL,
+                                                          GM__NN_LN_EPS, &x));
+            }
             gm__nn_trace_add(m, x, b->level, false, "blocks.%lld.layers.%lld", (long long)bi,
                              (long long)li);
         }
-        if (!fuse) {
+        if (!fuse && res) {
             gm_tensor *sum = NULL;
             GM_FORWARD_IF_ERROR(gm_op_add(ctx, x, res, &sum));
             x = sum;

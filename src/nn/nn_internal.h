@@ -84,13 +84,32 @@ typedef struct gm__nn_level {
                              * factors (for reference supports); may be NULL */
     gm_nbhd *nbhd;          /* kernel support on group */
     gm_gmat_plan *plan;     /* convolution plan of (group, nbhd) */
+    gm_gmat_plan *lift_plan; /* level 0 of a wallpaper group: the lifting
+                              * convolution from the torus G/H to G */
     gm_subgroup *pool_sub;  /* stride-2 subgroup of group, the next level */
     gm_gmat_plan *pool_plan;
     int32_t *to_top;        /* element index here -> index in G (gm_malloc'd) */
 } gm__nn_level;
 
+/* Batch normalisation of a layer (gm_op_batchnorm): weight, bias (C)
+ * trained; running_mean, running_var (C) saved state without gradient. */
+typedef struct gm__nn_bnorm {
+    gm_tensor *weight, *bias, *running_mean, *running_var;
+} gm__nn_bnorm;
+
+#define GM__NN_BN_MOMENTUM 0.1
+#define GM__NN_BN_EPS 1e-5
+
+/* Registers "<prefix>.weight" (ones), ".bias" (zeros), ".running_mean"
+ * (zeros) and ".running_var" (ones) for c channels. */
+GM_NODISCARD gm_status gm__nn_bnorm_init(gm__nn_bnorm *bn, gm__nn_params *p, const char *prefix,
+                                         int64_t c);
+GM_NODISCARD gm_status gm__nn_bnorm_forward(const gm__nn_bnorm *bn, gm_ctx *ctx, gm_tensor *x,
+                                            gm_tensor **out);
+
 typedef struct gm__nn_layer {
     gm__nn_gmconv conv;    /* GM models */
+    gm__nn_bnorm bn;       /* desc.norm == GM_NORM_BATCH */
     gm_tensor *prelu;      /* slope (1); shared by every layer in GM_MODEL_GMCNN */
     gm_tensor *weight;     /* CNN conv2d (O, I, 3, 3) / MLP linear (O, I) */
     gm_tensor *bias;
@@ -104,6 +123,8 @@ typedef struct gm__nn_block {
     gm_tensor *res_weight;  /* 1x1 residual (O, I) where channels change, else NULL */
     gm_tensor *res_bias;
     bool pool;
+    bool lifts;             /* the first layer lifts the torus to the group:
+                             * no residual */
 } gm__nn_block;
 
 typedef struct gm__nn_trace {
@@ -133,6 +154,9 @@ struct gm_model {
     gm_tensor *prelu;       /* GMCNN: the one shared slope */
     gm_tensor *in_weight, *in_bias;   /* PLUME: input 1x1 */
     gm_tensor *out_weight, *out_bias; /* final linear, or PLUME's output 1x1 */
+    /* LDR: the hidden matrix's factors G, H and operators A, B (or NULL),
+     * its dense weight (unstructured) and bias */
+    gm_tensor *ldr_g, *ldr_h, *ldr_a, *ldr_b, *ldr_weight, *ldr_bias;
     int out_level;          /* level of the last feature map */
     bool classifier;        /* output (B, classes), G-invariant */
 
@@ -155,5 +179,8 @@ GM_NODISCARD gm_status gm__nn_forward_gm(gm_model *m, gm_ctx *ctx, gm_tensor *x,
 GM_NODISCARD gm_status gm__nn_build_baseline(gm_model *m);
 GM_NODISCARD gm_status gm__nn_forward_baseline(gm_model *m, gm_ctx *ctx, gm_tensor *x,
                                                gm_tensor **out);
+/* The structured-matrix baselines, GM_MODEL_LDR (nn_ldr.c). */
+GM_NODISCARD gm_status gm__nn_build_ldr(gm_model *m);
+GM_NODISCARD gm_status gm__nn_forward_ldr(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **out);
 
 #endif

@@ -1,5 +1,6 @@
 /* gm_model: description checks, lifetime, parameters and the forward pass
- * dispatch. The families are built in nn_gm_models.c and nn_baselines.c. */
+ * dispatch. The families are built in nn_gm_models.c, nn_baselines.c and
+ * nn_ldr.c. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,8 +20,8 @@ static bool gm__nn_is_gm_kind(gm_model_kind k) {
 
 static gm_status gm__nn_check_desc(const gm_model_desc *d) {
     const gm_model_kind k = d->kind;
-    GM_RETURN_ERROR_IF(k < GM_MODEL_GMCNN || k > GM_MODEL_MLP, GM_ERR_INVALID_ARG,
-                       "model: kind %d is not a model kind (0..4)", (int)k);
+    GM_RETURN_ERROR_IF(k < GM_MODEL_GMCNN || k > GM_MODEL_LDR, GM_ERR_INVALID_ARG,
+                       "model: kind %d is not a model kind (0..5)", (int)k);
     const bool gm = gm__nn_is_gm_kind(k);
     GM_RETURN_ERROR_IF(gm && (!d->group || !d->group[0]), GM_ERR_INVALID_ARG,
                        "model: group is required for GM models");
@@ -30,7 +31,7 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
                        "model: in_channels %lld must be >= 1", (long long)d->in_channels);
     GM_RETURN_ERROR_IF(d->out_dim < 1, GM_ERR_INVALID_ARG, "model: out_dim %lld must be >= 1",
                        (long long)d->out_dim);
-    const int64_t min_blocks = k == GM_MODEL_MLP ? 0 : 1;
+    const int64_t min_blocks = k == GM_MODEL_MLP || k == GM_MODEL_LDR ? 0 : 1;
     GM_RETURN_ERROR_IF(d->nblocks < min_blocks || d->nblocks > GM_MODEL_MAX_BLOCKS,
                        GM_ERR_INVALID_ARG, "model: nblocks %lld is outside %lld..%d",
                        (long long)d->nblocks, (long long)min_blocks, GM_MODEL_MAX_BLOCKS);
@@ -54,14 +55,37 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
                        "model: dropout %g must be in [0, 1)", d->dropout);
     GM_RETURN_ERROR_IF(d->form != GM_CONV_FULL && d->form != GM_CONV_SHARED, GM_ERR_INVALID_ARG,
                        "model: form %d is not a GMConv form", (int)d->form);
+    GM_RETURN_ERROR_IF(d->norm != GM_NORM_DEFAULT && d->norm != GM_NORM_BATCH,
+                       GM_ERR_INVALID_ARG, "model: norm %d is not a normalisation kind",
+                       (int)d->norm);
+    GM_RETURN_ERROR_IF(d->norm == GM_NORM_BATCH && k != GM_MODEL_GMCNN_DEEP && k != GM_MODEL_CNN,
+                       GM_ERR_INVALID_ARG,
+                       "model: norm batch applies to the deep GM-CNN and the CNN");
     GM_RETURN_ERROR_IF(d->pool_mode != GM_REDUCE_MAX && d->pool_mode != GM_REDUCE_MEAN,
                        GM_ERR_INVALID_ARG, "model: pool_mode %d is not max or mean",
                        (int)d->pool_mode);
     GM_RETURN_ERROR_IF(d->ldr_rank < 0 || d->ldr_rank > GM__NN_MAX_RANK, GM_ERR_INVALID_ARG,
                        "model: ldr_rank %lld is outside 0..%d", (long long)d->ldr_rank,
                        GM__NN_MAX_RANK);
-    GM_RETURN_ERROR_IF(!gm && (d->ldr_rank > 0 || d->modulated), GM_ERR_INVALID_ARG,
-                       "model: ldr_rank and modulated apply to GM models only");
+    GM_RETURN_ERROR_IF(!gm && k != GM_MODEL_LDR && d->ldr_rank > 0, GM_ERR_INVALID_ARG,
+                       "model: ldr_rank applies to GM models and the LDR model only");
+    GM_RETURN_ERROR_IF(!gm && d->modulated, GM_ERR_INVALID_ARG,
+                       "model: modulated applies to GM models only");
+    GM_RETURN_ERROR_IF(d->structure != GM_LDR_TOEPLITZ && d->structure != GM_LDR_TRIDIAG &&
+                           d->structure != GM_LDR_UNSTRUCTURED,
+                       GM_ERR_INVALID_ARG, "model: structure %d is not an LDR structure",
+                       (int)d->structure);
+    GM_RETURN_ERROR_IF(d->structure != GM_LDR_TOEPLITZ && k != GM_MODEL_LDR, GM_ERR_INVALID_ARG,
+                       "model: structure applies to the LDR model only");
+    GM_RETURN_ERROR_IF(k == GM_MODEL_LDR && d->structure == GM_LDR_UNSTRUCTURED &&
+                           d->ldr_rank > 0,
+                       GM_ERR_INVALID_ARG,
+                       "model: ldr_rank %lld does not apply to the unstructured LDR layer",
+                       (long long)d->ldr_rank);
+    GM_RETURN_ERROR_IF(k == GM_MODEL_LDR && (d->nblocks > 0 || d->hidden > 0),
+                       GM_ERR_INVALID_ARG,
+                       "model: blocks and hidden do not apply to the LDR model (one n x n layer, "
+                       "n = C*H*W)");
     GM_RETURN_ERROR_IF(d->modulated && d->ldr_rank > 0, GM_ERR_INVALID_ARG,
                        "model: modulated excludes ldr_rank (the modulated layer is rank 1 "
                        "by construction)");
@@ -118,7 +142,9 @@ gm_status gm_model_new(const gm_model_desc *desc, uint64_t seed, gm_model **out)
     }
     gm_rng_seed(&m->rng, seed, GM__NN_INIT_STREAM);
     if (st == GM_OK)
-        st = gm__nn_is_gm_kind(desc->kind) ? gm__nn_build_gm(m) : gm__nn_build_baseline(m);
+        st = gm__nn_is_gm_kind(desc->kind)   ? gm__nn_build_gm(m)
+             : desc->kind == GM_MODEL_LDR ? gm__nn_build_ldr(m)
+                                          : gm__nn_build_baseline(m);
     if (st != GM_OK) {
         gm_model_free(m);
         return st;
@@ -133,6 +159,7 @@ void gm_model_free(gm_model *m) {
         gm__nn_level *lv = &m->levels[i];
         gm_gmat_plan_free(lv->plan);
         gm_gmat_plan_free(lv->pool_plan);
+        gm_gmat_plan_free(lv->lift_plan);
         gm_subgroup_free(lv->pool_sub);
         gm_nbhd_free(lv->nbhd);
         gm_group_free(lv->shape);
@@ -147,6 +174,7 @@ void gm_model_free(gm_model *m) {
 
 const gm_model_desc *gm_model_description(const gm_model *m) { return &m->desc; }
 const gm_group *gm_model_group(const gm_model *m) { return m->group; }
+int64_t gm_model_input_size(const gm_model *m) { return m->positions; }
 
 gm_status gm_model_forward(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **out) {
     GM_RETURN_ERROR_IF(!m || !ctx || !x || !out, GM_ERR_INVALID_ARG,
@@ -162,6 +190,7 @@ gm_status gm_model_forward(gm_model *m, gm_ctx *ctx, gm_tensor *x, gm_tensor **o
      * may share it between threads. */
     if (m->tracing) m->ntrace = 0;
     if (gm__nn_is_gm_kind(m->desc.kind)) return gm__nn_forward_gm(m, ctx, x, out);
+    if (m->desc.kind == GM_MODEL_LDR) return gm__nn_forward_ldr(m, ctx, x, out);
     return gm__nn_forward_baseline(m, ctx, x, out);
 }
 
@@ -177,12 +206,14 @@ gm_tensor *gm_model_param(gm_model *m, int64_t i) {
 
 int64_t gm_model_num_params(const gm_model *m) {
     int64_t total = 0;
-    for (int64_t i = 0; i < m->params.count; i++) total += m->params.tensors[i]->numel;
+    for (int64_t i = 0; i < m->params.count; i++)
+        if (m->params.tensors[i]->requires_grad) total += m->params.tensors[i]->numel;
     return total;
 }
 
 gm_status gm_model_zero_grad(gm_model *m) {
     for (int64_t i = 0; i < m->params.count; i++) {
+        if (!m->params.tensors[i]->requires_grad) continue;
         GM_FORWARD_IF_ERROR(gm_tensor_grad_ensure(m->params.tensors[i]));
         gm_tensor_zero_grad(m->params.tensors[i]);
     }

@@ -72,3 +72,22 @@ gm_status gm__nn_param_new(gm__nn_params *p, int ndim, const int64_t *shape, gm_
     *out = t;
     return GM_OK;
 }
+
+gm_status gm__nn_bnorm_init(gm__nn_bnorm *bn, gm__nn_params *p, const char *prefix, int64_t c) {
+    GM_FORWARD_IF_ERROR(gm__nn_param_new(p, 1, &c, &bn->weight, "%s.weight", prefix));
+    gm__nn_fill(bn->weight, 1.0);
+    GM_FORWARD_IF_ERROR(gm__nn_param_new(p, 1, &c, &bn->bias, "%s.bias", prefix));
+    GM_FORWARD_IF_ERROR(gm__nn_param_new(p, 1, &c, &bn->running_mean, "%s.running_mean", prefix));
+    GM_FORWARD_IF_ERROR(gm__nn_param_new(p, 1, &c, &bn->running_var, "%s.running_var", prefix));
+    gm__nn_fill(bn->running_var, 1.0);
+    /* Saved with the model, never trained. */
+    bn->running_mean->requires_grad = false;
+    bn->running_var->requires_grad = false;
+    return GM_OK;
+}
+
+gm_status gm__nn_bnorm_forward(const gm__nn_bnorm *bn, gm_ctx *ctx, gm_tensor *x,
+                               gm_tensor **out) {
+    return gm_op_batchnorm(ctx, x, bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                           GM__NN_BN_MOMENTUM, GM__NN_BN_EPS, out);
+}

@@ -1,6 +1,7 @@
-/* Mean softmax cross-entropy over the batch:
- *   loss = (1/B) sum_b (lse_b - x[b, label_b]),  lse_b = log sum_k exp x[b,k];
- *   dx[b,k] = (g/B) (exp(x[b,k] - lse_b) - [k == label_b]). */
+/* Mean softmax cross-entropy over the batch, optionally against smoothed
+ * targets t = (1 - eps) onehot + eps/K:
+ *   loss = (1/B) sum_b (lse_b - sum_k t[b,k] x[b,k]),  lse_b = log sum_k exp x[b,k];
+ *   dx[b,k] = (g/B) (exp(x[b,k] - lse_b) - t[b,k]). */
 #include <math.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 typedef struct {
     int32_t *labels; /* copied: the caller's array need not outlive the step */
     double *lse;
+    double eps;
 } gm__xent_saved;
 
 static gm_status gm__softmax_xent_backward(gm_tape_node *node) {
@@ -18,6 +20,8 @@ static gm_status gm__softmax_xent_backward(gm_tape_node *node) {
     const gm__xent_saved *s = node->saved;
     const int64_t nb = x->shape[0], nk = x->shape[1];
     const double k = (double)node->out->grad[0] / (double)nb;
+    /* eps = 0 keeps the targets exactly 1 and 0, so the plain loss is unchanged. */
+    const double on = 1.0 - s->eps, off = s->eps / (double)nk;
     const gm_real *px = x->data;
     gm_real *gx = x->grad;
 #pragma omp parallel for if (x->numel >= (1 << 15))
@@ -26,17 +30,21 @@ static gm_status gm__softmax_xent_backward(gm_tape_node *node) {
         gm_real *gb = gx + b * nk;
         for (int64_t j = 0; j < nk; j++) {
             double p = exp((double)xb[j] - s->lse[b]);
-            gb[j] += (gm_real)(k * (p - (j == s->labels[b] ? 1.0 : 0.0)));
+            const double t = s->eps == 0.0 ? (j == s->labels[b] ? 1.0 : 0.0)
+                                           : off + (j == s->labels[b] ? on : 0.0);
+            gb[j] += (gm_real)(k * (p - t));
         }
     }
     return GM_OK;
 }
 
-gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labels,
-                             gm_tensor **out) {
+gm_status gm_op_softmax_xent_smooth(gm_ctx *ctx, gm_tensor *logits, const int32_t *labels,
+                                    double eps, gm_tensor **out) {
     GM_RETURN_ERROR_IF(!ctx || !logits || !labels || !out, GM_ERR_INVALID_ARG,
                        "softmax_xent: ctx, logits, labels and out must be non-NULL");
     *out = NULL;
+    GM_RETURN_ERROR_IF(!(eps >= 0.0 && eps < 1.0), GM_ERR_INVALID_ARG,
+                       "softmax_xent: label smoothing %g is outside [0, 1)", eps);
     if (logits->ndim != 2) return gm__shape_error("softmax_xent", "logits", logits, "(B, K)");
     const int64_t nb = logits->shape[0], nk = logits->shape[1];
     for (int64_t b = 0; b < nb; b++) {
@@ -48,9 +56,11 @@ gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labe
     gm_tensor *y = NULL;
     GM_FORWARD_IF_ERROR(gm_tensor_new_uninit(arena, 0, NULL, &y));
     gm__xent_saved s;
+    s.eps = eps;
     s.lse = gm_arena_alloc(arena, (size_t)nb * sizeof(double));
     if (!s.lse) return gm__nomem("softmax_xent: log-sum-exp");
     const gm_real *px = logits->data;
+    const double on = 1.0 - eps, off = eps / (double)nk;
     double total = 0.0;
 #pragma omp parallel for reduction(+ : total) if (logits->numel >= (1 << 15))
     for (int64_t b = 0; b < nb; b++) {
@@ -58,10 +68,16 @@ gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labe
         /* Shift by the row maximum so that exp never overflows. */
         double m = (double)xb[0];
         for (int64_t j = 1; j < nk; j++) m = fmax(m, (double)xb[j]);
-        double sum = 0.0;
-        for (int64_t j = 0; j < nk; j++) sum += exp((double)xb[j] - m);
+        double sum = 0.0, xsum = 0.0;
+        for (int64_t j = 0; j < nk; j++) {
+            sum += exp((double)xb[j] - m);
+            xsum += (double)xb[j];
+        }
         s.lse[b] = m + log(sum);
-        total += s.lse[b] - (double)xb[labels[b]];
+        if (eps == 0.0)
+            total += s.lse[b] - (double)xb[labels[b]];
+        else
+            total += s.lse[b] - on * (double)xb[labels[b]] - off * xsum;
     }
     y->data[0] = (gm_real)(total / (double)nb);
     gm_tensor *in[1] = {logits};
@@ -76,4 +92,9 @@ gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labe
     }
     *out = y;
     return GM_OK;
+}
+
+gm_status gm_op_softmax_xent(gm_ctx *ctx, gm_tensor *logits, const int32_t *labels,
+                             gm_tensor **out) {
+    return gm_op_softmax_xent_smooth(ctx, logits, labels, 0.0, out);
 }

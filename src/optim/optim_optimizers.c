@@ -55,6 +55,9 @@ gm_status gm_optim_config_check(const gm_optim_config *c) {
     GM_RETURN_ERROR_IF(!gm__optim_nonneg(c->weight_decay), GM_ERR_INVALID_ARG,
                        "optimizer config: weight_decay = %g must be finite and >= 0",
                        c->weight_decay);
+    GM_RETURN_ERROR_IF(c->decay != GM_DECAY_ALL && c->decay != GM_DECAY_WEIGHTS,
+                       GM_ERR_INVALID_ARG, "optimizer config: decay = %d is not all or weights",
+                       (int)c->decay);
     if (c->kind == GM_OPTIM_SGD) {
         GM_RETURN_ERROR_IF(!gm__optim_nonneg(c->momentum), GM_ERR_INVALID_ARG,
                            "optimizer config: momentum = %g must be finite and >= 0",
@@ -193,9 +196,8 @@ void gm_optim_free(gm_optim *o) {
 
 /* --- updates --------------------------------------------------------------- */
 
-static void sgd_update(const gm_optim_config *c, double lr, int64_t t, gm_tensor *p,
+static void sgd_update(const gm_optim_config *c, double lr, double wd, int64_t t, gm_tensor *p,
                        gm_tensor *buf) {
-    const double wd = c->weight_decay;
     const double mom = c->momentum;
     const double damp = c->dampening;
     gm_real *restrict x = p->data;
@@ -216,10 +218,9 @@ static void sgd_update(const gm_optim_config *c, double lr, int64_t t, gm_tensor
     }
 }
 
-static void adam_update(const gm_optim_config *c, double lr, int64_t t, gm_tensor *p,
+static void adam_update(const gm_optim_config *c, double lr, double wd, int64_t t, gm_tensor *p,
                         gm_tensor *mt, gm_tensor *vt) {
     const bool decoupled = c->kind == GM_OPTIM_ADAMW;
-    const double wd = c->weight_decay;
     const double b1 = c->beta1;
     const double b2 = c->beta2;
     const double eps = c->eps;
@@ -253,10 +254,12 @@ gm_status gm_optim_step(gm_optim *o) {
         gm_tensor *p = o->params[i];
         if (!p->grad) continue;
         const int64_t t = ++o->steps[i];
+        const double wd =
+            o->cfg.decay == GM_DECAY_WEIGHTS && p->ndim < 2 ? 0.0 : o->cfg.weight_decay;
         if (o->cfg.kind == GM_OPTIM_SGD)
-            sgd_update(&o->cfg, lr, t, p, o->buf0 ? o->buf0[i] : NULL);
+            sgd_update(&o->cfg, lr, wd, t, p, o->buf0 ? o->buf0[i] : NULL);
         else
-            adam_update(&o->cfg, lr, t, p, o->buf0[i], o->buf1[i]);
+            adam_update(&o->cfg, lr, wd, t, p, o->buf0[i], o->buf1[i]);
     }
     return GM_OK;
 }

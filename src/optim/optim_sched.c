@@ -39,6 +39,14 @@ static gm_status sched_config_check(const gm_lr_sched_config *c) {
     GM_RETURN_ERROR_IF(!kind, GM_ERR_INVALID_ARG,
                        "lr schedule config: kind = %d is not constant, step, cosine or plateau",
                        (int)c->kind);
+    GM_RETURN_ERROR_IF(c->warmup_epochs < 0, GM_ERR_INVALID_ARG,
+                       "lr schedule config: warmup_epochs = %lld must be >= 0",
+                       (long long)c->warmup_epochs);
+    GM_RETURN_ERROR_IF(c->warmup_epochs > 0 && c->kind != GM_LR_CONSTANT &&
+                           c->kind != GM_LR_COSINE,
+                       GM_ERR_INVALID_ARG,
+                       "lr schedule config (%s): warmup_epochs applies to constant and cosine",
+                       kind);
     switch (c->kind) {
     case GM_LR_CONSTANT: break;
     case GM_LR_STEP:
@@ -56,6 +64,9 @@ static gm_status sched_config_check(const gm_lr_sched_config *c) {
         GM_RETURN_ERROR_IF(!gm__optim_nonneg(c->eta_min), GM_ERR_INVALID_ARG,
                            "lr schedule config (cosine): eta_min = %g must be finite and >= 0",
                            c->eta_min);
+        GM_RETURN_ERROR_IF(c->warmup_epochs >= c->t_max, GM_ERR_INVALID_ARG,
+                           "lr schedule config (cosine): warmup_epochs = %lld must be below "
+                           "t_max = %lld", (long long)c->warmup_epochs, (long long)c->t_max);
         break;
     case GM_LR_PLATEAU:
         GM_RETURN_ERROR_IF(c->mode != GM_SCHED_MIN && c->mode != GM_SCHED_MAX,
@@ -123,6 +134,25 @@ double gm_lr_sched_lr_at(const gm_lr_sched *s, int64_t epoch) {
     return s->state.lr;
 }
 
+bool gm_lr_sched_per_step(const gm_lr_sched *s) {
+    return s && s->cfg.warmup_epochs > 0;
+}
+
+double gm_lr_sched_lr_at_step(const gm_lr_sched *s, int64_t step, int64_t steps_per_epoch) {
+    const gm_lr_sched_config *c = &s->cfg;
+    if (steps_per_epoch < 1) steps_per_epoch = 1;
+    if (step < 0) step = 0;
+    if (c->warmup_epochs <= 0) return gm_lr_sched_lr_at(s, step / steps_per_epoch);
+    const double base = s->state.base_lr;
+    const double warm = (double)c->warmup_epochs * (double)steps_per_epoch;
+    if ((double)step < warm) return base * ((double)step + 1.0) / warm;
+    if (c->kind != GM_LR_COSINE) return base;
+    const double pi = 3.14159265358979323846;
+    const double total = (double)c->t_max * (double)steps_per_epoch;
+    const double q = fmin(1.0, ((double)step - warm) / (total - warm));
+    return c->eta_min + (base - c->eta_min) * (1.0 + cos(pi * q)) / 2.0;
+}
+
 static bool plateau_better(const gm_lr_sched_config *c, double a, double best) {
     const bool rel = c->threshold_mode == GM_THRESHOLD_REL;
     if (c->mode == GM_SCHED_MIN)
@@ -158,6 +188,8 @@ gm_status gm_lr_sched_step(gm_lr_sched *s, double metric, gm_optim *o) {
     GM_RETURN_ERROR_IF(!s, GM_ERR_INVALID_ARG, "gm_lr_sched_step: schedule is NULL");
     GM_FORWARD_IF_ERROR(sched_config_check(&s->cfg));
     s->state.epoch++;
+    /* Per-step rates come from the step index; the epoch count is all there is to keep. */
+    if (gm_lr_sched_per_step(s)) return GM_OK;
     if (s->cfg.kind == GM_LR_PLATEAU)
         plateau_step(s, metric);
     else

@@ -156,7 +156,8 @@ static gm_status load_generated(const gm_data_config *dc, const char *data_dir, 
     if (st != GM_OK) return st;
     const bool fashion = dc->gen_digits && !strcmp(dc->gen_digits, "fashion");
     const bool custom = dc->gen_path && dc->gen_path[0];
-    char dir[4096], images[4200], labels[4200], backgrounds[4200];
+    char dir[4096], images[4200], labels[4200], backgrounds[4200], test_images[4200],
+        test_labels[4200];
     if (custom)
         snprintf(dir, sizeof dir, "%s", dc->gen_path);
     else if (fashion)
@@ -169,11 +170,20 @@ static gm_status load_generated(const gm_data_config *dc, const char *data_dir, 
              fashion ? "train-labels-idx1-ubyte.gz" : "labels-idx1-ubyte.gz");
     snprintf(backgrounds, sizeof backgrounds, "%s/train-images-idx3-ubyte.gz",
              fashion && custom ? dir : FASHION_DIR);
+    snprintf(test_images, sizeof test_images, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(test_labels, sizeof test_labels, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    if (dc->gen_official && !fashion)
+        return gm_error_set(GM_ERR_INVALID_ARG, "data.split official needs the Fashion-MNIST "
+                            "digits (data.kind fashion or fashion-rotated)");
     if (gm_dataset_kind_uses_digits(kind)) {
         st = must_exist(images);
         if (st == GM_OK) st = must_exist(labels);
     }
     if (st == GM_OK && gm_dataset_kind_uses_backgrounds(kind)) st = must_exist(backgrounds);
+    if (st == GM_OK && dc->gen_official) {
+        st = must_exist(test_images);
+        if (st == GM_OK) st = must_exist(test_labels);
+    }
     if (st != GM_OK) return st;
     const gm_dataset_make_spec spec = {.kind = kind,
                                        .seed = dc->gen_seed,
@@ -181,7 +191,10 @@ static gm_status load_generated(const gm_data_config *dc, const char *data_dir, 
                                        .source_labels = labels,
                                        .backgrounds = backgrounds,
                                        .ntrain = dc->gen_num_train,
-                                       .ntest = dc->gen_num_test};
+                                       .ntest = dc->gen_num_test,
+                                       .max_angle = dc->gen_max_angle,
+                                       .test_images = dc->gen_official ? test_images : NULL,
+                                       .test_labels = dc->gen_official ? test_labels : NULL};
     return gm_dataset_make(&spec, &tr->images, &tr->labels, &te->images, &te->labels);
 }
 

@@ -151,9 +151,20 @@ gm_status gm_dataset_split_fraction(const gm_dataset *d, double fraction, uint64
                        "gm_dataset_split_fraction: dataset, first and second are required");
     GM_RETURN_ERROR_IF(!(fraction >= 0.0 && fraction <= 1.0), GM_ERR_INVALID_ARG,
                        "dataset split: fraction %g is outside [0, 1]", fraction);
+    return gm_dataset_split_count(d, (int64_t)floor(fraction * (double)d->n), seed, first,
+                                  second);
+}
+
+gm_status gm_dataset_split_count(const gm_dataset *d, int64_t k, uint64_t seed,
+                                 gm_dataset *first, gm_dataset *second) {
+    GM_RETURN_ERROR_IF(!d || !first || !second, GM_ERR_INVALID_ARG,
+                       "gm_dataset_split_count: dataset, first and second are required");
     memset(first, 0, sizeof *first);
     memset(second, 0, sizeof *second);
-    const int64_t n = d->n, k = (int64_t)floor(fraction * (double)n);
+    GM_RETURN_ERROR_IF(k < 0 || k > d->n, GM_ERR_INVALID_ARG,
+                       "dataset split: %lld held out of %lld samples", (long long)k,
+                       (long long)d->n);
+    const int64_t n = d->n;
     int64_t *perm = gm_malloc_array((size_t)n, sizeof *perm);
     unsigned char *mark = gm_calloc((size_t)n, 1);
     int64_t *idx = gm_malloc_array((size_t)n, sizeof *idx);

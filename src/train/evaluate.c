@@ -21,17 +21,41 @@ double gm_metrics_class_accuracy(const gm_metrics *m, int64_t c) {
 
 gm_status gm__batch_make(gm_ctx *ctx, const gm_dataset *d, const int64_t *order, int64_t start,
                          int64_t b, gm_tensor **x, int32_t **labels) {
+    return gm__batch_make_augmented(ctx, d, order, start, b, NULL, NULL, x, labels);
+}
+
+gm_status gm__batch_make_augmented(gm_ctx *ctx, const gm_dataset *d, const int64_t *order,
+                                   int64_t start, int64_t b, const gm_augment *aug, gm_rng *rng,
+                                   gm_tensor **x, int32_t **labels) {
     gm_arena *arena = gm_ctx_arena(ctx);
-    const int64_t per = gm__dataset_sample_size(d);
-    GM_FORWARD_IF_ERROR(gm_tensor_new3(arena, b, d->channels, d->height * d->width, x));
+    const int64_t per = gm__dataset_sample_size(d), hw = d->height * d->width;
+    const bool augment = gm_augment_enabled(aug);
+    GM_FORWARD_IF_ERROR(gm_tensor_new3(arena, b, d->channels, hw, x));
     *labels = gm_arena_alloc(arena, (size_t)b * sizeof **labels);
     if (!*labels) return gm__nomem("batch labels");
+    /* The transformed sample and one plane of scratch, from the step arena:
+     * reused step after step without the allocator. */
+    float *img = NULL, *scratch = NULL;
+    if (augment) {
+        img = gm_arena_alloc(arena, (size_t)per * sizeof *img);
+        scratch = gm_arena_alloc(arena, (size_t)hw * sizeof *scratch);
+        if (!img || !scratch) return gm__nomem("augmentation buffers");
+    }
     for (int64_t i = 0; i < b; i++) {
         const int64_t s = order ? order[start + i] : start + i;
         const float *src = d->x + s * per;
+        if (augment) {
+            const gm_augment_draw draw = gm_augment_sample(aug, rng);
+            gm_augment_apply(&draw, d->channels, d->height, d->width, src, img, scratch);
+            src = img;
+        }
         gm_real *dst = (*x)->data + i * per;
         for (int64_t j = 0; j < per; j++) dst[j] = (gm_real)src[j];
         (*labels)[i] = d->y[s];
+    }
+    if (augment) {
+        gm_arena_release(arena, scratch, (size_t)hw * sizeof *scratch);
+        gm_arena_release(arena, img, (size_t)per * sizeof *img);
     }
     return GM_OK;
 }

@@ -284,6 +284,12 @@ gm_status gm_trainer_fit_forecast(gm_trainer *t, const gm_forecast_set *train,
                        "gm_trainer_fit_forecast: trainer, train and out are required");
     memset(out, 0, sizeof *out);
     GM_RETURN_ERROR_IF(train->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
+    const gm_fit_options *o = gm__trainer_options(t);
+    GM_RETURN_ERROR_IF(gm_augment_enabled(&o->augment) || o->label_smoothing != 0.0 ||
+                           o->select != GM_SELECT_VAL_LOSS,
+                       GM_ERR_INVALID_ARG,
+                       "fit: augmentation, label smoothing and accuracy selection apply to "
+                       "classification, not to forecasting");
     gm_model *m = gm__trainer_model(t);
     GM_FORWARD_IF_ERROR(gm_forecast_check_model(m, train));
     const bool have_val = val && val->n > 0;
@@ -307,39 +313,6 @@ gm_status gm_trainer_fit_forecast(gm_trainer *t, const gm_forecast_set *train,
 
 /* --- the report ------------------------------------------------------------------------------ */
 
-typedef struct gm__fc_text {
-    const char *text;
-    size_t len;
-} gm__fc_text;
-
-static gm_status gm__fc_write_text(int fd, const char *tmp, void *ctx) {
-    const gm__fc_text *t = ctx;
-    const int err = gm__data_write_all(fd, t->text, t->len);
-    GM_RETURN_ERROR_IF(err != 0, GM_ERR_IO, "report '%s': write failed: %s", tmp, strerror(err));
-    return GM_OK;
-}
-
-static size_t gm__fc_put_num(char *buf, size_t cap, const char *key, double v) {
-    if (isfinite(v)) return (size_t)snprintf(buf, cap, "  \"%s\": %.17g,\n", key, v);
-    return (size_t)snprintf(buf, cap, "  \"%s\": null,\n", key);
-}
-
-/* A JSON string of printable ASCII (others become '?'); names only. */
-static size_t gm__fc_put_str(char *buf, size_t cap, const char *key, const char *v) {
-    size_t len = (size_t)snprintf(buf, cap, "  \"%s\": ", key);
-    if (!v) return len + (size_t)snprintf(buf + len, cap - len, "null,\n");
-    len += (size_t)snprintf(buf + len, cap - len, "\"");
-    for (const char *p = v; *p && len + 8 < cap; p++) {
-        const char ch = *p;
-        if (ch == '"' || ch == '\\')
-            len += (size_t)snprintf(buf + len, cap - len, "\\%c", ch);
-        else
-            len += (size_t)snprintf(buf + len, cap - len, "%c",
-                                    ch >= 0x20 && ch < 0x7f ? ch : '?');
-    }
-    return len + (size_t)snprintf(buf + len, cap - len, "\",\n");
-}
-
 gm_status gm_forecast_report_write(const char *path, const gm_forecast_report *r) {
     GM_RETURN_ERROR_IF(!path || !r, GM_ERR_INVALID_ARG,
                        "gm_forecast_report_write: path and report are required");
@@ -348,12 +321,12 @@ gm_status gm_forecast_report_write(const char *path, const gm_forecast_report *r
     char *buf = gm_malloc(cap);
     if (!buf) return gm__nomem("report");
     size_t len = (size_t)snprintf(buf, cap, "{\n");
-    len += gm__fc_put_str(buf + len, cap - len, "model", r->model);
-    len += gm__fc_put_str(buf + len, cap - len, "data", r->data);
-    len += gm__fc_put_num(buf + len, cap - len, "rmse_future", r->rmse_future);
-    len += gm__fc_put_num(buf + len, cap - len, "rmse_domain", r->rmse_domain);
-    len += gm__fc_put_num(buf + len, cap - len, "rmse_future_last", r->rmse_future_last);
-    len += gm__fc_put_num(buf + len, cap - len, "rmse_domain_last", r->rmse_domain_last);
+    len += gm__report_put_str(buf + len, cap - len, "model", r->model);
+    len += gm__report_put_str(buf + len, cap - len, "data", r->data);
+    len += gm__report_put_num(buf + len, cap - len, "rmse_future", r->rmse_future);
+    len += gm__report_put_num(buf + len, cap - len, "rmse_domain", r->rmse_domain);
+    len += gm__report_put_num(buf + len, cap - len, "rmse_future_last", r->rmse_future_last);
+    len += gm__report_put_num(buf + len, cap - len, "rmse_domain_last", r->rmse_domain_last);
     len += (size_t)snprintf(buf + len, cap - len,
                             "  \"n_future\": %lld,\n  \"n_domain\": %lld,\n  \"params\": %lld,\n"
                             "  \"epochs\": %lld,\n  \"best_epoch\": %lld,\n",
@@ -364,8 +337,7 @@ gm_status gm_forecast_report_write(const char *path, const gm_forecast_report *r
     else
         len += (size_t)snprintf(buf + len, cap - len, "  \"seconds\": null\n}\n");
     GM_ASSERT(len < cap);
-    gm__fc_text t = {buf, len};
-    const gm_status st = gm__data_write_atomic("report", path, gm__fc_write_text, &t);
+    const gm_status st = gm__report_write(path, buf, len);
     gm_free(buf);
     return st;
 }

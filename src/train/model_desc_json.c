@@ -7,7 +7,8 @@
 #include "core/core_internal.h"
 #include "train/train_internal.h"
 
-static const char *const kind_names[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"};
+static const char *const kind_names[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp", "ldr"};
+static const char *const structure_names[] = {"toeplitz", "tridiag", "unstructured"};
 static const char *const form_names[] = {"full", "shared"};
 static const char *const reduce_names[] = {"max", "mean"};
 
@@ -75,6 +76,18 @@ gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
         len--; /* the closing brace */
         PUT(",\"regressor\":true}");
     }
+    if (d->norm == GM_NORM_BATCH) {
+        len--;
+        PUT(",\"norm\":\"batch\"}");
+    }
+    /* Only for the LDR model, so that the other descriptions stay as they were. */
+    if (d->kind == GM_MODEL_LDR) {
+        GM_RETURN_ERROR_IF((int)d->structure < 0 || (int)d->structure >= COUNT(structure_names),
+                           GM_ERR_INVALID_ARG, "model description: unknown structure %d",
+                           (int)d->structure);
+        len--;
+        PUT(",\"structure\":\"%s\"}", structure_names[d->structure]);
+    }
 #undef PUT
     *json = gm_strdup(buf);
     if (!*json) return gm__nomem("model description JSON");
@@ -133,6 +146,14 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
     GM_FORWARD_IF_ERROR(get_int(o, "image_w", 0, big, &d->image_w));
     GM_FORWARD_IF_ERROR(get_bool(o, "modulated", &d->modulated));
     GM_FORWARD_IF_ERROR(get_bool(o, "regressor", &d->regressor));
+    int structure = 0;
+    GM_FORWARD_IF_ERROR(
+        get_enum(o, "structure", structure_names, COUNT(structure_names), &structure));
+    d->structure = (gm_ldr_structure)structure;
+    static const char *const norm_names[] = {"default", "batch"};
+    int norm = 0;
+    GM_FORWARD_IF_ERROR(get_enum(o, "norm", norm_names, COUNT(norm_names), &norm));
+    d->norm = (gm_norm_kind)norm;
     const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
     if (dr) {
         GM_RETURN_ERROR_IF(!cJSON_IsNumber(dr), GM_ERR_FORMAT,

@@ -17,6 +17,11 @@ void gm__shuffle_indices(gm_rng *rng, int64_t n, int64_t *perm);
  * as a (b, C, H*W) tensor in the ctx's step arena, labels next to it. */
 gm_status gm__batch_make(gm_ctx *ctx, const gm_dataset *d, const int64_t *order, int64_t start,
                          int64_t b, gm_tensor **x, int32_t **labels);
+/* As gm__batch_make, each sample first transformed by one draw of aug from
+ * rng (gm_augment_sample, in batch order); aug NULL or disabled: no draws. */
+gm_status gm__batch_make_augmented(gm_ctx *ctx, const gm_dataset *d, const int64_t *order,
+                                   int64_t start, int64_t b, const gm_augment *aug, gm_rng *rng,
+                                   gm_tensor **x, int32_t **labels);
 /* Index of the largest of row[0..k); the first maximum wins, as torch.argmax. */
 int64_t gm__argmax_row(const gm_real *row, int64_t k);
 
@@ -31,6 +36,13 @@ gm_status gm__metric_log_open(gm__metric_log *log, const char *jsonl_path, const
                               bool append);
 gm_status gm__metric_log_write(gm__metric_log *log, const gm_epoch_record *rec);
 void gm__metric_log_close(gm__metric_log *log);
+
+/* results.json pieces: one `  "key": value,` line into buf (cap bytes left;
+ * NaN and NULL as null, reals "%.17g", strings printable ASCII), returning
+ * its length; and the atomic write of a finished text. */
+size_t gm__report_put_num(char *buf, size_t cap, const char *key, double v);
+size_t gm__report_put_str(char *buf, size_t cap, const char *key, const char *v);
+gm_status gm__report_write(const char *path, const char *text, size_t len);
 
 /* Wall-clock seconds from a monotone-enough clock (for throughput only). */
 double gm__now_seconds(void);
@@ -58,12 +70,18 @@ struct gm__fit_task {
     gm_status (*validate)(const gm__fit_task *task, gm_model *m, int64_t batch_size,
                           double *loss, double *accuracy);
     const void *train, *val; /* the task's data */
+    /* Classification: training-batch augmentation with its generator (seeded
+     * per epoch by the loop; NULL = none) and label smoothing. */
+    const gm_augment *augment;
+    gm_rng *augment_rng;
+    double label_smoothing;
 };
 
 /* The training loop of gm_trainer_fit, on any task (task->n >= 1). */
 gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_result *out);
-/* The model a trainer trains. */
+/* The model a trainer trains, and its options. */
 gm_model *gm__trainer_model(gm_trainer *t);
+const gm_fit_options *gm__trainer_options(const gm_trainer *t);
 
 /* The rollout loss of the windows order[start, start+b) of s (start.. when
  * order is NULL) on ctx's tape: x = inputs; for t < s->steps: pred =

@@ -32,7 +32,9 @@ struct gm_trainer {
     int64_t epoch; /* epochs completed */
     int64_t best_epoch;
     double best_val_loss;
+    double best_val_acc; /* at best_epoch */
     bool stopped_early;
+    gm_rng augment_rng; /* reseeded every epoch */
     char *model_json;
     char *norm_json[2]; /* GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY; NULL = none */
     int64_t nmeta;      /* the options' further metadata, copied */
@@ -45,6 +47,8 @@ static const char *const norm_keys[2] = {GM_NORM_MEAN_META_KEY, GM_NORM_STD_META
 /* Streams of the per-epoch generators; fixed so that resumed runs agree. */
 static uint64_t shuffle_stream(int64_t epoch) { return 2 * (uint64_t)epoch; }
 static uint64_t dropout_stream(int64_t epoch) { return 2 * (uint64_t)epoch + 1; }
+/* Far above every shuffle and dropout stream of any real epoch count. */
+static uint64_t augment_stream(int64_t epoch) { return (UINT64_C(1) << 40) + (uint64_t)epoch; }
 static const uint64_t seed_mix = 0x9e3779b97f4a7c15ULL;
 
 void gm_trainer_free(gm_trainer *t) {
@@ -152,6 +156,13 @@ static gm_status trainer_init(gm_trainer *t, gm_model *m, const gm_fit_options *
                        "fit options: clip_norm %g must be finite and >= 0", opt->clip_norm);
     GM_RETURN_ERROR_IF(opt->progress_every < 0, GM_ERR_INVALID_ARG,
                        "fit options: progress_every %lld < 0", (long long)opt->progress_every);
+    GM_RETURN_ERROR_IF(!(opt->label_smoothing >= 0.0 && opt->label_smoothing < 1.0),
+                       GM_ERR_INVALID_ARG, "fit options: label_smoothing %g is outside [0, 1)",
+                       opt->label_smoothing);
+    GM_RETURN_ERROR_IF(opt->select != GM_SELECT_VAL_LOSS && opt->select != GM_SELECT_VAL_ACCURACY,
+                       GM_ERR_INVALID_ARG,
+                       "fit options: select %d is not val_loss or val_accuracy", (int)opt->select);
+    GM_FORWARD_IF_ERROR(gm_augment_check(&opt->augment, 0, 0));
     t->model = m;
     t->opt = *opt;
     GM_FORWARD_IF_ERROR(copy_path(opt->checkpoint_path, &t->paths[0], &t->opt.checkpoint_path));
@@ -184,6 +195,7 @@ static gm_status trainer_init(gm_trainer *t, gm_model *m, const gm_fit_options *
             gm_early_stop_init(&t->es, GM_SCHED_MIN, opt->early_stop_patience, 0.0));
     GM_FORWARD_IF_ERROR(gm_ctx_new(0, opt->seed, &t->ctx));
     t->best_val_loss = INFINITY;
+    t->best_val_acc = NAN;
     return GM_OK;
 }
 
@@ -288,6 +300,7 @@ static gm_status checkpoint_write(gm_trainer *t, const char *path) {
         meta_int(&ml, "gmcnn.train.have_best", t->have_best);
         meta_int(&ml, "gmcnn.train.best_epoch", t->best_epoch);
         meta_num(&ml, "gmcnn.train.best_val_loss", t->best_val_loss);
+        meta_num(&ml, "gmcnn.train.best_val_acc", t->best_val_acc);
         meta_int(&ml, "gmcnn.train.stopped_early", t->stopped_early);
         meta_int(&ml, "gmcnn.train.sched.epoch", t->sched.state.epoch);
         meta_num(&ml, "gmcnn.train.sched.base_lr", t->sched.state.base_lr);
@@ -371,6 +384,11 @@ static gm_status resume_from(gm_trainer *t, const gm_safetensors *sf, const char
     GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.have_best", &have_best));
     GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.best_epoch", &t->best_epoch));
     GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.best_val_loss", &t->best_val_loss));
+    /* Checkpoints from before accuracy selection lack it; NaN never wins a comparison. */
+    t->best_val_acc = NAN;
+    if (gm_safetensors_meta_get(sf, "gmcnn.train.best_val_acc"))
+        GM_FORWARD_IF_ERROR(
+            meta_get_num(sf, path, "gmcnn.train.best_val_acc", &t->best_val_acc));
     GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.stopped_early", &stopped));
     gm_lr_sched_state *ss = &t->sched.state;
     GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.sched.epoch", &ss->epoch));
@@ -444,6 +462,8 @@ int64_t gm_trainer_epoch(const gm_trainer *t) { return t ? t->epoch : 0; }
 
 gm_model *gm__trainer_model(gm_trainer *t) { return t->model; }
 
+const gm_fit_options *gm__trainer_options(const gm_trainer *t) { return &t->opt; }
+
 gm_status gm_trainer_restore_best(gm_trainer *t) {
     GM_RETURN_ERROR_IF(!t, GM_ERR_INVALID_ARG, "gm_trainer_restore_best: trainer is required");
     GM_RETURN_ERROR_IF(!t->have_best, GM_ERR_NOT_FOUND,
@@ -467,6 +487,19 @@ static gm_status save_best(gm_trainer *t, const gm_epoch_record *rec) {
     return gm_safetensors_save_model(t->opt.best_path, t->model, ml.n, ml.keys, ml.vptr);
 }
 
+/* The selection criterion: a lower loss, or with accuracy selection a higher
+ * accuracy, ties going to the lower loss. NaN never improves. */
+static bool better(const gm_trainer *t, double loss, double acc) {
+    if (t->opt.select != GM_SELECT_VAL_ACCURACY) return loss < t->best_val_loss;
+    if (isnan(acc)) return false;
+    if (isnan(t->best_val_acc) || acc > t->best_val_acc) return true;
+    return acc == t->best_val_acc && loss < t->best_val_loss;
+}
+
+static bool finite_score(const gm_trainer *t, double loss, double acc) {
+    return t->opt.select == GM_SELECT_VAL_ACCURACY ? isfinite(acc) : isfinite(loss);
+}
+
 static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t epoch,
                              int64_t *perm, double *loss_out, double *acc_out) {
     const gm_fit_options *o = &t->opt;
@@ -475,6 +508,9 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
     gm_rng_seed(&rng, o->seed ^ seed_mix, shuffle_stream(epoch));
     gm__shuffle_indices(&rng, n, perm);
     gm_rng_seed(gm_ctx_rng(t->ctx), o->seed ^ seed_mix, dropout_stream(epoch));
+    if (task->augment_rng)
+        gm_rng_seed(task->augment_rng, o->seed ^ seed_mix, augment_stream(epoch));
+    const bool per_step = gm_lr_sched_per_step(&t->sched);
     gm_ctx_set_grad(t->ctx, true);
     gm_ctx_set_training(t->ctx, true);
     double loss_sum = 0.0;
@@ -498,6 +534,9 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
                                   "non-finite gradient norm at epoch %lld step %lld",
                                   (long long)epoch, (long long)(s + 1));
         }
+        if (st == GM_OK && per_step)
+            st = gm_optim_set_lr(t->optim,
+                                 gm_lr_sched_lr_at_step(&t->sched, (epoch - 1) * steps + s, steps));
         if (st == GM_OK) st = gm_optim_step(t->optim);
         if (st == GM_OK) {
             const double l = (double)loss->data[0];
@@ -517,36 +556,41 @@ gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_r
     GM_RETURN_ERROR_IF(task->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
     int64_t *perm = gm_malloc_array((size_t)task->n, sizeof *perm);
     if (!perm) return gm__nomem("epoch permutation");
+    const int64_t steps = (task->n + t->opt.batch_size - 1) / t->opt.batch_size;
     gm__metric_log log;
     gm_status st = gm__metric_log_open(&log, t->opt.metrics_jsonl, t->opt.metrics_csv,
                                        t->opt.resume_path != NULL || t->epoch > 0);
     while (st == GM_OK && t->epoch < t->opt.epochs && !t->stopped_early) {
         const int64_t epoch = t->epoch + 1;
         gm_epoch_record rec = {.epoch = epoch, .lr = gm_optim_lr(t->optim)};
+        if (gm_lr_sched_per_step(&t->sched))
+            rec.lr = gm_lr_sched_lr_at_step(&t->sched, (epoch - 1) * steps, steps);
         const double t0 = gm__now_seconds();
         st = train_epoch(t, task, epoch, perm, &rec.train_loss, &rec.train_accuracy);
         if (st != GM_OK) break;
-        double monitored = rec.train_loss;
+        double monitored = rec.train_loss, monitored_acc = rec.train_accuracy;
         rec.val_loss = rec.val_accuracy = NAN;
         if (task->have_val) {
             st = task->validate(task, t->model, t->opt.batch_size, &rec.val_loss,
                                 &rec.val_accuracy);
             if (st != GM_OK) break;
             monitored = rec.val_loss;
+            monitored_acc = rec.val_accuracy;
         }
         rec.seconds = gm__now_seconds() - t0;
         rec.samples_per_second = rec.seconds > 0.0 ? (double)task->n / rec.seconds : 0.0;
         st = gm_lr_sched_step(&t->sched, monitored, t->optim);
         if (st != GM_OK) break;
-        if (monitored < t->best_val_loss || !t->have_best) {
-            if (isfinite(monitored) || !t->have_best) {
-                rec.best = isfinite(monitored);
+        if (better(t, monitored, monitored_acc) || !t->have_best) {
+            if (finite_score(t, monitored, monitored_acc) || !t->have_best) {
+                rec.best = finite_score(t, monitored, monitored_acc);
                 for (int64_t i = 0; i < t->nparams; i++)
                     memcpy(t->best[i], t->params[i]->data,
                            (size_t)t->params[i]->numel * sizeof(gm_real));
                 t->have_best = true;
                 t->best_epoch = epoch;
                 t->best_val_loss = monitored;
+                t->best_val_acc = monitored_acc;
             }
         }
         if (t->es_on && gm_early_stop_update(&t->es, monitored)) t->stopped_early = true;
@@ -561,6 +605,7 @@ gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_r
     gm_free(perm);
     out->best_epoch = t->best_epoch;
     out->best_val_loss = t->best_val_loss;
+    out->best_val_accuracy = t->best_val_acc;
     out->stopped_early = t->stopped_early;
     return st;
 }
@@ -574,9 +619,11 @@ static gm_status xent_batch(const gm__fit_task *task, gm_model *m, gm_ctx *ctx,
     const int64_t k = gm_model_description(m)->out_dim;
     gm_tensor *x = NULL, *logits = NULL;
     int32_t *labels = NULL;
-    GM_FORWARD_IF_ERROR(gm__batch_make(ctx, d, order, start, b, &x, &labels));
+    GM_FORWARD_IF_ERROR(gm__batch_make_augmented(ctx, d, order, start, b, task->augment,
+                                                 task->augment_rng, &x, &labels));
     GM_FORWARD_IF_ERROR(gm_model_forward(m, ctx, x, &logits));
-    GM_FORWARD_IF_ERROR(gm_op_softmax_xent(ctx, logits, labels, loss));
+    GM_FORWARD_IF_ERROR(gm_op_softmax_xent_smooth(ctx, logits, labels, task->label_smoothing,
+                                                  loss));
     for (int64_t i = 0; i < b; i++) *correct += gm__argmax_row(logits->data + i * k, k) == labels[i];
     return GM_OK;
 }
@@ -609,6 +656,8 @@ gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_datase
                            (val && val->classes > desc->out_dim),
                        GM_ERR_SHAPE, "fit: the data have %lld classes but the model %lld outputs",
                        (long long)train->classes, (long long)desc->out_dim);
+    GM_FORWARD_IF_ERROR(gm_augment_check(&t->opt.augment, train->height, train->width));
+    const bool augment = gm_augment_enabled(&t->opt.augment);
     const gm__fit_task task = {
         .n = train->n,
         .have_val = val && val->n > 0,
@@ -617,6 +666,9 @@ gm_status gm_trainer_fit(gm_trainer *t, const gm_dataset *train, const gm_datase
         .validate = xent_validate,
         .train = train,
         .val = val,
+        .augment = augment ? &t->opt.augment : NULL,
+        .augment_rng = augment ? &t->augment_rng : NULL,
+        .label_smoothing = t->opt.label_smoothing,
     };
     return gm__trainer_fit_task(t, &task, out);
 }

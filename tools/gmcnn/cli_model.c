@@ -143,11 +143,11 @@ gm_status cli_load_images(const char *path, const gm_model *m, const cli_norm *n
     if (md->in_channels != out->channels)
         st = gm_error_set(GM_ERR_SHAPE, "images '%s' have %lld channels but the model reads %lld",
                           path, (long long)out->channels, (long long)md->in_channels);
-    else if (g && gm_group_order(g) != hw)
-        st = gm_error_set(GM_ERR_SHAPE, "images '%s' are %lldx%lld (%lld pixels) but the model's "
-                          "group %s has order %lld", path, (long long)out->height,
+    else if (g && gm_model_input_size(m) != hw)
+        st = gm_error_set(GM_ERR_SHAPE, "images '%s' are %lldx%lld (%lld pixels) but the model on "
+                          "%s reads %lld", path, (long long)out->height,
                           (long long)out->width, (long long)hw, gm_group_name(g),
-                          (long long)gm_group_order(g));
+                          (long long)gm_model_input_size(m));
     else if (md->image_h > 0 && (md->image_h != out->height || md->image_w != out->width))
         st = gm_error_set(GM_ERR_SHAPE, "images '%s' are %lldx%lld but the model reads %lldx%lld",
                           path, (long long)out->height, (long long)out->width,

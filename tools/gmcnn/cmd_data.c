@@ -12,6 +12,7 @@
 static const char data_usage[] =
     "usage: gmcnn data make KIND --out DIR --seed S [--source-dir DIR]\n"
     "                       [--background-dir DIR] [--train N] [--test M]\n"
+    "                       [--max-angle DEG]\n"
     "       gmcnn data make RECIPE --out DIR [--steps N] [--threads N]\n"
     "       gmcnn data info FILE\n"
     "       gmcnn data import-mnist-json PACKAGE_DIR --out DIR\n"
@@ -30,6 +31,8 @@ static const char data_usage[] =
     "  --train N --test M  set sizes (default 8000 and 2000). Digit kinds transform\n"
     "                      every source digit, then split them by one permutation\n"
     "                      seeded with S: the first N to train, the next M to test.\n"
+    "  --max-angle DEG     rotated, rot-back-image: angles uniform in [-DEG, DEG]\n"
+    "                      (0 < DEG <= 180) instead of a full turn\n"
     "\n"
     "make RECIPE: simulates a smoke-plume data set (Wang, Walters & Yu 2022) and\n"
     "      writes DIR/sim_000.npy ... (frames x 2 x 64 x 64 float32 velocity each)\n"
@@ -174,6 +177,7 @@ static int make(int argc, char **argv) {
     const char *src_dir = "build/data/mnist10k";
     const char *bg_dir = "/usr/share/datasets/fashion-mnist";
     int64_t seed = -1, ntrain = 8000, ntest = 2000;
+    double max_angle = 0.0;
     int64_t steps = GM_PLUME_DEFAULT_STEPS, threads = 0;
     const char *image_flag = NULL, *plume_flag = NULL;
     for (int i = 0; i < argc; i++) {
@@ -204,6 +208,11 @@ static int make(int argc, char **argv) {
             if (m < 0 || !cli_parse_i64(value, 0, INT32_MAX, &ntest))
                 return cli_usage_error(ctx, "--test needs a count");
             image_flag = "--test";
+        } else if ((m = cli_flag_value(argc, argv, &i, "--max-angle", &value)) != 0) {
+            if (m < 0 || !cli_parse_double(value, &max_angle) ||
+                !(max_angle > 0.0 && max_angle <= 180.0))
+                return cli_usage_error(ctx, "--max-angle needs degrees in (0, 180]");
+            image_flag = "--max-angle";
         } else if ((m = cli_flag_value(argc, argv, &i, "--steps", &value)) != 0) {
             if (m < 0 || !cli_parse_i64(value, 1, 1000000, &steps))
                 return cli_usage_error(ctx, "--steps needs a count in 1..1000000");
@@ -232,6 +241,8 @@ static int make(int argc, char **argv) {
     gm_dataset_kind kind;
     if (gm_dataset_kind_parse(kind_name, &kind) != GM_OK)
         return cli_usage_error(ctx, "%s", gm_error_detail());
+    if (max_angle > 0.0 && kind != GM_DATASET_ROTATED && kind != GM_DATASET_ROT_BACK_IMAGE)
+        return cli_usage_error(ctx, "--max-angle applies to rotated and rot-back-image");
 
     char src_images[4096], src_labels[4096], backgrounds[4096];
     join(src_images, sizeof src_images, src_dir, IMAGES_NAME);
@@ -243,7 +254,8 @@ static int make(int argc, char **argv) {
                                        .source_labels = src_labels,
                                        .backgrounds = backgrounds,
                                        .ntrain = ntrain,
-                                       .ntest = ntest};
+                                       .ntest = ntest,
+                                       .max_angle = max_angle};
     gm_array tr = {0}, tr_lab = {0}, te = {0}, te_lab = {0};
     int rc = CLI_OK;
     gm_status st = gm_dataset_make(&spec, &tr, &tr_lab, &te, &te_lab);

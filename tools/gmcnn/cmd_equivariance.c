@@ -249,8 +249,7 @@ int cmd_equivariance(int argc, char **argv) {
     gm_rng rng;
     gm_rng_seed(&rng, (uint64_t)o.seed, 1);
     equiv_randomize_v(m, &rng);
-    const gm_group *g = gm_model_group(m);
-    const int64_t n = gm_group_order(g);
+    const int64_t n = gm_model_input_size(m);
     gm_tensor *x = NULL;
     gm_equiv_report rep;
     st = gm_tensor_new3(gm_ctx_arena(ctx), o.batch, o.in, n, &x);
@@ -263,8 +262,9 @@ int cmd_equivariance(int argc, char **argv) {
         rc = cli_status_error("equivariance", st);
     } else {
         printf("model      %s on %s (order %lld), radius %lld, %lld blocks x %lld channels%s\n",
-               o.model, gm_group_name(g), (long long)n, (long long)o.radius, (long long)o.blocks,
-               (long long)o.channels,
+               o.model, gm_group_name(gm_model_group(m)),
+               (long long)gm_group_order(gm_model_group(m)), (long long)o.radius,
+               (long long)o.blocks, (long long)o.channels,
                o.modulated ? ", modulated" : o.rank > 0 ? ", LDR" : ", exact");
         if (o.rank > 0) printf("ldr rank   %lld (random position vectors)\n", (long long)o.rank);
         printf("parameters %lld\n", (long long)gm_model_num_params(m));

@@ -26,7 +26,9 @@ static const char train_usage[] =
     "see `make data`), holds out data.val_fraction for validation (seeded),\n"
     "standardises with training-split statistics if data.normalize (saved in\n"
     "every model file for eval, predict and equivariance), trains, and\n"
-    "prints the test accuracy of the best and the last model.\n"
+    "prints the test accuracy of the best and the last model, also written to\n"
+    "<output.dir>/results.json (test_accuracy, test_accuracy_last,\n"
+    "best_val_accuracy, best_epoch, epochs_run, parameters, train_seconds, ...).\n"
     "\n"
     "With data.source plume (configs/plume-*.yaml): forecasting with the protocol\n"
     "of SPEC 5 on the dataset directory data.path: rollout training on the\n"
@@ -264,9 +266,12 @@ static void print_step(int64_t epoch, int64_t step, int64_t steps, double loss, 
 }
 
 /* After training: the loss/accuracy plot DIR/metrics.png from the metrics
- * file, then the test set (if any) on the last and on the best model. */
+ * file, then the test set (if any) on the last and on the best model; acc and
+ * loss (may be NULL) receive {best, last}, NaN without a test set. */
 static gm_status finish_run(gm_model *m, gm_trainer *t, const gm_dataset *test, int64_t batch,
-                            const char *jsonl, const char *dir) {
+                            const char *jsonl, const char *dir, double acc[2], double loss[2]) {
+    if (acc) acc[0] = acc[1] = NAN;
+    if (loss) loss[0] = loss[1] = NAN;
     char png[4096];
     snprintf(png, sizeof png, "%s/metrics.png", dir);
     int64_t n = 0;
@@ -282,6 +287,8 @@ static gm_status finish_run(gm_model *m, gm_trainer *t, const gm_dataset *test, 
     if (st == GM_OK) {
         print_metrics("test (best)", &best, false);
         print_metrics("test (last)", &last, false);
+        if (acc) acc[0] = best.accuracy, acc[1] = last.accuracy;
+        if (loss) loss[0] = best.loss, loss[1] = last.loss;
     }
     gm_metrics_free(&last);
     gm_metrics_free(&best);
@@ -381,7 +388,7 @@ static int train_run(train_opts *o) {
     }
     printf("best epoch %lld (validation loss %.4f)%s\n", (long long)res.best_epoch,
            res.best_val_loss, res.stopped_early ? ", stopped early" : "");
-    st = finish_run(m, t, o->test_images ? &test : NULL, o->batch, rp.jsonl, o->out);
+    st = finish_run(m, t, o->test_images ? &test : NULL, o->batch, rp.jsonl, o->out, NULL, NULL);
     if (st != GM_OK) rc = cli_status_error("train", st);
 done:
     gm_trainer_free(t);
@@ -467,10 +474,10 @@ static gm_status check_fit(const gm_model *m, const gm_dataset *d) {
     if (md->in_channels != d->channels)
         return gm_error_set(GM_ERR_SHAPE, "model.in_channels is %lld but the data has %lld "
                             "channels", (long long)md->in_channels, (long long)d->channels);
-    if (g && gm_group_order(g) != hw)
-        return gm_error_set(GM_ERR_SHAPE, "group %s has order %lld but the images are %lldx%lld "
-                            "(%lld pixels); resize the data or change model.spec",
-                            gm_group_name(g), (long long)gm_group_order(g),
+    if (g && gm_model_input_size(m) != hw)
+        return gm_error_set(GM_ERR_SHAPE, "the model on %s reads %lld values but the images are "
+                            "%lldx%lld (%lld pixels); resize the data or change model.spec",
+                            gm_group_name(g), (long long)gm_model_input_size(m),
                             (long long)d->height, (long long)d->width, (long long)hw);
     if (md->out_dim < d->classes)
         return gm_error_set(GM_ERR_SHAPE, "model.num_classes is %lld but the labels need %lld",
@@ -625,8 +632,9 @@ static int config_run(const config_opts *o) {
     }
     const uint64_t seed = gm_config_seed(cfg);
     if ((st = gm_data_load(dc, "build/data", &all, &test)) != GM_OK) goto fail;
-    if ((st = gm_dataset_split_fraction(&all, dc->val_fraction, seed, &train, &val)) != GM_OK)
-        goto fail;
+    st = dc->val_size >= 0 ? gm_dataset_split_count(&all, dc->val_size, seed, &train, &val)
+                           : gm_dataset_split_fraction(&all, dc->val_fraction, seed, &train, &val);
+    if (st != GM_OK) goto fail;
     gm_dataset_free(&all);
     if (dc->normalize) {
         mean = gm_malloc_array((size_t)train.channels, sizeof *mean);
@@ -667,13 +675,40 @@ static int config_run(const config_opts *o) {
     gm_fit_result res;
     const double t0 = now_seconds();
     if ((st = gm_trainer_fit(t, &train, &val, &res)) != GM_OK) goto fail;
+    const double train_seconds = now_seconds() - t0;
     printf("trained to epoch %lld (%lld this run) in %.1fs; best epoch %lld (validation loss "
-           "%.4f)%s\n", (long long)gm_trainer_epoch(t), (long long)res.epochs_run,
-           now_seconds() - t0, (long long)res.best_epoch,
-           res.best_val_loss, res.stopped_early ? ", stopped early" : "");
+           "%.4f, accuracy %.2f%%)%s\n", (long long)gm_trainer_epoch(t),
+           (long long)res.epochs_run, train_seconds, (long long)res.best_epoch,
+           res.best_val_loss, res.best_val_accuracy, res.stopped_early ? ", stopped early" : "");
     if (test.n == 0) printf("no test set in the config\n");
-    if ((st = finish_run(m, t, test.n > 0 ? &test : NULL, fo.batch_size, rp.jsonl, dir)) != GM_OK)
+    double test_acc[2], test_loss[2];
+    if ((st = finish_run(m, t, test.n > 0 ? &test : NULL, fo.batch_size, rp.jsonl, dir, test_acc,
+                         test_loss)) != GM_OK)
         goto fail;
+    char p_res[4096];
+    snprintf(p_res, sizeof p_res, "%s/results.json", dir);
+    const gm_classify_report rep = {
+        .test_accuracy = test_acc[0],
+        .test_accuracy_last = test_acc[1],
+        .test_loss = test_loss[0],
+        .test_loss_last = test_loss[1],
+        .best_val_accuracy = res.best_val_accuracy,
+        .best_val_loss = res.best_val_loss,
+        .n_test = test.n,
+        .best_epoch = res.best_epoch,
+        .epochs_run = gm_trainer_epoch(t),
+        .parameters = nparams,
+        .train_seconds = train_seconds,
+        .select = fo.select == GM_SELECT_VAL_ACCURACY ? "val_accuracy" : "val_loss",
+        .model = gm_config_model_kind_name(md->kind),
+        .source = gm_data_source_name(dc->source),
+        .kind = dc->source == GM_DATA_GENERATED ? dc->gen_kind : NULL,
+        .digits = dc->source == GM_DATA_GENERATED ? dc->gen_digits : NULL,
+        .split = dc->source == GM_DATA_GENERATED ? (dc->gen_official ? "official" : "pooled")
+                                                 : NULL,
+        .config = o->config,
+    };
+    if ((st = gm_classify_report_write(p_res, &rep)) != GM_OK) goto fail;
     printf("parameters %lld\noutputs in %s\n", (long long)nparams, dir);
     goto done;
 fail:
@@ -875,8 +910,16 @@ int cmd_info(int argc, char **argv) {
     gm_status st = cli_load_model(model, &m, NULL);
     if (st != GM_OK) return cli_status_error("info", st);
     const gm_model_desc *d = gm_model_description(m);
-    static const char *const kinds[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp"};
+    static const char *const kinds[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp", "ldr"};
+    static const char *const structures[] = {"toeplitz", "tridiag", "unstructured"};
     printf("model       %s\n", kinds[d->kind]);
+    if (d->kind == GM_MODEL_LDR) {
+        printf("structure   %s", structures[d->structure]);
+        if (d->structure != GM_LDR_UNSTRUCTURED)
+            printf(", displacement rank %lld", (long long)d->ldr_rank);
+        printf(", %lld x %lld\n", (long long)(d->in_channels * d->image_h * d->image_w),
+               (long long)(d->in_channels * d->image_h * d->image_w));
+    }
     if (gm_model_group(m))
         printf("group       %s (order %lld), radius %lld\n", gm_group_name(gm_model_group(m)),
                (long long)gm_group_order(gm_model_group(m)), (long long)d->radius);

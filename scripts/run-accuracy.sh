@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The accuracy tables of docs/results.md: every row is a config of configs/
+# with overrides, trained for several seeds; each run writes its own
+# results.json. Resumable: a run with results.json is skipped, a run with a
+# checkpoint continues from it (bit for bit what an uninterrupted run gives),
+# so the script can be stopped and started again at any time.
+#
+#   scripts/run-accuracy.sh [GMCNN] [OUT.md]          run (or resume) every row
+#   TABLES="rot fashion-small" scripts/run-accuracy.sh  only these tables
+#   ROWS=rot-p4m-exact scripts/run-accuracy.sh         only this row
+#   REPORT=1 scripts/run-accuracy.sh                   only rewrite OUT.md from
+#                                                      the runs so far
+#
+# Runs go to runs/accuracy/<row>/seed<S>/ (RUNS overrides the directory);
+# THREADS [2] threads per run. OUT.md [build/accuracy.md] gets one table per
+# group of rows: parameters, test accuracy of the best-validation model (mean
+# ± sample std over the finished seeds, and their count), best epoch,
+# epochs, training seconds. Needs the default data (make data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gmcnn=${1:-build/gmcnn}
+out=${2:-build/accuracy.md}
+runs=${RUNS:-runs/accuracy}
+threads=${THREADS:-2}
+
+# table|row|config|seeds|overrides separated by ';'
+ROW_SPECS=(
+  # The small budget: 6,400 Fashion-MNIST training images, 10 epochs.
+  "fashion-small|gm-c28-22k|configs/fashion-small.yaml|1 2 3|data.split=pooled;data.num_train=8000;data.num_test=2000;data.val_size=1600;trainer.max_epochs=10;scheduler.t_max=10;augment.flip=none;augment.translate=0;model.blocks=[{num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24, pool: true}, {num_layers: 2, out_channels: 26}]"
+  "fashion-small|gm-c28-49k|configs/fashion-small.yaml|1 2 3|data.split=pooled;data.num_train=8000;data.num_test=2000;data.val_size=1600;trainer.max_epochs=10;scheduler.t_max=10;augment.flip=none;augment.translate=0"
+  # Rotated digits (8,000 of the 10k digits for training and validation, 2,000 test).
+  "rot|p4m-exact|configs/rot-p4m.yaml|1 2 3|"
+  "rot|p4m-ldr1|configs/rot-p4m.yaml|1|model.ldr_rank=1"
+  "rot|cnn|configs/rot-cnn.yaml|1 2 3|"
+  "rot|cnn-aug|configs/rot-cnn.yaml|1 2 3|augment.rotate=any"
+  # Digits rotated within +-45 degrees: orientation carries information.
+  "partial|p4-exact|configs/partial-p4.yaml|1 2 3|"
+  "partial|p4-ldr1|configs/partial-p4.yaml|1 2 3|model.ldr_rank=1"
+  "partial|cnn|configs/partial-cnn.yaml|1 2 3|"
+  # Full Fashion-MNIST: 55,000 training, 5,000 validation, the 10,000 test images.
+  "fashion|gm-c28-49k|configs/fashion-small.yaml|1|"
+)
+
+want() { # table row -> 0 if selected
+    [[ -z ${TABLES:-} || " $TABLES " == *" $1 "* ]] && [[ -z ${ROWS:-} || " $ROWS " == *" $2 "* ]]
+}
+
+run_one() { # row config seed overrides
+    local dir="$runs/$1/seed$3" args=()
+    [[ -f $dir/results.json ]] && return 0
+    args=(--set "seed=$3" --set "output.dir=$dir" --quiet --threads "$threads")
+    IFS=';' read -ra sets <<< "$4"
+    for s in "${sets[@]}"; do [[ -n $s ]] && args+=(--set "$s"); done
+    [[ -f $dir/last.safetensors ]] && args+=(--resume "$dir/last.safetensors")
+    mkdir -p "$dir"
+    echo "== $1 seed $3 ($(date +%H:%M:%S))"
+    "$gmcnn" train "$2" "${args[@]}" > "$dir/train.log" 2>&1 ||
+        { echo "   failed, see $dir/train.log"; return 0; }
+    tail -n 4 "$dir/train.log" | sed 's/^/   /'
+}
+
+if [[ -z ${REPORT:-} ]]; then
+    for spec in "${ROW_SPECS[@]}"; do
+        IFS='|' read -r table row config seeds overrides <<< "$spec"
+        want "$table" "$row" || continue
+        for seed in $seeds; do run_one "$row" "$config" "$seed" "$overrides"; done
+    done
+fi
+
+# One markdown table per group of rows, from the results.json files.
+/usr/bin/python3 - "$runs" "$out" "${ROW_SPECS[@]}" <<'EOF'
+import json, os, statistics, sys
+runs, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+tables = {}
+for spec in specs:
+    table, row, config, seeds, _ = spec.split('|', 4)
+    res = []
+    for s in seeds.split():
+        p = os.path.join(runs, row, 'seed' + s, 'results.json')
+        if os.path.exists(p):
+            with open(p) as f:
+                res.append(json.load(f))
+    tables.setdefault(table, []).append((row, config, len(seeds.split()), res))
+lines = []
+for table, rows in tables.items():
+    lines += [f'### {table}', '',
+              '| model | config | parameters | test accuracy % | seeds | best epoch | epochs | training s |',
+              '|---|---|---|---|---|---|---|---|']
+    for row, config, nseeds, res in rows:
+        if not res:
+            lines.append(f'| {row} | {config} | | not run | 0/{nseeds} | | | |')
+            continue
+        acc = [r['test_accuracy'] for r in res]
+        sd = f' ± {statistics.stdev(acc):.2f}' if len(acc) > 1 else ''
+        best = '/'.join(str(r['best_epoch']) for r in res)
+        secs = statistics.mean(r['train_seconds'] for r in res)
+        lines.append(f"| {row} | {config} | {res[0]['parameters']:,} | "
+                     f"{statistics.mean(acc):.2f}{sd} | {len(res)}/{nseeds} | {best} | "
+                     f"{res[0]['epochs_run']} | {secs:.0f} |")
+    lines.append('')
+os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
+with open(out, 'w') as f:
+    f.write('\n'.join(lines))
+print('wrote', out)
+EOF
