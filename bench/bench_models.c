@@ -1,8 +1,8 @@
 /* Model benchmarks: training images/s (AdamW steps on random data),
  * inference latency at batch 1 (also on one thread) and throughput at batch
  * 128, and the peak
- * resident memory, for the reference classification configurations of
- * SPEC §5. One configuration per invocation, so that the memory high-water
+ * resident memory, for the reference classification configurations. One
+ * configuration per invocation, so that the memory high-water
  * mark (VmHWM of /proc/self/status) belongs to that configuration alone;
  * scripts/bench.sh loops over them.
  *
@@ -21,7 +21,7 @@ typedef struct model_cfg {
     int64_t config_batch, params;
 } model_cfg;
 
-/* SPEC §5 (configs/<name>.yaml): 2 blocks x 1 layer x 120 channels each. */
+/* The reference configurations (configs/<name>.yaml): 2 blocks x 1 layer x 120 channels each. */
 static const model_cfg MODELS[] = {
     {"cifar10", "C32xC32", 3, 3, 10, 0.2, 256, 13691},
     {"mnist-noise", "C28xC28", 3, 1, 10, 0.3, 128, 13451},
@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
     gm_model *m = NULL;
     BU_CHECK(gm_model_new(&d, 42, &m));
     if (gm_model_num_params(m) != c->params)
-        fprintf(stderr, "bench_models: %s has %lld parameters, SPEC §5 says %lld\n", c->name,
+        fprintf(stderr, "bench_models: %s has %lld parameters, the reference table says %lld\n", c->name,
                 (long long)gm_model_num_params(m), (long long)c->params);
     const int64_t np = gm_model_param_count(m);
     gm_tensor **params = calloc((size_t)np, sizeof *params);

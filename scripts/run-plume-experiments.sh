@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Plume forecasting experiments (SPEC §5): for each smoke-plume dataset, the GM
+# Plume forecasting experiments (the reference protocol): for each smoke-plume dataset, the GM
 # plume regressor with exact GMConv, LDR ranks 1, 2, 4 and the reference's
 # modulated layer, a CNN and an MLP regressor, over several seeds; writes a
 # markdown table of the test RMSE (future and domain, best-validation model,
@@ -65,7 +65,7 @@ runs, out, eval_stride = sys.argv[1], sys.argv[2], int(sys.argv[3])
 datasets, models, seeds = sys.argv[4].split(), sys.argv[5].split(), sys.argv[6].split()
 
 def persistence(ds):
-    """RMSE of repeating the last input frame, SPEC 5 windows at eval_stride."""
+    """RMSE of repeating the last input frame, the reference protocol windows at eval_stride."""
     man = json.load(open(f"build/plume/{ds}/manifest.json"))
     res = {}
     for split, (b, e), held in (("future", (200, 250), False), ("domain", (0, 100), True)):

@@ -55,6 +55,33 @@ Test(config, every_shipped_config_parses) {
     }
 }
 
+static void assert_round_trip(gm_config *cfg, const char *what);
+
+/* The models of the accuracy tables: each config builds, round-trips, and
+ * has the parameter count its comment and docs/results.md state. */
+Test(config, accuracy_configs_build_with_their_parameter_counts) {
+    static const struct {
+        const char *file;
+        int64_t params;
+    } cases[] = {
+        {"fashion-small.yaml", 49404}, {"rot-p4m.yaml", 80475},     {"rot-cnn.yaml", 81238},
+        {"partial-p4.yaml", 25523},    {"partial-cnn.yaml", 27978}, {"noise-gm-tiny.yaml", 1361},
+        {"plume-reference.yaml", 13356}, {"default.yaml", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gm_config *cfg = load(cases[i].file);
+        assert_round_trip(cfg, cases[i].file);
+        gm_model *m = NULL;
+        cr_assert_eq(gm_model_new(gm_config_model(cfg), 1, &m), GM_OK, "%s: %s", cases[i].file,
+                     gm_error_detail());
+        if (cases[i].params)
+            cr_expect_eq(gm_model_num_params(m), cases[i].params, "%s: %lld parameters",
+                         cases[i].file, (long long)gm_model_num_params(m));
+        gm_model_free(m);
+        gm_config_free(cfg);
+    }
+}
+
 typedef struct ref_case {
     const char *file;
     const char *spec;

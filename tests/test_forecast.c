@@ -1,5 +1,5 @@
 /* Forecasting (gmcnn/forecast.h): plume datasets and their validation, the
- * windows of the SPEC §5 protocol, the RMSE against a hand computation,
+ * windows of the reference protocol, the RMSE against a hand computation,
  * rollout training (learning, exact resume), the CNN and MLP regressors, the
  * plume config keys, the field plot, and train / eval / rollout end to end.
  * Every dataset is a tiny synthetic one written to a temporary directory. */

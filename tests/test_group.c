@@ -158,7 +158,7 @@ Test(group, dihedral_axioms_and_spec_formula) {
         cr_assert_eq(gm_group_dihedral_new(n, &g), GM_OK);
         cr_assert_eq(gm_group_order(g), 2 * n);
         check_axioms(g);
-        /* SPEC 1: (f^a1 r^b1)(f^a2 r^b2) = f^(a1^a2) r^((a2 ? b2-b1 : b1+b2) mod n). */
+        /* The dihedral convention: (f^a1 r^b1)(f^a2 r^b2) = f^(a1^a2) r^((a2 ? b2-b1 : b1+b2) mod n). */
         for (int32_t x = 0; x < 2 * n; x++)
             for (int32_t y = 0; y < 2 * n; y++) {
                 const int64_t a1 = x >= n, b1 = x % n, a2 = y >= n, b2 = y % n;
@@ -776,7 +776,7 @@ Test(group, abelian_or_not) {
     leak_check();
 }
 
-/* --- the reference orderings (SPEC 7) ------------------------------------ */
+/* --- the reference orderings (the reference fixture) ------------------------------------ */
 
 Test(group, fixture_axis_orderings_match) {
     char *text = ts_read_file(GM_FIXTURE_DIR "/reference-index.json");

@@ -123,7 +123,7 @@ static double max_logit_defect(gm_model *m, gm_ctx *ctx, gm_arena *a, const gm_t
     return worst;
 }
 
-/* --- parameter counts (SPEC §5) ---------------------------------------------- */
+/* --- parameter counts (the reference configurations) ---------------------------------------------- */
 
 typedef struct ref_config {
     const char *name, *group;
@@ -668,6 +668,54 @@ Test(nn, deep_gmcnn_pools_twice) {
     gm_model_free(m);
 }
 
+/* The modulated layer both ways: the same outputs (both use the normalised
+ * weights), but the in-place form leaves unit rows behind and its gradient
+ * is that of the normalised weights, while differentiating through the
+ * normalisation gives a gradient orthogonal to every weight row. */
+Test(nn, modulated_in_place_renormalises_outside_autodiff) {
+    gm_arena *a = arena_new();
+    gm_rng rng;
+    gm_rng_seed(&rng, 8, 0);
+    gm_tensor *x = random_tensor3(a, &rng, 2, 20, 36), *zero = random_tensor3(a, &rng, 2, 2, 36);
+    for (int64_t i = 0; i < zero->numel; i++) zero->data[i] = 0.0f;
+    double radial[2] = {0, 0};
+    gm_tensor *out[2] = {NULL, NULL};
+    gm_ctx *ctx[2] = {ctx_new(), ctx_new()};
+    gm_model *m[2];
+    for (int k = 0; k < 2; k++) {
+        gm_model_desc d = plume_desc("C6xC6", 0);
+        d.modulated = true;
+        d.modulated_in_place = k == 1;
+        m[k] = model_new(&d, 5);
+        gm_tensor *loss = NULL;
+        cr_assert_eq(gm_model_zero_grad(m[k]), GM_OK);
+        cr_assert_eq(gm_model_forward(m[k], ctx[k], x, &out[k]), GM_OK, "%s", gm_error_detail());
+        cr_assert_eq(gm_op_mse(ctx[k], out[k], zero, &loss), GM_OK);
+        cr_assert_eq(gm_ctx_backward(ctx[k], loss), GM_OK, "%s", gm_error_detail());
+        const gm_tensor *w = param_named(m[k], "blocks.0.layers.0.conv.weight");
+        const int64_t len = w->numel / w->shape[0];
+        for (int64_t o = 0; o < w->shape[0]; o++) {
+            double dot = 0.0, nw = 0.0, ng = 0.0;
+            for (int64_t j = 0; j < len; j++) {
+                dot += (double)w->data[o * len + j] * (double)w->grad[o * len + j];
+                nw += (double)w->data[o * len + j] * (double)w->data[o * len + j];
+                ng += (double)w->grad[o * len + j] * (double)w->grad[o * len + j];
+            }
+            if (k == 1) cr_expect(fabs(nw - 1.0) < 1e-5, "row %lld has norm^2 %g", (long long)o, nw);
+            const double cosine = fabs(dot) / (sqrt(nw * ng) + 1e-30);
+            if (cosine > radial[k]) radial[k] = cosine;
+        }
+    }
+    cr_expect(rel_diff(out[1], out[0]) < 1e-5, "outputs %g apart", rel_diff(out[1], out[0]));
+    cr_expect(radial[0] < 1e-4, "through the normalisation: radial part %g", radial[0]);
+    cr_expect(radial[1] > 1e-2, "in place: radial part %g", radial[1]);
+    for (int k = 0; k < 2; k++) {
+        gm_model_free(m[k]);
+        gm_ctx_free(ctx[k]);
+    }
+    gm_arena_free(a);
+}
+
 /* --- wallpaper groups: images lifted to p4 / p4m ------------------------------ */
 
 /* out = the image x (B, C, n*n) moved by v in G = p4:n / p4m:n acting on the
@@ -1013,6 +1061,16 @@ Test(nn, equivariance_command) {
     out = run_cli("--model deep --group C8xC8 --blocks 3 --channels 4", 0);
     cr_expect(strstr(out, "blocks.1.pool") != NULL, "%s", out);
     cr_expect(end_to_end_of(out) <= 1e-5, "%s", out);
+    gm_free(out);
+
+    /* Images lifted to p4m: exact under the rotations, reflections and
+     * translations the pooled stages keep; LDR rank 1 is not. */
+    out = run_cli("--model deep --group p4m:8 --channels 4", 0);
+    cr_expect(strstr(out, "deep on p4m:8 (order 512)") != NULL, "%s", out);
+    cr_expect(end_to_end_of(out) <= 1e-5, "%s", out);
+    gm_free(out);
+    out = run_cli("--model deep --group p4m:8 --channels 4 --ldr-rank 1", 0);
+    cr_expect(end_to_end_of(out) > 1e-3, "%s", out);
     gm_free(out);
 
     out = run_cli("--model plume --ldr-rank 2 --group C6xC6 --channels 4", 0);

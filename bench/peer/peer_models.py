@@ -1,4 +1,4 @@
-"""PyTorch peer of bench_models: the reference GM-CNN classifier of SPEC §4
+"""PyTorch peer of bench_models: the reference GM-CNN classifier of the reference
 (blocks of shared GMConv + LayerNorm + one shared PReLU, 1x1 residual where
 the channels change, global max over G, dropout, linear), trained with AdamW
 on random data; inference at batch 1 and --infer-batch; peak resident

@@ -28,6 +28,9 @@
  *                                 no hidden [toeplitz]
  *     regressor: false            cnn | mlp: predict a (num_classes, H*W) map
  *                                 instead of class scores (gmcnn/nn.h) [false]
+ *     modulated_in_place: false   with modulated: the reference's in-place
+ *                                 renormalisation outside autodiff (gmcnn/nn.h)
+ *                                 [false]
  *     norm: default               deep | cnn: normalisation after each
  *                                 convolution: default (deep: LayerNorm over
  *                                 (C, |G|); cnn: none) | batch (per-channel
@@ -65,7 +68,7 @@
  *                  for fashion-rotated;
  *                max_angle: rotated kinds only, degrees in (0, 180]: angles
  *                  uniform in [-max_angle, max_angle] instead of [0, 2 pi)
- *     plume:     forecasting with the protocol of SPEC §5 (gmcnn/forecast.h);
+ *     plume:     forecasting with the reference protocol (gmcnn/forecast.h);
  *                path (required): a dataset directory of gm_plume_generate
  *                  (manifest.json + sim_NNN.npy), e.g. build/plume/translation;
  *                input_frames [10] (F: the model reads 2F channels),
@@ -127,7 +130,7 @@
  *     translate: 0                shift of up to K pixels per axis, zero fill [0]
  *
  * The reference's defaults for optimizer and scheduler are PyTorch's AdamW
- * and ReduceLROnPlateau as SPEC §5 fixes them, so a reference config needs
+ * and ReduceLROnPlateau as the reference protocol fixes them, so a reference config needs
  * only the values it changes. "kind" keys are read before the fields they
  * qualify, whatever their position in the file.
  *
@@ -199,7 +202,7 @@ typedef struct gm_data_config {
      * val_fraction. */
     int64_t val_size;
     /* plume: the dataset directory (data.path; NULL for other sources) and
-     * the forecasting protocol (the SPEC §5 defaults unless set). */
+     * the forecasting protocol (the reference protocol defaults unless set). */
     const char *plume_dir;
     gm_forecast_protocol forecast;
     /* Derived, not a YAML key: the image size the model takes, model.image_h

@@ -1,5 +1,5 @@
 /* gmcnn forecast: autoregressive forecasting of velocity fields, the plume
- * protocol of SPEC §5 — datasets of simulations, windows, rollout training,
+ * reference protocol — datasets of simulations, windows, rollout training,
  * RMSE evaluation.
  *
  * Data. A plume dataset is a directory written by gm_plume_generate
@@ -28,7 +28,7 @@
  * Metric. With MSE_t(i) the mean squared error of step t of sample i over
  * its 2*H*W values,
  *   RMSE = sqrt( (1/N) sum_i (1/T) sum_t MSE_t(i) )
- * over the N samples of a set and its T steps (SPEC §5; the square root is
+ * over the N samples of a set and its T steps (the reference protocol; the square root is
  * part of it). Training and validation losses in the epoch records are this
  * RMSE over R-step rollouts (the reference's train_rmse and valid_rmse; the
  * validation RMSE is what the schedule, early stopping and the best copy
@@ -69,7 +69,7 @@ typedef struct gm_forecast_protocol {
     int64_t eval_stride;   /* every eval_stride-th val, future, domain window (1) */
 } gm_forecast_protocol;
 
-/* The protocol of SPEC §5 (the values in brackets above). */
+/* The reference protocol (the values in brackets above). */
 gm_forecast_protocol gm_forecast_protocol_default(void);
 /* GM_ERR_INVALID_ARG naming the field unless input_frames >= 1, input_offset
  * >= 0, both step counts >= 1, every range 0 <= begin < end, both strides

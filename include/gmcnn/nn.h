@@ -1,4 +1,4 @@
-/* gmcnn nn: layers with parameters, the named architectures of SPEC §4, and
+/* gmcnn nn: layers with parameters, the named architectures of the reference, and
  * equivariance measurement.
  *
  * A model owns a model arena holding its parameters (and their gradients),
@@ -114,6 +114,11 @@ typedef struct gm_model_desc {
     int64_t ldr_rank;      /* PLUME: LDR-GMConv rank r (0 = exact GMConv); LDR:
                             * displacement rank r (0 = 1) */
     bool modulated;        /* PLUME: the reference's modulated layer instead */
+    /* With modulated: renormalise the weights and the position vector in
+     * place before every forward, outside the autodiff graph, as the
+     * reference does (false: differentiate through the normalisation). A
+     * forward pass then writes to the model's parameters. */
+    bool modulated_in_place;
     gm_reduce pool_mode;   /* GMCNN_DEEP: max (default) or mean pooling */
     int64_t hidden;        /* PLUME: channels C after the input 1x1 (0 = 128);
                             * MLP: hidden width (0 = 256) */

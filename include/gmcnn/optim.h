@@ -87,7 +87,7 @@ typedef struct gm_optim_config {
  *   Adam:  lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0
  *          (torch.optim.Adam);
  *   AdamW: lr 0.004, betas (0.9, 0.999), eps 1e-8, weight decay 0.0153
- *          (the reference training setup of SPEC §5, not PyTorch's
+ *          (the reference training setup, not PyTorch's
  *          lr 1e-3 / weight decay 1e-2).
  * An unknown kind gives the SGD defaults with that kind (rejected by
  * gm_optim_new). */
@@ -253,7 +253,7 @@ typedef struct gm_lr_sched_config {
  * no PyTorch default); COSINE t_max 100, eta_min 0; PLATEAU the reference's
  * ReduceLROnPlateau: mode min, factor 0.7, patience 5, threshold 1e-4 rel,
  * cooldown 0, min_lr 0, eps 1e-8 (PyTorch's defaults except factor 0.7 and
- * patience 5, which SPEC §5 fixes). */
+ * patience 5, which the reference protocol fixes). */
 gm_lr_sched_config gm_lr_sched_config_default(gm_lr_sched_kind kind);
 
 typedef struct gm_lr_sched_state {

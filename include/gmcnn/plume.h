@@ -1,5 +1,5 @@
 /* gmcnn plume: a 2-D smoke-plume simulator and the three reference dataset
- * recipes of SPEC §5 (after Wang, Walters & Yu 2022, who used PhiFlow 2.0).
+ * recipes of the reference protocol (after Wang, Walters & Yu 2022, who used PhiFlow 2.0).
  *
  * Grid and conventions
  *   The domain is n x n square cells of side 1 (n = 64 for the datasets, 64f
@@ -97,7 +97,7 @@ double gm_plume_sim_smoke_added(const gm_plume_sim *s);
 /* Cell-centred velocity, 2 x n x n floats (x then y). */
 void gm_plume_sim_velocity_centered(const gm_plume_sim *s, float *out);
 
-/* --- the dataset recipes of SPEC §5 ---------------------------------------- */
+/* --- the dataset recipes of the reference protocol ---------------------------------------- */
 typedef enum gm_plume_recipe {
     GM_PLUME_TRANSLATION = 0, /* 35 sims, 10 held out */
     GM_PLUME_ROTATION = 1,    /* 36 sims, 10 held out, first frame dropped */
@@ -120,7 +120,7 @@ typedef struct gm_plume_task {
                            * the simulation at (I + 0.5) n / 64, clamped) and
                            * divide velocity by f; 1 for the other recipes */
     bool drop_first;      /* the first frame is not saved */
-    bool held_out;        /* a domain-test task of SPEC §5 */
+    bool held_out;        /* a domain-test task of the reference protocol */
     char label[48];       /* "x=8,y=5", "k=6,j=1", "i=5,f=1.5" */
 } gm_plume_task;
 

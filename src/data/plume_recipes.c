@@ -1,4 +1,4 @@
-/* The three plume dataset recipes of SPEC §5, running one task, and writing
+/* The three plume dataset recipes of the reference protocol, running one task, and writing
  * a whole recipe with simulations spread over worker threads. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,7 +24,7 @@
 static const char *const recipe_names[3] = {"translation", "rotation", "scale"};
 static const int64_t recipe_counts[3] = {35, 36, 38};
 
-/* Held-out (domain test) tasks of SPEC §5. */
+/* Held-out (domain test) tasks of the reference protocol. */
 static const int held_translation[10][2] = {{32, 20}, {32, 5},  {24, 20}, {16, 25}, {24, 5},
                                             {16, 10}, {40, 20}, {8, 25},  {24, 25}, {40, 10}};
 static const int held_rotation[10] = {6, 14, 15, 10, 18, 20, 24, 13, 21, 5};

@@ -1,4 +1,4 @@
-/* The GM model families of SPEC §4: the reference GM-CNN classifier, the
+/* The GM model families of the reference: the reference GM-CNN classifier, the
  * plume regressor, and the deeper GM-CNN with pooling onto subgroups. */
 #include <stdio.h>
 #include <string.h>
@@ -204,6 +204,7 @@ static gm_status gm__nn_build_classifier(gm_model *m) {
             GM_FORWARD_IF_ERROR(gm__nn_gmconv_init(
                 &b->layers[li].conv, &m->params, &m->rng, prefix, plan, form,
                 li == 0 ? cin : b->out_channels, b->out_channels, d->ldr_rank, d->modulated));
+            b->layers[li].conv.renorm_in_place = d->modulated_in_place;
             if (deep && d->norm == GM_NORM_BATCH) {
                 snprintf(prefix, sizeof prefix, "blocks.%lld.layers.%lld.norm", (long long)bi,
                          (long long)li);
@@ -277,6 +278,7 @@ static gm_status gm__nn_build_plume(gm_model *m) {
             GM_FORWARD_IF_ERROR(gm__nn_gmconv_init(&b->layers[li].conv, &m->params, &m->rng,
                                                    prefix, m->levels[0].plan, d->form, cin, c,
                                                    d->ldr_rank, d->modulated));
+            b->layers[li].conv.renorm_in_place = d->modulated_in_place;
             snprintf(prefix, sizeof prefix, "blocks.%lld.layers.%lld.prelu.weight",
                      (long long)bi, (long long)li);
             GM_FORWARD_IF_ERROR(gm__nn_prelu_new(m, &b->layers[li].prelu, prefix));

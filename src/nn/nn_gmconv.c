@@ -1,6 +1,8 @@
 /* The GM convolution layer: exact GMConv, LDR-GMConv (a group matrix plus a
  * rank-r displacement: approximately equivariant) and the reference's
  * modulated regression layer. */
+#include <math.h>
+
 #include "nn_internal.h"
 
 gm_status gm__nn_gmconv_init(gm__nn_gmconv *l, gm__nn_params *p, gm_rng *rng, const char *prefix,
@@ -65,11 +67,29 @@ static gm_status gm__nn_bias_plane(gm_ctx *ctx, int64_t batch, int64_t n, gm_ten
     return gm_op_conv1x1(ctx, ones, zero, bias, out);
 }
 
+/* Each row of t (the first axis indexes rows) divided in place by its
+ * Euclidean norm plus 1e-12, as gm_op_row_normalize computes it. */
+static void gm__nn_rows_normalize_in_place(gm_tensor *t) {
+    const int64_t rows = t->shape[0], len = t->numel / rows;
+    for (int64_t r = 0; r < rows; r++) {
+        gm_real *row = t->data + r * len;
+        double sq = 0.0;
+        for (int64_t j = 0; j < len; j++) sq += (double)row[j] * (double)row[j];
+        const double inv = 1.0 / (sqrt(sq) + 1e-12);
+        for (int64_t j = 0; j < len; j++) row[j] = (gm_real)((double)row[j] * inv);
+    }
+}
+
 static gm_status gm__nn_modulated_forward(const gm__nn_gmconv *l, gm_ctx *ctx, gm_tensor *x,
                                           gm_tensor **out) {
-    gm_tensor *w = NULL, *e = NULL, *e1 = NULL, *y = NULL, *ye = NULL, *b = NULL;
-    GM_FORWARD_IF_ERROR(gm_op_row_normalize(ctx, l->weight, &w));
-    GM_FORWARD_IF_ERROR(gm_op_row_normalize(ctx, l->e, &e));
+    gm_tensor *w = l->weight, *e = l->e, *e1 = NULL, *y = NULL, *ye = NULL, *b = NULL;
+    if (l->renorm_in_place) {
+        gm__nn_rows_normalize_in_place(l->weight);
+        gm__nn_rows_normalize_in_place(l->e);
+    } else {
+        GM_FORWARD_IF_ERROR(gm_op_row_normalize(ctx, l->weight, &w));
+        GM_FORWARD_IF_ERROR(gm_op_row_normalize(ctx, l->e, &e));
+    }
     GM_FORWARD_IF_ERROR(gm_op_reshape(ctx, e, 1, &l->positions, &e1));
     GM_FORWARD_IF_ERROR(gm_op_gmconv(ctx, l->plan, x, w, NULL, l->form, &y));
     GM_FORWARD_IF_ERROR(gm_op_mul_positions(ctx, y, e1, &ye));

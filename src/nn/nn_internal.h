@@ -45,6 +45,11 @@ void gm__nn_fill(gm_tensor *t, double value);
  *   exact      (rank 0):  y = conv_c(x) + b
  *   LDR        (rank r):  y = conv_c(x) + b + sum_{rho<r} v_rho (.) conv_{u_rho}(x)
  *   modulated:            y = (e/||e||) (.) conv_{w~}(x) + b,  w~_o = w_o/||w_o||
+ * The modulated layer normalises inside the graph (gradients flow through
+ * the normalisation) unless renorm_in_place is set: then, as the reference
+ * does, w and e are overwritten by their normalised values before each
+ * forward, outside the graph, and the gradient is that of the normalised
+ * values (in effect a projection onto the unit spheres after every step).
  * where (.) multiplies every channel at position g by v_rho[g] (e[g]).
  * The bias sits on the c convolution only (in the modulated layer it is added
  * after the modulation, as in the reference). Parameters:
@@ -61,6 +66,7 @@ typedef struct gm__nn_gmconv {
     int64_t in_channels, out_channels, positions;
     int64_t rank;
     bool modulated;
+    bool renorm_in_place; /* modulated: the reference's in-place renormalisation */
     gm_tensor *weight, *bias;
     gm_tensor **u, **v; /* rank entries each (arena arrays); NULL when rank 0 */
     gm_tensor *e;       /* modulated only */

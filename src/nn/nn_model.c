@@ -86,6 +86,8 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
                        GM_ERR_INVALID_ARG,
                        "model: blocks and hidden do not apply to the LDR model (one n x n layer, "
                        "n = C*H*W)");
+    GM_RETURN_ERROR_IF(d->modulated_in_place && !d->modulated, GM_ERR_INVALID_ARG,
+                       "model: modulated_in_place applies to the modulated layer only");
     GM_RETURN_ERROR_IF(d->modulated && d->ldr_rank > 0, GM_ERR_INVALID_ARG,
                        "model: modulated excludes ldr_rank (the modulated layer is rank 1 "
                        "by construction)");

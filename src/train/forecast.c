@@ -1,5 +1,5 @@
 /* Autoregressive forecasting: the rollout loss as a training task of the
- * trainer's loop, rollout evaluation (RMSE of SPEC §5), single-window
+ * trainer's loop, rollout evaluation (RMSE of the reference protocol), single-window
  * predictions and the run report. */
 #include <math.h>
 #include <stdio.h>

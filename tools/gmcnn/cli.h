@@ -55,7 +55,7 @@ gm_status cli_load_images(const char *path, const gm_model *m, const cli_norm *n
                           gm_dataset *out);
 
 /* The forecasting protocol a saved model was trained with (its
- * GM_FORECAST_META_KEY metadata), else SPEC 5's with input_frames =
+ * GM_FORECAST_META_KEY metadata), else the reference protocol's with input_frames =
  * in_channels / 2; GM_ERR_FORMAT naming the file for malformed metadata. */
 gm_status cli_forecast_protocol(const char *path, const gm_model *m, gm_forecast_protocol *out);
 

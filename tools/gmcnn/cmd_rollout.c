@@ -12,7 +12,7 @@ static const char rollout_usage[] =
     "\n"
     "Rolls a saved forecasting model out autoregressively on one simulation\n"
     "file ((frames, 2, H, W) float32, e.g. build/plume/translation/sim_000.npy)\n"
-    "from window S of SPEC 5: the inputs are frames S+2 .. S+11 (the input\n"
+    "from window S of the reference protocol: the inputs are frames S+2 .. S+11 (the input\n"
     "frames and offset the model was trained with), the predictions are\n"
     "compared with frames S+12, S+13, ... Prints the RMSE of every step and of\n"
     "the whole rollout; with --png, draws the true and the predicted velocity\n"

@@ -31,7 +31,7 @@ static const char train_usage[] =
     "best_val_accuracy, best_epoch, epochs_run, parameters, train_seconds, ...).\n"
     "\n"
     "With data.source plume (configs/plume-*.yaml): forecasting with the protocol\n"
-    "of SPEC 5 on the dataset directory data.path: rollout training on the\n"
+    "of the reference protocol on the dataset directory data.path: rollout training on the\n"
     "training windows, validation RMSE after every epoch, then the test RMSE on\n"
     "the future and the domain windows for the best and the last model, also\n"
     "written to <output.dir>/results.json (rmse_future, rmse_domain, their _last\n"
@@ -69,10 +69,10 @@ static const char eval_usage[] =
     "Inputs are standardised with the statistics the model file carries, if any.\n"
     "\n"
     "With --data: evaluates a saved forecasting model on a plume dataset\n"
-    "directory (manifest.json + sim_NNN.npy): the RMSE of SPEC 5 over the future\n"
+    "directory (manifest.json + sim_NNN.npy): the RMSE of the reference protocol over the future\n"
     "windows (training simulations) and the domain windows (held-out\n"
     "simulations), rolled out autoregressively. The window protocol is the one\n"
-    "the model was trained with (stored in its file; SPEC 5's otherwise):\n"
+    "the model was trained with (stored in its file; the reference protocol's otherwise):\n"
     "  --future B,E   future windows s with B <= s < E (default 200,250)\n"
     "  --domain B,E   domain windows s with B <= s < E (default 0,100)\n"
     "  --steps N      rollout steps per window (default 20)\n"
@@ -923,7 +923,14 @@ int cmd_info(int argc, char **argv) {
     if (gm_model_group(m))
         printf("group       %s (order %lld), radius %lld\n", gm_group_name(gm_model_group(m)),
                (long long)gm_group_order(gm_model_group(m)), (long long)d->radius);
-    printf("input       %lld channels\n", (long long)d->in_channels);
+    printf("input       %lld channels", (long long)d->in_channels);
+    if (gm_model_group(m) && gm_group_wallpaper_points(gm_model_group(m)) > 0 &&
+        d->kind == GM_MODEL_GMCNN_DEEP) {
+        const int64_t side = gm_group_param(gm_model_group(m));
+        printf(", %lld x %lld images lifted to the group", (long long)side, (long long)side);
+    }
+    printf("\n");
+    if (d->norm == GM_NORM_BATCH) printf("norm        batch (per channel, running statistics)\n");
     if (d->kind == GM_MODEL_PLUME || d->regressor)
         printf("output      %lld channels per position (regressor)\n", (long long)d->out_dim);
     else
@@ -937,9 +944,10 @@ int cmd_info(int argc, char **argv) {
         const gm_tensor *t = gm_model_param(m, i);
         char shape[64];
         gm_tensor_shape_str(t, shape, sizeof shape);
-        printf("  %-40s %-16s %lld\n", gm_model_param_name(m, i), shape, (long long)t->numel);
+        printf("  %-40s %-16s %lld%s\n", gm_model_param_name(m, i), shape, (long long)t->numel,
+               t->requires_grad ? "" : " (state, not trained)");
     }
-    printf("total %lld\n", (long long)gm_model_num_params(m));
+    printf("total %lld trained\n", (long long)gm_model_num_params(m));
     gm_model_free(m);
     return CLI_OK;
 }
