@@ -7,7 +7,7 @@
 #
 #   scripts/run-accuracy.sh [GMCNN] [OUT.md]          run (or resume) every row
 #   TABLES="rot fashion-small" scripts/run-accuracy.sh  only these tables
-#   ROWS=rot-p4m-exact scripts/run-accuracy.sh         only this row
+#   ROWS=p4m-center scripts/run-accuracy.sh            only this row
 #   REPORT=1 scripts/run-accuracy.sh                   only rewrite OUT.md from
 #                                                      the runs so far
 #
@@ -31,7 +31,8 @@ ROW_SPECS=(
   # Full Fashion-MNIST: 55,000 training, 5,000 validation, the 10,000 test images.
   "fashion|gm-c28-49k|configs/fashion-small.yaml|1|"
   # Rotated digits (8,000 of the 10k digits for training and validation, 2,000 test).
-  "rot|p4m-exact|configs/rot-p4m.yaml|42|"
+  "rot|p4m-center|configs/rot-p4m.yaml|42|"
+  "rot|p4m-uncentred|configs/rot-p4m.yaml|42|model.center=false"
   "rot|cnn|configs/rot-cnn.yaml|1|"
   "rot|cnn-aug|configs/rot-cnn.yaml|1|augment.rotate=any"
   # Noise digits: the structured-matrix baselines and a GM network 11x smaller.

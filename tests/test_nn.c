@@ -805,6 +805,65 @@ Test(nn, wallpaper_gmcnn_lifts_images_and_is_invariant) {
         }
 }
 
+/* out = the image x (B, C, n*n) turned by a quarter turn about its centre
+ * (quarter = true: out[a][b] = x[b][n-1-a]) or mirrored (out[a][b] =
+ * x[a][n-1-b]): what a user does to an image array. */
+static gm_tensor *image_turn(gm_arena *a, const gm_tensor *x, int64_t n, bool quarter) {
+    gm_tensor *out = NULL;
+    cr_assert_eq(gm_tensor_new(a, x->ndim, x->shape, &out), GM_OK, "%s", gm_error_detail());
+    for (int64_t p = 0; p < x->numel / (n * n); p++)
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t c = 0; c < n; c++)
+                out->data[p * n * n + r * n + c] =
+                    quarter ? x->data[p * n * n + c * n + (n - 1 - r)]
+                            : x->data[p * n * n + r * n + (n - 1 - c)];
+    return out;
+}
+
+/* With model.center the logits of a pooled p4m model are invariant under the
+ * quarter turns and mirrors of the image about its centre; without it they
+ * are invariant under those about pixel (0, 0) only, which differ from the
+ * image's by an odd translation that the pooled stages do not keep. */
+Test(nn, centred_wallpaper_gmcnn_is_invariant_under_turns_of_the_image) {
+    gm_ctx *ctx = ctx_new();
+    gm_arena *a = arena_new();
+    gm_rng rng;
+    gm_rng_seed(&rng, 6, 0);
+    gm_tensor *x = random_tensor3(a, &rng, 2, 1, 64);
+    double defect[2] = {0, 0};
+    for (int center = 0; center <= 1; center++) {
+        gm_model_desc d = deep_desc("p4m:8", true, false);
+        d.in_channels = 1;
+        d.norm = GM_NORM_BATCH;
+        d.center = center;
+        gm_model *m = model_new(&d, 3);
+        gm_tensor *y0 = forward_eval(m, ctx, x);
+        for (int quarter = 0; quarter <= 1; quarter++) {
+            const double dq = rel_diff(forward_eval(m, ctx, image_turn(a, x, 8, quarter)), y0);
+            if (dq > defect[center]) defect[center] = dq;
+        }
+        gm_equiv_report rep;
+        cr_assert_eq(gm_model_equivariance(m, ctx, x, &rep), GM_OK, "%s", gm_error_detail());
+        for (int64_t s = 0; s < rep.nstages; s++)
+            cr_expect(rep.stages[s].defect <= 1e-5, "center %d: stage %s defect %g", center,
+                      rep.stages[s].name, rep.stages[s].defect);
+        gm_model_free(m);
+    }
+    cr_log_info("image turns: logit defect %.3g without centring, %.3g with", defect[0], defect[1]);
+    cr_expect(defect[0] > 1e-3, "without centring: %g", defect[0]);
+    cr_expect(defect[1] <= 1e-5, "with centring: %g", defect[1]);
+    gm_model_desc bad = deep_desc("p4m:7", false, false);
+    bad.center = true;
+    gm_model *m = NULL;
+    cr_expect_eq(gm_model_new(&bad, 1, &m), GM_ERR_INVALID_ARG);
+    cr_expect(strstr(gm_error_detail(), "even"), "%s", gm_error_detail());
+    bad = deep_desc("C8xC8", false, false);
+    bad.center = true;
+    cr_expect_eq(gm_model_new(&bad, 1, &m), GM_ERR_INVALID_ARG);
+    gm_arena_free(a);
+    gm_ctx_free(ctx);
+}
+
 /* --- training --------------------------------------------------------------- */
 
 /* 16 images on the 6x6 torus: a horizontal bar (class 0) or a vertical bar

@@ -28,6 +28,10 @@
  *                                 no hidden [toeplitz]
  *     regressor: false            cnn | mlp: predict a (num_classes, H*W) map
  *                                 instead of class scores (gmcnn/nn.h) [false]
+ *     center: false               deep on p4:n / p4m:n: exact symmetry under
+ *                                 quarter turns and flips about the image's
+ *                                 centre (a fixed 2x2 mean first; gmcnn/nn.h)
+ *                                 [false]
  *     modulated_in_place: false   with modulated: the reference's in-place
  *                                 renormalisation outside autodiff (gmcnn/nn.h)
  *                                 [false]

@@ -138,6 +138,15 @@ typedef struct gm_model_desc {
      *        parameters. */
     bool regressor;
     gm_norm_kind norm; /* GMCNN_DEEP and CNN */
+    /* GMCNN_DEEP on p4:n / p4m:n with n even: first a fixed 2x2 mean,
+     * y(a,b) = (x(a,b) + x(a-1,b) + x(a,b-1) + x(a-1,b-1)) / 4 on the torus,
+     * which moves the centre of the image, (n-1)/2 in both coordinates, onto
+     * the pixel n/2, a fixed point of the group's rotations and reflections.
+     * The model's exact symmetries are then the quarter turns and flips of
+     * the image about its own centre (and its translations the pooling
+     * keeps), instead of those about pixel (0, 0); the mean only removes the
+     * highest (checkerboard) frequency. */
+    bool center;
     gm_ldr_structure structure; /* LDR: the hidden matrix */
 } gm_model_desc;
 

@@ -278,8 +278,9 @@ GM_NODISCARD gm_status gm_classify_report_write(const char *path, const gm_class
  * or "shared"; pool_mode "max" or "mean"; group is null for none; dropout is
  * written with 17 significant digits so it round-trips exactly. A CNN or MLP
  * regressor (gm_model_desc.regressor) adds "regressor":true, and batch
- * normalisation (gm_model_desc.norm) "norm":"batch", and the in-place
- * modulated layer "modulated_in_place":true, as the last members;
+ * normalisation (gm_model_desc.norm) "norm":"batch", the in-place
+ * modulated layer "modulated_in_place":true and the centred wallpaper model
+ * "center":true, as the last members;
  * they are left out when not set, so other descriptions are as they were
  * before the members existed. */
 #define GM_MODEL_META_KEY "gmcnn.model"

@@ -45,7 +45,7 @@ typedef enum gm__cfg_field {
     F_SEED,
     F_MODEL, F_M_KIND, F_M_SPEC, F_M_GROUP, F_M_ORDER, F_M_RADIUS, F_M_IN, F_M_CLASSES,
     F_M_BLOCKS, F_M_DROPOUT, F_M_FORM, F_M_LDR, F_M_MOD, F_M_POOL, F_M_HIDDEN, F_M_IMH, F_M_IMW,
-    F_M_REGRESSOR, F_M_NORM, F_M_MOD_INPLACE, F_M_STRUCTURE,
+    F_M_REGRESSOR, F_M_NORM, F_M_MOD_INPLACE, F_M_CENTER, F_M_STRUCTURE,
     F_DATA, F_D_SOURCE, F_D_BATCH, F_D_VAL, F_D_NORM, F_D_IMAGES, F_D_LABELS, F_D_TEST_IMAGES,
     F_D_TEST_LABELS, F_D_TRAIN, F_D_TEST, F_D_TRAIN_DAT, F_D_TRAIN_CAT, F_D_TEST_DAT,
     F_D_TEST_CAT, F_D_GEN_KIND, F_D_GEN_SEED, F_D_GEN_NTRAIN, F_D_GEN_NTEST,
@@ -93,6 +93,7 @@ static const gm__cfg_key gm__cfg_keys[] = {
     {"model.regressor", F_M_REGRESSOR},
     {"model.norm", F_M_NORM},
     {"model.modulated_in_place", F_M_MOD_INPLACE},
+    {"model.center", F_M_CENTER},
     {"model.structure", F_M_STRUCTURE},
     {"data", F_DATA},
     {"data.source", F_D_SOURCE},
@@ -793,6 +794,7 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_M_IMW: return gm__cfg_int(c, v, path, 0, 65536, &m->image_w);
     case F_M_REGRESSOR: return gm__cfg_bool(c, v, path, &m->regressor);
     case F_M_MOD_INPLACE: return gm__cfg_bool(c, v, path, &m->modulated_in_place);
+    case F_M_CENTER: return gm__cfg_bool(c, v, path, &m->center);
     case F_M_NORM: {
         static const char *const norms[] = {"default", "batch"};
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, norms, 2, &choice));
@@ -1172,6 +1174,8 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
                             m->kind != GM_MODEL_CNN,
                         c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
                         "model.blocks[%lld].pool: only deep and cnn models pool", (long long)i);
+    GM__CFG_FAIL_IF(m->center && m->kind != GM_MODEL_GMCNN_DEEP, c, ln[F_M_CENTER],
+                    GM_ERR_INVALID_ARG, "model.center applies to deep models on p4:n or p4m:n");
     GM__CFG_FAIL_IF(m->modulated_in_place && !m->modulated, c, ln[F_M_MOD_INPLACE],
                     GM_ERR_INVALID_ARG, "model.modulated_in_place needs model.modulated: true");
     GM__CFG_FAIL_IF(m->norm == GM_NORM_BATCH && m->kind != GM_MODEL_GMCNN_DEEP &&
@@ -1597,6 +1601,7 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     if (m->regressor) gm__cfg_put(&b, "  regressor: true\n");
     if (m->norm == GM_NORM_BATCH) gm__cfg_put(&b, "  norm: batch\n");
     if (m->modulated_in_place) gm__cfg_put(&b, "  modulated_in_place: true\n");
+    if (m->center) gm__cfg_put(&b, "  center: true\n");
     if (m->kind == GM_MODEL_LDR)
         gm__cfg_put(&b, "  structure: %s\n", gm__cfg_structures[m->structure]);
 

@@ -77,21 +77,16 @@ static gm_status gm__nn_equivariance_run(gm_model *m, gm_ctx *ctx, gm_tensor *x,
     }
 
     const int64_t ngens = gm__nn_generators(m, gens);
-    const gm_group *g = m->levels[0].group;
-    const int64_t n = gm_group_order(g);
     for (int64_t i = 0; i < ngens; i++) {
         bool seen = false;
         for (int64_t j = 0; j < i && !seen; j++) seen = gens[j].top == gens[i].top;
         if (seen) continue;
-        /* L_v x, every channel of every sample. A lifting model's input
-         * lives on the cosets sH, numbered by s < m->positions: v acts by
-         * sH -> (v^-1 s)H, whose number is v^-1 s mod |positions|. */
+        /* L_v x, every channel of every sample (a lifting model's input is
+         * an image on which v acts as gm__nn_input_action says). */
         gm_tensor *xv = NULL, *yv = NULL;
         GM_FORWARD_IF_ERROR(gm_tensor_new(gm_ctx_arena(ctx), x->ndim, x->shape, &xv));
-        gm__nn_translation(g, gens[i].top, perm);
         const int64_t np = m->positions;
-        if (np != n)
-            for (int64_t e = 0; e < np; e++) perm[e] = (int32_t)(perm[e] % np);
+        gm__nn_input_action(m, gens[i].top, perm);
         for (int64_t p = 0; p < x->numel / np; p++)
             for (int64_t e = 0; e < np; e++) xv->data[p * np + e] = x->data[p * np + perm[e]];
         GM_FORWARD_IF_ERROR(gm_model_forward(m, ctx, xv, &yv));

@@ -145,6 +145,61 @@ static gm_status gm__nn_level_lift(gm__nn_level *lv, int64_t t) {
     return st;
 }
 
+/* The fixed 2x2 mean of desc.center: y(g) = sum_k x(g s_k^-1) / 4 over the
+ * translations s = (0,0), (1,0), (0,1), (1,1) of the torus, each channel on
+ * its own (a full-form kernel that is diagonal in the channels). */
+static gm_status gm__nn_level_center(gm_model *m, gm__nn_level *lv) {
+    const int64_t n = gm_group_param(lv->group), c = m->desc.in_channels;
+    GM_RETURN_ERROR_IF(n % 2 != 0, GM_ERR_INVALID_ARG,
+                       "model: center needs an even torus side, %s has %lld",
+                       gm_group_name(lv->group), (long long)n);
+    gm_group *cn = NULL;
+    gm_nbhd *s = NULL;
+    const int32_t elems[4] = {0, (int32_t)n, 1, (int32_t)(n + 1)};
+    gm_status st = gm_group_cyclic_new(n, &cn);
+    if (st == GM_OK) st = gm_group_product_new(cn, cn, &lv->center_group);
+    if (st == GM_OK) st = gm_nbhd_new(n * n, 4, elems, &s);
+    if (st == GM_OK) st = gm_gmat_plan_new(lv->center_group, s, &lv->center_plan);
+    gm_nbhd_free(s);
+    gm_group_free(cn);
+    if (st != GM_OK) return st;
+    const int64_t shape[3] = {c, c, 4};
+    GM_FORWARD_IF_ERROR(gm_tensor_new(m->params.arena, 3, shape, &lv->center_weight));
+    gm__nn_fill(lv->center_weight, 0.0);
+    for (int64_t i = 0; i < c; i++)
+        for (int64_t k = 0; k < 4; k++) lv->center_weight->data[(i * c + i) * 4 + k] = 0.25f;
+    return GM_OK;
+}
+
+void gm__nn_input_action(const gm_model *m, int32_t v, int32_t *perm) {
+    const gm_group *g = m->levels[0].group;
+    const int32_t vinv = gm_group_inv(g, v);
+    const int64_t np = m->positions;
+    if (!m->levels[0].center_plan) {
+        for (int64_t p = 0; p < np; p++) perm[p] = (int32_t)(gm_group_mul(g, vinv, (int32_t)p) % np);
+        return;
+    }
+    /* v^-1 = (t, h) moves pixel p to h(p - c) + c + t, c the image centre:
+     * in doubled coordinates q = 2p - (n-1), h acts by its integer matrix,
+     * read off its action on the unit translations (1,0) and (0,1). */
+    const int64_t n = gm_group_param(g), nn = n * n;
+    const int32_t h = (int32_t)(vinv / nn * nn);
+    const int64_t t = vinv % nn;
+    int64_t mat[2][2];
+    for (int col = 0; col < 2; col++) {
+        const int64_t img = gm_group_mul(g, h, col == 0 ? (int32_t)n : 1) % nn;
+        const int64_t a = img / n, b = img % n;
+        mat[0][col] = a == n - 1 ? -1 : a;
+        mat[1][col] = b == n - 1 ? -1 : b;
+    }
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t qa = 2 * (p / n) - (n - 1), qb = 2 * (p % n) - (n - 1);
+        const int64_t ra = mat[0][0] * qa + mat[0][1] * qb, rb = mat[1][0] * qa + mat[1][1] * qb;
+        const int64_t a = ((ra + n - 1) / 2 + t / n) % n, b = ((rb + n - 1) / 2 + t % n) % n;
+        perm[p] = (int32_t)(a * n + b);
+    }
+}
+
 static gm_status gm__nn_level0(gm_model *m) {
     gm__nn_level *lv = &m->levels[0];
     lv->group = gm_group_retain(m->group);
@@ -159,7 +214,11 @@ static gm_status gm__nn_level0(gm_model *m) {
         const int64_t side = gm_group_param(m->group);
         m->positions = side * side;
         GM_FORWARD_IF_ERROR(gm__nn_level_lift(lv, m->desc.radius));
+        if (m->desc.center) GM_FORWARD_IF_ERROR(gm__nn_level_center(m, lv));
     }
+    GM_RETURN_ERROR_IF(m->desc.center && !lv->lift_plan, GM_ERR_INVALID_ARG,
+                       "model: center applies to images lifted to p4:n or p4m:n, not to %s",
+                       gm_group_name(m->group));
     return gm__nn_level_support(lv, m->desc.radius);
 }
 
@@ -308,6 +367,13 @@ static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *
                                            gm_tensor **out) {
     const gm_model_desc *d = &m->desc;
     const bool batch_norm = d->norm == GM_NORM_BATCH;
+    const gm__nn_level *l0 = &m->levels[0];
+    if (l0->center_plan) {
+        gm_tensor *y = NULL;
+        GM_FORWARD_IF_ERROR(
+            gm_op_gmconv(ctx, l0->center_plan, x, l0->center_weight, NULL, GM_CONV_FULL, &y));
+        x = y;
+    }
     for (int64_t bi = 0; bi < m->nblocks; bi++) {
         const gm__nn_block *b = &m->blocks[bi];
         gm_tensor *res = b->lifts ? NULL : x;

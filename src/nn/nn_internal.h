@@ -92,6 +92,9 @@ typedef struct gm__nn_level {
     gm_gmat_plan *plan;     /* convolution plan of (group, nbhd) */
     gm_gmat_plan *lift_plan; /* level 0 of a wallpaper group: the lifting
                               * convolution from the torus G/H to G */
+    gm_group *center_group;  /* desc.center: the torus C_n x C_n, */
+    gm_gmat_plan *center_plan; /* the 2x2 mean's plan on it */
+    gm_tensor *center_weight;  /* and its fixed weight (C, C, 4) */
     gm_subgroup *pool_sub;  /* stride-2 subgroup of group, the next level */
     gm_gmat_plan *pool_plan;
     int32_t *to_top;        /* element index here -> index in G (gm_malloc'd) */
@@ -170,6 +173,12 @@ struct gm_model {
     int64_t ntrace;
     gm__nn_trace trace[GM_EQUIV_MAX_STAGES];
 };
+
+/* perm[p] = the input position whose value L_v moves onto position p, for
+ * the m->positions input positions: v^-1 g for a model on G; for a lifting
+ * model the pixel v^-1 . p of the torus, about pixel (0, 0), or with
+ * desc.center about the image's centre. */
+void gm__nn_input_action(const gm_model *m, int32_t v, int32_t *perm);
 
 /* Records an intermediate feature map while m->tracing is set (silently
  * drops stages beyond the report's capacity). */

@@ -86,6 +86,8 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
                        GM_ERR_INVALID_ARG,
                        "model: blocks and hidden do not apply to the LDR model (one n x n layer, "
                        "n = C*H*W)");
+    GM_RETURN_ERROR_IF(d->center && k != GM_MODEL_GMCNN_DEEP, GM_ERR_INVALID_ARG,
+                       "model: center applies to the deep GM-CNN on p4:n or p4m:n");
     GM_RETURN_ERROR_IF(d->modulated_in_place && !d->modulated, GM_ERR_INVALID_ARG,
                        "model: modulated_in_place applies to the modulated layer only");
     GM_RETURN_ERROR_IF(d->modulated && d->ldr_rank > 0, GM_ERR_INVALID_ARG,
@@ -162,6 +164,8 @@ void gm_model_free(gm_model *m) {
         gm_gmat_plan_free(lv->plan);
         gm_gmat_plan_free(lv->pool_plan);
         gm_gmat_plan_free(lv->lift_plan);
+        gm_gmat_plan_free(lv->center_plan);
+        gm_group_free(lv->center_group);
         gm_subgroup_free(lv->pool_sub);
         gm_nbhd_free(lv->nbhd);
         gm_group_free(lv->shape);

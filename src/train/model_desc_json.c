@@ -84,6 +84,10 @@ gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
         len--;
         PUT(",\"modulated_in_place\":true}");
     }
+    if (d->center) {
+        len--;
+        PUT(",\"center\":true}");
+    }
     /* Only for the LDR model, so that the other descriptions stay as they were. */
     if (d->kind == GM_MODEL_LDR) {
         GM_RETURN_ERROR_IF((int)d->structure < 0 || (int)d->structure >= COUNT(structure_names),
@@ -151,6 +155,7 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
     GM_FORWARD_IF_ERROR(get_bool(o, "modulated", &d->modulated));
     GM_FORWARD_IF_ERROR(get_bool(o, "regressor", &d->regressor));
     GM_FORWARD_IF_ERROR(get_bool(o, "modulated_in_place", &d->modulated_in_place));
+    GM_FORWARD_IF_ERROR(get_bool(o, "center", &d->center));
     int structure = 0;
     GM_FORWARD_IF_ERROR(
         get_enum(o, "structure", structure_names, COUNT(structure_names), &structure));
