@@ -32,31 +32,6 @@ static gm_dataset counting_dataset(int64_t n, int64_t c, int64_t h, int64_t w, i
     return d;
 }
 
-/* Horizontal (label 0) or vertical (label 1) bars of value 1 at a random row
- * or column of a side x side image, plus Gaussian noise of std 0.1. */
-static gm_dataset bars_dataset(int64_t n, int64_t side, uint64_t seed) {
-    gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 3, .shape = {n, side, side}};
-    gm_array lab = {.dtype = GM_DTYPE_U8, .ndim = 1, .shape = {n}};
-    img.data = gm_malloc((size_t)(n * side * side) * sizeof(float));
-    lab.data = gm_malloc((size_t)n);
-    gm_rng rng;
-    gm_rng_seed(&rng, seed, 7);
-    for (int64_t i = 0; i < n; i++) {
-        const int label = (int)(i % 2);
-        const int64_t at = gm_rng_below(&rng, (uint32_t)side);
-        float *x = (float *)img.data + i * side * side;
-        for (int64_t r = 0; r < side; r++)
-            for (int64_t c = 0; c < side; c++)
-                x[r * side + c] = (float)(((label == 0 ? r : c) == at ? 1.0 : 0.0) +
-                                          0.1 * gm_rng_normal(&rng));
-        ((uint8_t *)lab.data)[i] = (uint8_t)label;
-    }
-    gm_dataset d;
-    OK(gm_dataset_from_arrays(&img, &lab, 0, 0, 2, &d));
-    gm_array_free(&img);
-    gm_array_free(&lab);
-    return d;
-}
 
 static gm_model_desc bars_desc(double dropout) {
     gm_model_desc d = {.kind = GM_MODEL_GMCNN, .group = "C6xC6", .radius = 1, .in_channels = 1,
@@ -133,7 +108,7 @@ Test(train_dataset, split_sizes_disjoint_seeded) {
 }
 
 Test(train_dataset, normalize_gives_mean_0_std_1) {
-    gm_dataset d = bars_dataset(20, 5, 3);
+    gm_dataset d = ts_bars(20, 5, 3, 0.1);
     /* A second channel with another scale: stack the bars twice, scaled. */
     gm_dataset two = counting_dataset(20, 2, 5, 5, 2);
     for (int64_t i = 0; i < 20; i++)
@@ -211,7 +186,7 @@ static gm_status keep_record(const gm_epoch_record *r, void *user) {
 }
 
 static void split_bars(gm_dataset *train, gm_dataset *val) {
-    gm_dataset all = bars_dataset(64, 6, 5);
+    gm_dataset all = ts_bars(64, 6, 5, 0.1);
     OK(gm_dataset_split_fraction(&all, 0.2, 42, train, val));
     gm_dataset_free(&all);
 }
@@ -495,7 +470,7 @@ Test(train_json, model_desc_round_trip) {
 /* --- command line ------------------------------------------------------------ */
 
 static void write_idx_bars(const char *dir, const char *prefix, int64_t n, uint64_t seed) {
-    gm_dataset d = bars_dataset(n, 6, seed);
+    gm_dataset d = ts_bars(n, 6, seed, 0.1);
     gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 3, .shape = {n, 6, 6}, .data = d.x};
     gm_array lab = {.dtype = GM_DTYPE_U8, .ndim = 1, .shape = {n}};
     uint8_t *y = gm_malloc((size_t)n);

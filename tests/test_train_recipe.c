@@ -12,30 +12,6 @@
 #include "test_support.h"
 #include "train/train_internal.h"
 
-/* Horizontal (label 0) or vertical (label 1) bars with noise, side x side. */
-static gm_dataset bars(int64_t n, int64_t side, uint64_t seed) {
-    gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 3, .shape = {n, side, side}};
-    gm_array lab = {.dtype = GM_DTYPE_U8, .ndim = 1, .shape = {n}};
-    img.data = gm_malloc((size_t)(n * side * side) * sizeof(float));
-    lab.data = gm_malloc((size_t)n);
-    gm_rng rng;
-    gm_rng_seed(&rng, seed, 7);
-    for (int64_t i = 0; i < n; i++) {
-        const int label = (int)(i % 2);
-        const int64_t at = gm_rng_below(&rng, (uint32_t)side);
-        float *x = (float *)img.data + i * side * side;
-        for (int64_t r = 0; r < side; r++)
-            for (int64_t c = 0; c < side; c++)
-                x[r * side + c] = (float)(((label == 0 ? r : c) == at ? 1.0 : 0.0) +
-                                          0.2 * gm_rng_normal(&rng));
-        ((uint8_t *)lab.data)[i] = (uint8_t)label;
-    }
-    gm_dataset d;
-    OK(gm_dataset_from_arrays(&img, &lab, 0, 0, 2, &d));
-    gm_array_free(&img);
-    gm_array_free(&lab);
-    return d;
-}
 
 static gm_model *bars_model(uint64_t seed) {
     gm_model_desc d = {.kind = GM_MODEL_GMCNN, .group = "C6xC6", .radius = 1, .in_channels = 1,
@@ -72,7 +48,7 @@ static gm_status keep(const gm_epoch_record *r, void *user) {
 }
 
 static void split(gm_dataset *train, gm_dataset *val) {
-    gm_dataset all = bars(64, 6, 5);
+    gm_dataset all = ts_bars(64, 6, 5, 0.2);
     OK(gm_dataset_split_count(&all, 16, 42, train, val));
     gm_dataset_free(&all);
 }
@@ -107,7 +83,7 @@ static void assert_same_params(gm_model *a, gm_model *b) {
 }
 
 Test(train_recipe, split_count_matches_the_fraction_split) {
-    gm_dataset all = bars(50, 6, 1), a1, a2, b1, b2;
+    gm_dataset all = ts_bars(50, 6, 1, 0.2), a1, a2, b1, b2;
     OK(gm_dataset_split_fraction(&all, 0.2, 9, &a1, &a2));
     OK(gm_dataset_split_count(&all, 10, 9, &b1, &b2));
     cr_assert_eq(a2.n, 10);
@@ -122,7 +98,7 @@ Test(train_recipe, split_count_matches_the_fraction_split) {
 }
 
 Test(train_recipe, batches_are_augmented_by_seeded_draws) {
-    gm_dataset d = bars(4, 6, 3);
+    gm_dataset d = ts_bars(4, 6, 3, 0.2);
     gm_ctx *ctx = NULL;
     OK(gm_ctx_new(0, 1, &ctx));
     const int64_t order[4] = {2, 0, 3, 1};
@@ -265,7 +241,7 @@ Test(train_recipe, bad_options_are_named) {
 /* --- results.json ----------------------------------------------------------------- */
 
 static void write_idx(const char *dir, const char *prefix, int64_t n, uint64_t seed) {
-    gm_dataset d = bars(n, 6, seed);
+    gm_dataset d = ts_bars(n, 6, seed, 0.2);
     gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 3, .shape = {n, 6, 6}, .data = d.x};
     gm_array lab = {.dtype = GM_DTYPE_U8, .ndim = 1, .shape = {n}};
     uint8_t *y = gm_malloc((size_t)n);

@@ -6,9 +6,7 @@
 
 #define GM__NN_MLP_WIDTH 256
 
-/* Image size: given, or the two factors of a product group (a group without
- * two factors is one row of |G| pixels). */
-static gm_status gm__nn_image_size(gm_model *m) {
+gm_status gm__nn_image_size(gm_model *m) {
     gm_model_desc *d = &m->desc;
     if (d->image_h == 0) {
         const int64_t n = gm_group_order(m->group);
@@ -31,12 +29,8 @@ static gm_status gm__nn_image_size(gm_model *m) {
     m->image_h = d->image_h;
     m->image_w = d->image_w;
     m->positions = n;
-    return GM_OK;
-}
-
-/* With a group, the baseline's logits can still be tested for invariance
- * (they are not invariant: the point of the comparison). */
-static gm_status gm__nn_baseline_domain(gm_model *m) {
+    /* With a group, the baseline's logits can still be tested for invariance
+     * (they are not invariant: the point of the comparison). */
     if (!m->group) return GM_OK;
     gm__nn_level *lv = &m->levels[0];
     lv->group = gm_group_retain(m->group);
@@ -134,7 +128,6 @@ static gm_status gm__nn_build_mlp(gm_model *m) {
 
 gm_status gm__nn_build_baseline(gm_model *m) {
     GM_FORWARD_IF_ERROR(gm__nn_image_size(m));
-    GM_FORWARD_IF_ERROR(gm__nn_baseline_domain(m));
     m->classifier = !m->desc.regressor;
     m->out_level = 0;
     if (m->desc.kind == GM_MODEL_CNN) return gm__nn_build_cnn(m);

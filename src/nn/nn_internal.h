@@ -192,6 +192,11 @@ GM_NODISCARD gm_status gm__nn_build_gm(gm_model *m);
 GM_NODISCARD gm_status gm__nn_forward_gm(gm_model *m, gm_ctx *ctx, gm_tensor *x,
                                          gm_tensor **out);
 GM_NODISCARD gm_status gm__nn_build_baseline(gm_model *m);
+/* The image size of a baseline (desc.image_h x image_w, or the two factors
+ * of a product group, or one row of |G| pixels) into m->image_h/w and
+ * m->positions, checked against the group's order; with a group, level 0 so
+ * that the (non-invariant) logits can be measured. */
+GM_NODISCARD gm_status gm__nn_image_size(gm_model *m);
 GM_NODISCARD gm_status gm__nn_forward_baseline(gm_model *m, gm_ctx *ctx, gm_tensor *x,
                                                gm_tensor **out);
 /* The structured-matrix baselines, GM_MODEL_LDR (nn_ldr.c). */

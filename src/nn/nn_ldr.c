@@ -9,38 +9,17 @@
 
 #include "nn_internal.h"
 
-/* Image size as for the other baselines: given, or the two factors of a
- * product group (one row of |G| pixels for any other group). */
+/* Image size as for the other baselines, and n = C*H*W small enough for a
+ * dense n x n matrix. */
 static gm_status gm__nn_ldr_image_size(gm_model *m) {
-    gm_model_desc *d = &m->desc;
-    if (d->image_h == 0) {
-        const int64_t n = gm_group_order(m->group);
-        const bool product = gm_group_kind_of(m->group) == GM_GROUP_PRODUCT;
-        d->image_h = product ? gm_group_order(gm_group_factor(m->group, 0)) : 1;
-        d->image_w = product ? gm_group_order(gm_group_factor(m->group, 1)) : n;
-    }
-    int64_t hw, n;
-    GM_RETURN_ERROR_IF(gm_mul_overflow_i64(d->image_h, d->image_w, &hw) ||
-                           gm_mul_overflow_i64(hw, d->in_channels, &n) || n > (1 << 16),
+    GM_FORWARD_IF_ERROR(gm__nn_image_size(m));
+    const gm_model_desc *d = &m->desc;
+    int64_t n;
+    GM_RETURN_ERROR_IF(gm_mul_overflow_i64(m->positions, d->in_channels, &n) || n > (1 << 16),
                        GM_ERR_TOO_LARGE,
                        "model: LDR layer on %lld channels of %lld x %lld is too large (n = C*H*W "
                        "at most 65536)",
                        (long long)d->in_channels, (long long)d->image_h, (long long)d->image_w);
-    GM_RETURN_ERROR_IF(m->group && gm_group_order(m->group) != hw, GM_ERR_INVALID_ARG,
-                       "model: image %lld x %lld does not match the order %lld of group %s",
-                       (long long)d->image_h, (long long)d->image_w,
-                       (long long)gm_group_order(m->group), gm_group_name(m->group));
-    m->image_h = d->image_h;
-    m->image_w = d->image_w;
-    m->positions = hw;
-    /* With a group, the (non-invariant) logits can still be measured. */
-    if (!m->group) return GM_OK;
-    gm__nn_level *lv = &m->levels[0];
-    lv->group = gm_group_retain(m->group);
-    lv->to_top = gm_malloc_array((size_t)hw, sizeof *lv->to_top);
-    if (!lv->to_top) return gm__nomem("model domain");
-    for (int64_t i = 0; i < hw; i++) lv->to_top[i] = (int32_t)i;
-    m->nlevels = 1;
     return GM_OK;
 }
 

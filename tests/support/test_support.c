@@ -175,3 +175,28 @@ double ts_rel_diff_ref(int64_t n, const gm_real *a, const double *ref) {
 double ts_rel_diff(int64_t n, const gm_real *a, const gm_real *b) {
     return rel_diff(n, a, b, NULL);
 }
+
+gm_dataset ts_bars(int64_t n, int64_t side, uint64_t seed, double noise) {
+    gm_array img = {.dtype = GM_DTYPE_F32, .ndim = 3, .shape = {n, side, side}};
+    gm_array lab = {.dtype = GM_DTYPE_U8, .ndim = 1, .shape = {n}};
+    img.data = gm_malloc((size_t)(n * side * side) * sizeof(float));
+    lab.data = gm_malloc((size_t)n);
+    cr_assert(img.data && lab.data);
+    gm_rng rng;
+    gm_rng_seed(&rng, seed, 7);
+    for (int64_t i = 0; i < n; i++) {
+        const int label = (int)(i % 2);
+        const int64_t at = gm_rng_below(&rng, (uint32_t)side);
+        float *x = (float *)img.data + i * side * side;
+        for (int64_t r = 0; r < side; r++)
+            for (int64_t c = 0; c < side; c++)
+                x[r * side + c] = (float)(((label == 0 ? r : c) == at ? 1.0 : 0.0) +
+                                          noise * gm_rng_normal(&rng));
+        ((uint8_t *)lab.data)[i] = (uint8_t)label;
+    }
+    gm_dataset d;
+    OK(gm_dataset_from_arrays(&img, &lab, 0, 0, 2, &d));
+    gm_array_free(&img);
+    gm_array_free(&lab);
+    return d;
+}
