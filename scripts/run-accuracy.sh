@@ -41,7 +41,9 @@ ROW_SPECS=(
   "noise|toeplitz-r4|configs/baseline-toeplitz.yaml|1|"
   "noise|unstructured|configs/baseline-unstructured.yaml|1|"
   # Rotated digits on image backgrounds, the same models.
+  "bg-rot|bg-gm-p4|configs/bg-rot-gm-tiny.yaml|1|"
   "bg-rot|bg-gm-tiny|configs/noise-gm-tiny.yaml|1|data.kind=rot-back-image"
+  "bg-rot|bg-gm-c28-4k|configs/noise-gm-tiny.yaml|1|data.kind=rot-back-image;model.blocks=[{num_layers: 1, out_channels: 8, pool: true}, {num_layers: 1, out_channels: 16, pool: true}, {num_layers: 1, out_channels: 16}]"
   "bg-rot|bg-ldr-td-r1|configs/baseline-ldr-td.yaml|1|data.kind=rot-back-image"
   "bg-rot|bg-toeplitz-r4|configs/baseline-toeplitz.yaml|1|data.kind=rot-back-image"
   "bg-rot|bg-unstructured|configs/baseline-unstructured.yaml|1|data.kind=rot-back-image"

@@ -66,6 +66,7 @@ Test(config, accuracy_configs_build_with_their_parameter_counts) {
     } cases[] = {
         {"fashion-small.yaml", 49404}, {"rot-p4m.yaml", 80475},     {"rot-cnn.yaml", 81238},
         {"partial-p4.yaml", 25523},    {"partial-cnn.yaml", 27978}, {"noise-gm-tiny.yaml", 1361},
+        {"bg-rot-gm-tiny.yaml", 1309},
         {"plume-reference.yaml", 13356}, {"default.yaml", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

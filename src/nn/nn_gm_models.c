@@ -1,5 +1,6 @@
-/* The GM model families of the reference: the reference GM-CNN classifier, the
- * plume regressor, and the deeper GM-CNN with pooling onto subgroups. */
+/* The GM model families: the reference GM-CNN classifier, the plume
+ * regressor, and the deeper GM-CNN with pooling onto subgroups (on p4/p4m
+ * lifting images to the group). */
 #include <stdio.h>
 #include <string.h>
 
