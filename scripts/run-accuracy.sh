@@ -32,6 +32,7 @@ ROW_SPECS=(
   "fashion|gm-c28-49k|configs/fashion-small.yaml|1|"
   # Rotated digits (8,000 of the 10k digits for training and validation, 2,000 test).
   "rot|p4m-center|configs/rot-p4m.yaml|42|"
+  "rot|p4m-center-aug|configs/rot-p4m.yaml|42|augment.rotate=any"
   "rot|p4m-uncentred|configs/rot-p4m.yaml|42|model.center=false;trainer.max_epochs=20"
   "rot|cnn|configs/rot-cnn.yaml|1|"
   "rot|cnn-aug|configs/rot-cnn.yaml|1|augment.rotate=any"
