@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -520,4 +521,79 @@ Test(config, recipe_key_errors_name_line_and_key) {
              "%sdata: {kind: rotated}\ntrainer: {max_epochs: 3}\n"
              "scheduler:\n  kind: cosine\n  warmup_epochs: 3\n", m);
     expect_fail(y, GM_ERR_INVALID_ARG, "warmup_epochs = 3 must be below t_max = 3", NULL);
+}
+
+static int warn_calls;
+static char warn_last[1024];
+static void capture_warn(gm_log_level level, const char *msg, void *ud) {
+    (void)ud;
+    if (level != GM_LOG_WARN) return;
+    warn_calls++;
+    const size_t n = strlen(warn_last);
+    snprintf(warn_last + n, sizeof warn_last - n, "%s\n", msg);
+}
+
+/* A change of optimizer or scheduler kind keeps every value given for a key
+ * that applies to the new kind, whatever the order of the overrides. */
+Test(config, overrides_do_not_depend_on_their_order) {
+    static const char yaml[] = "data: {kind: rotated}\nmodel: {spec: C4}\n"
+                               "optimizer: {kind: sgd, lr: 0.2, weight_decay: 0.01, momentum: 0.9}\n"
+                               "scheduler: {kind: cosine, warmup_epochs: 2, t_max: 7}\n";
+    const char *a[] = {"optimizer.lr=0.5", "optimizer.kind=adam", "scheduler.kind=constant"};
+    const char *b[] = {"scheduler.kind=constant", "optimizer.kind=adam", "optimizer.lr=0.5"};
+    const char *const *orders[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        gm_config *cfg = parse(yaml);
+        warn_calls = 0;
+        warn_last[0] = '\0';
+        gm_log_set_handler(capture_warn, NULL);
+        const gm_status st = gm_config_set_all(cfg, 3, orders[i]);
+        gm_log_set_handler(NULL, NULL);
+        OK(st);
+        const gm_fit_options *f = gm_config_fit(cfg);
+        cr_assert_eq(f->optim.kind, GM_OPTIM_ADAM);
+        cr_assert_eq(f->optim.lr, 0.5, "order %d: lr %g", i, f->optim.lr);
+        cr_assert_eq(f->optim.weight_decay, 0.01, "order %d", i);
+        cr_assert_eq(f->optim.beta1, 0.9);
+        cr_assert_eq(f->sched.kind, GM_LR_CONSTANT);
+        cr_assert_eq(f->sched.warmup_epochs, 2, "order %d", i);
+        /* momentum and t_max do not apply any more: dropped, each with a warning. */
+        cr_assert_eq(warn_calls, 2, "order %d: %d warnings", i, warn_calls);
+        cr_assert(strstr(warn_last, "scheduler.t_max (line 4) does not apply to scheduler.kind "
+                                    "constant; dropped\n"), "%s", warn_last);
+        cr_assert(strstr(warn_last, "optimizer.momentum (line 3) does not apply to optimizer.kind "
+                                    "adam; dropped\n"), "%s", warn_last);
+        gm_config_free(cfg);
+    }
+    /* A key given for the old kind and set again for the new one. */
+    gm_config *cfg = parse(yaml);
+    const char *c[] = {"optimizer.momentum=0.5", "optimizer.kind=sgd"};
+    OK(gm_config_set_all(cfg, 2, c));
+    cr_assert_eq(gm_config_fit(cfg)->optim.momentum, 0.5);
+    /* Selecting cosine again: t_max given in the file is kept. */
+    const char *d[] = {"scheduler.kind=step", "scheduler.kind=cosine"};
+    OK(gm_config_set_all(cfg, 2, d));
+    cr_assert_eq(gm_config_fit(cfg)->sched.kind, GM_LR_COSINE);
+    gm_config_free(cfg);
+}
+
+/* Deep nesting is refused before the document is built, in linear time. */
+Test(config, deep_nesting_is_rejected_early) {
+    const size_t depth = 400000;
+    char *yaml = malloc(8 + 2 * depth + 2);
+    cr_assert_not_null(yaml);
+    memcpy(yaml, "extra: ", 7);
+    memset(yaml + 7, '[', depth);
+    memset(yaml + 7 + depth, ']', depth);
+    strcpy(yaml + 7 + 2 * depth, "\n");
+    expect_fail(yaml, GM_ERR_FORMAT, "line 1", "nested deeper than 32 levels");
+    yaml[7 + depth] = '\0'; /* unclosed */
+    expect_fail(yaml, GM_ERR_FORMAT, "line 1", "nested deeper than 32 levels");
+    free(yaml);
+    expect_fail("model:\n a:\n  b:\n   c:\n    d: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]"
+                "]]]]]]]]]]]\n", GM_ERR_FORMAT, "line 5", "nested deeper");
+    /* The deepest legitimate config is far from the limit. */
+    gm_config *cfg = parse("data: {kind: rotated}\nmodel:\n  spec: C4\n  blocks:\n"
+                           "    - {num_layers: 1, out_channels: 2}\n");
+    gm_config_free(cfg);
 }

@@ -21,6 +21,7 @@
 
 /* Larger than any sensible config; keeps a stray binary file out. */
 #define GM__CFG_MAX_BYTES ((size_t)1 << 20)
+#define GM__CFG_MAX_DEPTH 32 /* nesting of lists and mappings */
 #define GM__CFG_PATH_MAX 96
 
 /* Owned strings of a config, by slot. */
@@ -222,7 +223,8 @@ struct gm_config {
     int ref_group;     /* 0 none, 'C' cyclic, 'D' dihedral */
     int64_t ref_order; /* 0 = not given */
     int line[F_COUNT]; /* 1-based line a field was set on; 0 = default or override */
-    bool t_max_given;  /* else a cosine schedule spans trainer.max_epochs */
+    bool given[F_COUNT]; /* set by the file or an override, not a default (a cosine
+                          * schedule without a given t_max spans trainer.max_epochs) */
 };
 
 /* Where values come from, for details. */
@@ -699,6 +701,82 @@ static bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k) {
     return true;
 }
 
+/* The members behind the keys of the optimizer and scheduler sections: what
+ * a change of kind keeps. */
+typedef struct gm__cfg_member {
+    gm__cfg_field field;
+    size_t offset, size;
+} gm__cfg_member;
+
+#define GM__CFG_MEMBER(f, type, m) {f, offsetof(type, m), sizeof(((type *)0)->m)}
+static const gm__cfg_member gm__cfg_optim_members[] = {
+    GM__CFG_MEMBER(F_O_LR, gm_optim_config, lr),
+    GM__CFG_MEMBER(F_O_WD, gm_optim_config, weight_decay),
+    GM__CFG_MEMBER(F_O_MOM, gm_optim_config, momentum),
+    GM__CFG_MEMBER(F_O_DAMP, gm_optim_config, dampening),
+    GM__CFG_MEMBER(F_O_NEST, gm_optim_config, nesterov),
+    GM__CFG_MEMBER(F_O_BETAS, gm_optim_config, beta1),
+    GM__CFG_MEMBER(F_O_BETAS, gm_optim_config, beta2),
+    GM__CFG_MEMBER(F_O_EPS, gm_optim_config, eps),
+    GM__CFG_MEMBER(F_O_DECAY, gm_optim_config, decay),
+};
+static const gm__cfg_member gm__cfg_sched_members[] = {
+    GM__CFG_MEMBER(F_S_STEP, gm_lr_sched_config, step_size),
+    GM__CFG_MEMBER(F_S_GAMMA, gm_lr_sched_config, gamma),
+    GM__CFG_MEMBER(F_S_TMAX, gm_lr_sched_config, t_max),
+    GM__CFG_MEMBER(F_S_ETAMIN, gm_lr_sched_config, eta_min),
+    GM__CFG_MEMBER(F_S_WARMUP, gm_lr_sched_config, warmup_epochs),
+    GM__CFG_MEMBER(F_S_MODE, gm_lr_sched_config, mode),
+    GM__CFG_MEMBER(F_S_FACTOR, gm_lr_sched_config, factor),
+    GM__CFG_MEMBER(F_S_PATIENCE, gm_lr_sched_config, patience),
+    GM__CFG_MEMBER(F_S_THRESH, gm_lr_sched_config, threshold),
+    GM__CFG_MEMBER(F_S_THMODE, gm_lr_sched_config, threshold_mode),
+    GM__CFG_MEMBER(F_S_COOLDOWN, gm_lr_sched_config, cooldown),
+    GM__CFG_MEMBER(F_S_MINLR, gm_lr_sched_config, min_lr),
+    GM__CFG_MEMBER(F_S_EPS, gm_lr_sched_config, eps),
+};
+#undef GM__CFG_MEMBER
+
+/* A new kind starts from its defaults, but every value given so far (in the
+ * file or by an override) that applies to the new kind is kept, so the
+ * outcome does not depend on the order of the keys; a given value that no
+ * longer applies is dropped with a warning. */
+static void gm__cfg_keep_given(gm__cfg_ctx *c, const gm__cfg_member *members, size_t n,
+                               const void *old, void *fresh, const char *kind_key,
+                               const char *kind, bool (*applies)(gm__cfg_field, const void *)) {
+    gm_config *cfg = c->cfg;
+    for (size_t i = 0; i < n; i++) {
+        const gm__cfg_field f = members[i].field;
+        if (!cfg->given[f]) continue;
+        if (applies(f, fresh)) {
+            memcpy((char *)fresh + members[i].offset, (const char *)old + members[i].offset,
+                   members[i].size);
+            continue;
+        }
+        if (i > 0 && members[i - 1].field == f) continue; /* a pair, reported once */
+        const char *path = "?";
+        for (size_t k = 0; k < GM__CFG_NKEYS; k++)
+            if (gm__cfg_keys[k].field == f) path = gm__cfg_keys[k].path;
+        const char *nm = cfg->str[GM__S_NAME] ? cfg->str[GM__S_NAME] : "<string>";
+        if (cfg->line[f] > 0)
+            gm_log(GM_LOG_WARN, "config '%s': %s (line %d) does not apply to %s %s; dropped", nm,
+                   path, cfg->line[f], kind_key, kind);
+        else
+            gm_log(GM_LOG_WARN, "config '%s': %s does not apply to %s %s; dropped", nm, path,
+                   kind_key, kind);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!applies(members[i].field, fresh)) cfg->given[members[i].field] = false;
+}
+
+static bool gm__cfg_optim_applies(gm__cfg_field f, const void *o) {
+    return gm__cfg_optim_key_applies(f, ((const gm_optim_config *)o)->kind);
+}
+
+static bool gm__cfg_sched_applies(gm__cfg_field f, const void *s) {
+    return gm__cfg_sched_key_applies(f, ((const gm_lr_sched_config *)s)->kind);
+}
+
 static gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *map,
                                    const char *prefix);
 
@@ -748,6 +826,7 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
                     "%s does not apply to scheduler.kind %s", path,
                     gm_lr_sched_kind_name(s->kind));
 
+    cfg->given[f] = true;
     switch (f) {
     case F_MODEL: case F_DATA: case F_TRAINER: case F_OPTIM: case F_SCHED: case F_EARLY:
     case F_OUTPUT: case F_AUGMENT:
@@ -921,7 +1000,13 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
     case F_O_KIND:
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_optims,
                                            GM__CFG_LEN(gm__cfg_optims), &choice));
-        if ((gm_optim_kind)choice != o->kind) *o = gm_optim_config_default((gm_optim_kind)choice);
+        if ((gm_optim_kind)choice != o->kind) {
+            const gm_optim_config old = *o;
+            *o = gm_optim_config_default((gm_optim_kind)choice);
+            gm__cfg_keep_given(c, gm__cfg_optim_members, (size_t)GM__CFG_LEN(gm__cfg_optim_members), &old,
+                               o, "optimizer.kind", gm_optim_kind_name(o->kind),
+                               gm__cfg_optim_applies);
+        }
         return GM_OK;
     case F_O_LR: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->lr);
     case F_O_WD: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->weight_decay);
@@ -952,14 +1037,16 @@ static gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_fie
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_scheds,
                                            GM__CFG_LEN(gm__cfg_scheds), &choice));
         if ((gm_lr_sched_kind)choice != s->kind) {
+            const gm_lr_sched_config old = *s;
             *s = gm_lr_sched_config_default((gm_lr_sched_kind)choice);
-            cfg->t_max_given = false;
+            gm__cfg_keep_given(c, gm__cfg_sched_members, (size_t)GM__CFG_LEN(gm__cfg_sched_members), &old,
+                               s, "scheduler.kind", gm_lr_sched_kind_name(s->kind),
+                               gm__cfg_sched_applies);
         }
         return GM_OK;
     case F_S_STEP: return gm__cfg_int(c, v, path, 1, 1000000, &s->step_size);
     case F_S_GAMMA: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->gamma);
     case F_S_TMAX:
-        cfg->t_max_given = true;
         return gm__cfg_int(c, v, path, 1, 1000000, &s->t_max);
     case F_S_ETAMIN: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->eta_min);
     case F_S_MODE: {
@@ -1020,6 +1107,11 @@ static gm_status gm__cfg_key_of(const gm__cfg_ctx *c, const yaml_node_t *k, cons
     return GM_OK;
 }
 
+/* Keys that select a kind: its defaults and which other keys apply. */
+static bool gm__cfg_is_selector(gm__cfg_field f) {
+    return f == F_M_KIND || f == F_D_SOURCE || f == F_O_KIND || f == F_S_KIND;
+}
+
 static gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *map,
                                    const char *prefix) {
     const yaml_node_pair_t *start = map->data.mapping.pairs.start;
@@ -1034,8 +1126,7 @@ static gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const y
             char path[2 * GM__CFG_PATH_MAX];
             const gm__cfg_key *key = NULL;
             GM_FORWARD_IF_ERROR(gm__cfg_key_of(c, k, prefix, path, sizeof path, &key));
-            const bool selector = key->field == F_M_KIND || key->field == F_D_SOURCE ||
-                                  key->field == F_O_KIND || key->field == F_S_KIND;
+            const bool selector = gm__cfg_is_selector(key->field);
             if (pass == 0) {
                 const int line = gm__cfg_line(k);
                 if (c->from_file) {
@@ -1265,7 +1356,7 @@ static gm_status gm__cfg_validate(gm__cfg_ctx *c) {
                     c, ln[F_D_SPLIT], GM_ERR_INVALID_ARG,
                     "data.split official needs Fashion-MNIST digits (data.kind fashion or "
                     "fashion-rotated, or data.digits: fashion)");
-    if (fo->sched.kind == GM_LR_COSINE && !cfg->t_max_given) fo->sched.t_max = fo->epochs;
+    if (fo->sched.kind == GM_LR_COSINE && !cfg->given[F_S_TMAX]) fo->sched.t_max = fo->epochs;
 
     /* The optimizer and schedule modules own their rules; these catch the
      * combinations a single key cannot (nesterov without momentum). */
@@ -1303,11 +1394,44 @@ static gm_status gm__cfg_yaml_error(const gm__cfg_ctx *c, const yaml_parser_t *p
                         (int)mk.column + 1, prob);
 }
 
+/* Walks the YAML events once and stops at the first collection nested
+ * deeper than GM__CFG_MAX_DEPTH: libyaml's document loader takes time
+ * growing faster than linearly with the nesting depth, and no config needs
+ * more than a few levels. Syntax errors are left to the loader. */
+static gm_status gm__cfg_check_depth(const gm__cfg_ctx *c, const char *text, size_t len) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return gm__nomem("YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    gm_status st = GM_OK;
+    int depth = 0;
+    for (bool done = false; !done && st == GM_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) break;
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > GM__CFG_MAX_DEPTH)
+                st = gm__cfg_fail(c, (int)ev.start_mark.line + 1, GM_ERR_FORMAT,
+                                  "lists and mappings nested deeper than %d levels (column %d)",
+                                  GM__CFG_MAX_DEPTH, (int)ev.start_mark.column + 1);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        case YAML_STREAM_END_EVENT: done = true; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return st;
+}
+
 /* Loads exactly one YAML document from text (which may be empty only when
  * allow_empty; its root is then NULL). */
 static gm_status gm__cfg_load_doc(const gm__cfg_ctx *c, const char *text, size_t len,
                                   yaml_document_t *doc, bool *loaded) {
     *loaded = false;
+    GM_FORWARD_IF_ERROR(gm__cfg_check_depth(c, text, len));
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) return gm__nomem("YAML parser");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -1416,7 +1540,9 @@ gm_status gm_config_load(const char *path, gm_config **out) {
 
 /* ---- overrides -------------------------------------------------------------------- */
 
-static gm_status gm__cfg_override(gm_config *cfg, const char *assignment) {
+/* One override; pass 0 applies only those of keys that select a kind, pass 1
+ * the others, so that the order of the overrides does not matter. */
+static gm_status gm__cfg_override(gm_config *cfg, const char *assignment, int pass) {
     gm__cfg_ctx c = {.cfg = cfg, .override = assignment};
     const char *eq = strchr(assignment, '=');
     GM__CFG_FAIL_IF(!eq, &c, 0, GM_ERR_INVALID_ARG, "expected key.path=value");
@@ -1430,6 +1556,7 @@ static gm_status gm__cfg_override(gm_config *cfg, const char *assignment) {
     const gm__cfg_key *k = gm__cfg_lookup(key);
     GM__CFG_FAIL_IF(!k || gm__cfg_is_section(k->field), &c, 0, GM_ERR_INVALID_ARG,
                     "unknown key '%s'", key);
+    if (gm__cfg_is_selector(k->field) != (pass == 0)) return GM_OK;
     const char *value = eq + 1;
     yaml_document_t doc;
     bool loaded = false;
@@ -1457,12 +1584,14 @@ gm_status gm_config_set_all(gm_config *cfg, int64_t n, const char *const *assign
     gm_config *work = NULL;
     GM_FORWARD_IF_ERROR(gm__cfg_clone(cfg, &work));
     gm_status st = GM_OK;
-    for (int64_t i = 0; i < n && st == GM_OK; i++) {
-        if (!assignments[i]) {
-            st = gm_error_set(GM_ERR_INVALID_ARG, "gm_config_set_all: assignment %lld is NULL",
-                              (long long)i);
-        } else {
-            st = gm__cfg_override(work, assignments[i]);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t i = 0; i < n && st == GM_OK; i++) {
+            if (!assignments[i]) {
+                st = gm_error_set(GM_ERR_INVALID_ARG,
+                                  "gm_config_set_all: assignment %lld is NULL", (long long)i);
+            } else {
+                st = gm__cfg_override(work, assignments[i], pass);
+            }
         }
     }
     if (st == GM_OK) {
