@@ -1,16 +1,20 @@
 # gmcnn: the two commands of the README and their building blocks.
 #   make run    set up, build, fetch the data (make data), and run the main job
-#   make test   set up, build, and pass the test suite, again under ASan+UBSan, and
-#               check that the installed library links through pkg-config
+#   make test   set up, build, and pass the test suite, again under ASan+UBSan,
+#               check that the installed library links through pkg-config, and
+#               run each fuzz target for FUZZ_SECONDS (make test-fuzz)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+# Seconds of fuzzing per target in make test-fuzz.
+FUZZ_SECONDS ?= 20
 BUILD_TYPE ?= Release
 # Warnings are errors in CI.
 WERROR     ?= $(if $(CI),ON,OFF)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup build data run test test-fast test-sanitize install install-check clean bench
+.PHONY: all setup build data run test test-fast test-sanitize test-fuzz install install-check clean bench
 
 all: build
 
@@ -45,7 +49,12 @@ test-sanitize: setup $(ASAN_BUILD)/build.ninja
 install-check: build
 	scripts/install-check.sh $(BUILD)
 
-test: test-fast test-sanitize install-check
+# The libFuzzer targets of fuzz/ (clang, ASan+UBSan), each from its seed
+# corpus for a bounded time; any crash, leak, hang or UB fails (scripts/fuzz.sh).
+test-fuzz: setup
+	FUZZ_BUILD=$(FUZZ_BUILD) JOBS=$(JOBS) scripts/fuzz.sh $(FUZZ_SECONDS)
+
+test: test-fast test-sanitize install-check test-fuzz
 
 # gmcnn against its PyTorch peer on the same shapes, with the ratios and the
 # targets of docs/performance.md (about 10 minutes on 2 cores).
@@ -56,4 +65,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

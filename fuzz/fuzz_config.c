@@ -1,10 +1,9 @@
-/* Build (config.c instrumented; the rest from a built libgmcnn.a, which
- * also holds config.o but is not asked for it):
- *   clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc
- *     fuzz/fuzz_config.c src/io/config.c build/libgmcnn.a -lyaml -llapacke -lcjson -lz
- *     /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so -fopenmp -lm -o fuzz_config
- * Run (libFuzzer adds to its first directory, so seed a scratch copy):
- *   mkdir corpus && cp configs/*.yaml corpus/ && ./fuzz_config -max_total_time=30 corpus
+/* libFuzzer target for the YAML config parser.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/config/, dictionary fuzz/config.dict.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 config
+ *   build-fuzz/fuzz/fuzz_config FILE...
  *
  * Feeds arbitrary text to gm_config_parse: any input must give a config or a
  * status with a one-line detail, never a crash, leak or hang; a config that

@@ -1,7 +1,9 @@
 /* libFuzzer target for the dataset format readers (IDX, NORB, CIFAR-10, .amat), plain and gzip.
- * Build, then run, from the repository root:
- * clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -o fuzz_formats fuzz/fuzz_formats.c src/data/idx.c src/data/norb.c src/data/cifar.c src/data/amat.c src/data/npy.c src/core/alloc.c src/core/status.c -lz -lm
- * mkdir -p /tmp/formats-corpus && ./fuzz_formats -max_total_time=30 /tmp/formats-corpus tests/fixtures/formats
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/formats/.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 formats
+ *   build-fuzz/fuzz/fuzz_formats FILE...
  *
  * The readers take paths, so each input goes through a file; /dev/shm keeps
  * that off the disk where it exists. */

@@ -1,6 +1,9 @@
-/* Build: clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc
- *   fuzz/fuzz_group_spec.c src/core/alloc.c src/core/status.c src/group/group.c
- *   src/group/group_perm.c src/group/group_table.c src/group/group_spec.c -o fuzz_group_spec
+/* libFuzzer target for the group spec parser.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/group_spec/, dictionary fuzz/group_spec.dict.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 group_spec
+ *   build-fuzz/fuzz/fuzz_group_spec FILE...
  *
  * Feeds arbitrary bytes to gm_group_from_spec: any input must give a group
  * or a status with a one-line detail, never a crash, leak or hang. */

@@ -1,8 +1,11 @@
-/* Build: clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc
- *   fuzz/fuzz_group_table.c src/core/alloc.c src/core/status.c src/group/group.c
- *   src/group/group_perm.c src/group/group_table.c src/group/group_spec.c -o fuzz_group_table
+/* libFuzzer target for Cayley tables.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/group_table/.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 group_table
+ *   build-fuzz/fuzz/fuzz_group_table FILE...
  *
- * Writes the input to a temporary file and reads it with
+ * Writes the input to a temporary file (fuzz_input.h) and reads it with
  * gm_group_table_read; also hands the bytes to gm_group_table_new as a small
  * binary table (first byte: order - 1, then one byte per entry), which
  * reaches the associativity check far more often than text does. */
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "gmcnn/group.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,14 +37,9 @@ static void check_group(gm_group *g) {
 }
 
 static void fuzz_text(const uint8_t *data, size_t size) {
-    static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/fuzz-group-table-%ld.txt", (long)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    fuzz_input_file("table", data, size);
     gm_group *g = NULL;
-    const gm_status st = gm_group_table_read(path, &g);
+    const gm_status st = gm_group_table_read(fuzz_path, &g);
     if ((st == GM_OK) != (g != NULL)) abort();
     if (st != GM_OK && strchr(gm_error_detail(), '\n')) abort();
     if (g) check_group(g);

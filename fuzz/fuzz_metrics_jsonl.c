@@ -1,6 +1,9 @@
-/* libFuzzer target for the metric log reader. Build, then run, from the repository root:
- * clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -o fuzz_metrics_jsonl fuzz/fuzz_metrics_jsonl.c src/io/metrics_jsonl.c src/core/alloc.c src/core/status.c -lcjson -lm
- * mkdir -p /tmp/metrics-corpus && ./fuzz_metrics_jsonl -max_total_time=30 /tmp/metrics-corpus
+/* libFuzzer target for the metric log reader.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/metrics_jsonl/, dictionary fuzz/metrics_jsonl.dict.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 metrics_jsonl
+ *   build-fuzz/fuzz/fuzz_metrics_jsonl FILE...
  *
  * The reader takes a path, so each input goes through a file; /dev/shm keeps
  * that off the disk where it exists. */

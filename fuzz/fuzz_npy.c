@@ -1,6 +1,9 @@
-/* libFuzzer target for the .npy and matrix file readers. Build, then run, from the repository root:
- * clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -o fuzz_npy fuzz/fuzz_npy.c src/data/npy.c src/data/matrix_text.c src/core/alloc.c src/core/status.c -lm
- * mkdir -p /tmp/npy-corpus && ./fuzz_npy -max_total_time=30 /tmp/npy-corpus tests/fixtures/npy
+/* libFuzzer target for the .npy and matrix file readers.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/npy/.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 npy
+ *   build-fuzz/fuzz/fuzz_npy FILE...
  *
  * The readers take paths, so each input goes through a file; /dev/shm keeps
  * that off the disk where it exists. */

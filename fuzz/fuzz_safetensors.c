@@ -1,8 +1,9 @@
-/* libFuzzer target for the safetensors reader. Build, then run, from the repository root:
- * clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -o fuzz_safetensors fuzz/fuzz_safetensors.c src/io/safetensors.c src/data/npy.c src/core/alloc.c src/core/status.c -lcjson -lm
- * mkdir -p /tmp/st-corpus
- * /usr/bin/python3 tests/interop/safetensors_check.py write /tmp/st-corpus/seed
- * ./fuzz_safetensors -max_total_time=30 /tmp/st-corpus
+/* libFuzzer target for the safetensors reader.
+ * Built with the others by the fuzz build (cmake/fuzz.cmake); seeds in
+ * fuzz/corpus/safetensors/.
+ * From the repository root, build it and fuzz it for 60 s, or replay inputs:
+ *   scripts/fuzz.sh 60 safetensors
+ *   build-fuzz/fuzz/fuzz_safetensors FILE...
  *
  * The reader takes a path, so each input goes through a file; /dev/shm keeps
  * that off the disk where it exists. Every file the reader accepts is written
@@ -18,23 +19,6 @@
 #include <unistd.h>
 
 #include "gmcnn/io.h"
-
-/* The reader calls no nn function, but the header's model helpers refer to
- * them; these empty definitions keep the fuzz build to the few files above. */
-int64_t gm_model_param_count(const gm_model *m) {
-    (void)m;
-    return 0;
-}
-const char *gm_model_param_name(const gm_model *m, int64_t i) {
-    (void)m;
-    (void)i;
-    return NULL;
-}
-gm_tensor *gm_model_param(gm_model *m, int64_t i) {
-    (void)m;
-    (void)i;
-    return NULL;
-}
 
 static char fuzz_in[64], fuzz_out[64];
 

@@ -8,6 +8,9 @@ packages=(
   libopenblas-openmp-dev liblapacke-dev
   libcriterion-dev libcjson-dev libyaml-dev zlib1g-dev libcairo2-dev libfftw3-dev
   python3-numpy
+  # the fuzz build (make test-fuzz): clang, libFuzzer and the sanitizer
+  # runtimes, and clang's OpenMP
+  clang libclang-rt-14-dev libomp-dev
 )
 
 missing=()
