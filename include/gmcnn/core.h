@@ -114,9 +114,31 @@ void gm_log_set_handler(gm_log_fn fn, void *userdata);
 void gm_log(gm_log_level level, const char *fmt, ...) GM_PRINTF(2, 3);
 
 /* --- threads ------------------------------------------------------------ */
+/* Bytes of one OpenBLAS work buffer (its BUFFER_SIZE, 32 << 22 on x86-64).
+ * OpenBLAS maps one per thread of its pool when it starts and one per BLAS
+ * call running at once, so compute on T threads maps 2T of them; when a
+ * mapping is refused it retries forever (spinning, never failing). */
+#define GM_BLAS_BUFFER_BYTES ((int64_t)128 << 20)
+
 /* Sets the threads of gmcnn's parallel regions and of BLAS (one OpenMP pool);
- * n < 1 is taken as 1. Call it before work starts, from one thread. */
+ * n < 1 is taken as 1. Call it before work starts, from one thread. Under an
+ * address-space or data-size limit (RLIMIT_AS, RLIMIT_DATA) it uses no more
+ * threads than those whose BLAS buffers and stacks still fit (at least 1; a
+ * warning goes to the log); gm_threads_reserve then reports the shortfall. */
 void gm_set_threads(int n);
+
+/* Makes room for compute on `threads` threads (< 1: the count last asked of
+ * gm_set_threads, else OpenMP's) under the address-space and data-size limits
+ * (RLIMIT_AS, RLIMIT_DATA). Checks that the limits leave, besides what the
+ * process has mapped now, room for the BLAS buffers not mapped yet (2 x
+ * threads in all), a stack per thread not started yet, `extra_bytes` the
+ * caller is about to allocate and a 64 MiB margin; then starts the threads
+ * and has OpenBLAS map its buffers, so that a later shortfall fails an
+ * allocation of gmcnn (GM_ERR_NOMEM) instead of stalling BLAS. Call it before
+ * the first BLAS call of a run, from one thread. GM_OK at once without a
+ * limit; GM_ERR_NOMEM with a detail naming the limit, the thread count and
+ * the size needed when there is no room. */
+GM_NODISCARD gm_status gm_threads_reserve(int threads, int64_t extra_bytes);
 
 /* --- build information -------------------------------------------------- */
 /* Multi-line description of the build: version, compiler, build type,

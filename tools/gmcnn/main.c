@@ -104,6 +104,29 @@ bool cli_parse_element(const gm_group *g, const char *s, int32_t *out) {
     return false;
 }
 
+/* Commands that run BLAS start only when the memory limits leave room for
+ * the BLAS buffers and stacks of their threads, which are then mapped up
+ * front (OpenBLAS would otherwise spin on a call it cannot get a buffer for;
+ * cli_limits.c covers its start-up). `train --threads N` runs on N threads. */
+static int check_limits(const char *cmd, int argc, char **argv) {
+    static const char *const compute[] = {"train", "eval",    "predict", "equivariance",
+                                          "rollout", "gm"};
+    bool runs_blas = false;
+    for (size_t k = 0; k < sizeof compute / sizeof *compute; k++)
+        if (!strcmp(cmd, compute[k])) runs_blas = true;
+    if (!runs_blas) return CLI_OK;
+    int64_t threads = 0;
+    for (int i = 2; i < argc; i++) {
+        if (cli_is_help(argv[i])) return CLI_OK;
+        const char *value;
+        if (!strcmp(cmd, "train") && cli_flag_value(argc, argv, &i, "--threads", &value) == 1 &&
+            !cli_parse_i64(value, 1, 1024, &threads))
+            threads = 0; /* the command reports the bad value */
+    }
+    const gm_status st = gm_threads_reserve((int)threads, 0);
+    return st == GM_OK ? CLI_OK : cli_status_error(cmd, st);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fputs(usage, stderr);
@@ -118,6 +141,8 @@ int main(int argc, char **argv) {
         printf("%s\n", gm_build_info());
         return CLI_OK;
     }
+    const int rc = check_limits(cmd, argc, argv);
+    if (rc != CLI_OK) return rc;
     if (!strcmp(cmd, "group")) return cmd_group(argc - 2, argv + 2);
     if (!strcmp(cmd, "gm")) return cmd_gm(argc - 2, argv + 2);
     if (!strcmp(cmd, "equivariance")) return cmd_equivariance(argc - 2, argv + 2);
