@@ -442,6 +442,31 @@ Test(group, perm_closure_limit) {
     leak_check();
 }
 
+/* The identity and repeated generators change nothing, not even the order
+ * of the elements, and cost nothing: fifty repeats of a transposition next
+ * to a 12-cycle fail on the order limit as fast as one does. */
+Test(group, perm_repeated_generators_are_skipped) {
+    gm_group *a = ts_group("perm:(0 1 2 3),(0 1)");
+    gm_group *b = ts_group("perm:(0 1 2 3),(0 1),(0 1),(),(0 1 2 3),(1 0)");
+    cr_assert_eq(gm_group_order(a), 24);
+    cr_assert_eq(gm_group_order(b), 24);
+    char na[64], nb[64];
+    for (int32_t x = 0; x < 24; x++) {
+        gm_group_element_name(a, x, na, sizeof na);
+        gm_group_element_name(b, x, nb, sizeof nb);
+        cr_assert_str_eq(na, nb, "element %d", x);
+    }
+    gm_group_free(a);
+    gm_group_free(b);
+    char spec[512] = "perm:(0 1 2 3 4 5 6 7 8 9 10 11)";
+    for (int i = 0; i < 50; i++) strcat(spec, ",(0 1)");
+    gm_group *g = NULL;
+    expect_error(gm_group_from_spec(spec, &g), GM_ERR_TOO_LARGE, "many repeats",
+                 "order exceeds the limit", NULL);
+    cr_assert_null(g);
+    leak_check();
+}
+
 /* --- Cayley tables ------------------------------------------------------- */
 
 /* The Cayley table of g as text, with a comment and irregular spacing. */

@@ -159,15 +159,40 @@ static gm_status gm_perm_closure_run(gm_perm_closure *c, int64_t ngens, const in
     const int64_t d = c->degree;
     for (int64_t i = 0; i < d; i++) scratch[i] = (int32_t)i;
     GM_FORWARD_IF_ERROR(gm_perm_closure_add(c, scratch));
-    for (int64_t x = 0; x < c->count; x++) {
-        for (int64_t k = 0; k < ngens; k++) {
-            const int32_t *s = gens + k * d;
+    /* The identity and repeats of a generator add nothing and leave the
+     * order of the elements as it is: they are skipped. */
+    int64_t *use = gm_malloc_array((size_t)(ngens ? ngens : 1), sizeof *use);
+    if (!use) return gm__nomem("permutation closure");
+    int64_t nuse = 0;
+    for (int64_t k = 0; k < ngens; k++) {
+        bool skip = !memcmp(gens + k * d, c->perms, (size_t)d * sizeof *gens);
+        for (int64_t j = 0; j < nuse && !skip; j++)
+            skip = !memcmp(gens + k * d, gens + use[j] * d, (size_t)d * sizeof *gens);
+        if (!skip) use[nuse++] = k;
+    }
+    /* Many distinct generators over a large group is work without end in
+     * sight: bounded, with a detail saying so. */
+    const int64_t work_max = INT64_C(1) << 31;
+    int64_t work = 0;
+    gm_status st = GM_OK;
+    for (int64_t x = 0; x < c->count && st == GM_OK; x++) {
+        work += nuse * d;
+        if (work > work_max) {
+            st = gm_error_set(GM_ERR_TOO_LARGE,
+                              "permutation group of degree %lld: %lld distinct generators over "
+                              "more than %lld elements exceed the work limit; list fewer "
+                              "generators", (long long)d, (long long)nuse, (long long)x);
+            break;
+        }
+        for (int64_t k = 0; k < nuse && st == GM_OK; k++) {
+            const int32_t *s = gens + use[k] * d;
             for (int64_t i = 0; i < d; i++) scratch[i] = c->perms[x * d + s[i]];
             if (gm__perm_lookup(&c->index, c->perms, d, scratch) < 0)
-                GM_FORWARD_IF_ERROR(gm_perm_closure_add(c, scratch));
+                st = gm_perm_closure_add(c, scratch);
         }
     }
-    return GM_OK;
+    gm_free(use);
+    return st;
 }
 
 static gm_status gm_perm_check_gens(int64_t degree, int64_t ngens, const int32_t *gens) {
