@@ -218,6 +218,9 @@ typedef struct gm_data_config {
 
 typedef struct gm_config gm_config;
 
+/* model.num_classes when a config leaves it out (gm_config_new_default). */
+#define GM_CONFIG_DEFAULT_CLASSES 10
+
 /* Parses and validates a config file / a YAML string. `name` labels the
  * string in details (NULL = "<string>"). *out is NULL on failure. */
 GM_NODISCARD gm_status gm_config_load(const char *path, gm_config **out);

@@ -155,6 +155,18 @@ typedef struct gm_model gm_model;
 /* Builds the model and initialises its parameters from `seed`. Errors (bad
  * group spec, inconsistent sizes) name the description field. */
 GM_NODISCARD gm_status gm_model_new(const gm_model_desc *desc, uint64_t seed, gm_model **out);
+/* Consulted before each parameter (and saved state) is allocated, with the
+ * name and shape it will have; any status but GM_OK stops the build, and
+ * gm_model_new_checked returns that status (the detail is the callback's). */
+typedef gm_status (*gm_param_check_fn)(void *user, const char *name, int ndim,
+                                       const int64_t *shape);
+/* gm_model_new that passes every parameter to check before allocating it
+ * (check NULL: gm_model_new). Loading a description from a file, the check
+ * compares with the tensors the file holds, so that a description that does
+ * not match cannot allocate more than the file's tensors. */
+GM_NODISCARD gm_status gm_model_new_checked(const gm_model_desc *desc, uint64_t seed,
+                                            gm_param_check_fn check, void *user,
+                                            gm_model **out);
 void gm_model_free(gm_model *m);
 const gm_model_desc *gm_model_description(const gm_model *m);
 /* The group of the input's domain (NULL for baselines without one). */

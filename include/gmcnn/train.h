@@ -35,10 +35,34 @@ typedef struct gm_dataset {
 /* Builds a dataset from arrays as the readers return them: images (N, H, W)
  * or (N, C, H, W) of U8 (scaled by 1/255) or F32/F64 (taken as they are), or
  * (N, D) with D = H*W given by height/width (0 = square); labels (N) of U8 or
- * I32. classes = 0 takes max(label) + 1. Errors name the mismatch. */
+ * I32. Every label must lie in 0..classes-1; classes = 0 takes max(label) + 1
+ * (labels must not be negative). Every value must be a finite float32 (no
+ * NaN or infinity). GM_ERR_INVALID_ARG for a label or value that is not,
+ * naming the sample; GM_ERR_SHAPE for sizes that do not fit; GM_ERR_NOMEM.
+ * Errors call the arrays "dataset images" and "dataset labels". */
 GM_NODISCARD gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels,
                                               int64_t height, int64_t width, int64_t classes,
                                               gm_dataset *out);
+/* The same with the arrays' sources named in errors: images_name and
+ * labels_name are descriptions such as "images 'train.idx'" (NULL: the
+ * defaults above), e.g. "labels 'y.idx': label 250 of sample 7 is outside
+ * 0..9 (10 classes)", "images 'x.npy': value 5 of sample 3 is nan, not a
+ * finite float32 (inputs must be finite)". */
+GM_NODISCARD gm_status gm_dataset_from_arrays_named(const gm_array *images,
+                                                    const gm_array *labels, int64_t height,
+                                                    int64_t width, int64_t classes,
+                                                    const char *images_name,
+                                                    const char *labels_name, gm_dataset *out);
+/* Reads a labelled set from an images file and a labels file, each IDX
+ * (plain or gzip) or, with the suffix .npy, NumPy, and builds it as
+ * gm_dataset_from_arrays_named does, the errors naming the files ("images
+ * 'PATH'", "labels 'PATH'"). classes > 0: every label must lie in
+ * 0..classes-1 and the set has `classes` classes. classes = 0: the set has
+ * max(label) + 1 classes, and with max_classes > 0 every label must lie
+ * below max_classes. The readers' errors as they are. */
+GM_NODISCARD gm_status gm_dataset_read_files(const char *images, const char *labels,
+                                             int64_t classes, int64_t max_classes,
+                                             gm_dataset *out);
 void gm_dataset_free(gm_dataset *d);
 /* A copy of the samples idx[0..n) (for splits and subsets). */
 GM_NODISCARD gm_status gm_dataset_subset(const gm_dataset *d, int64_t n, const int64_t *idx,
@@ -100,6 +124,15 @@ typedef struct gm_data_config gm_data_config;
  * GM_ERR_NOMEM. Outputs are overwritten, and zeroed on failure. */
 GM_NODISCARD gm_status gm_data_load(const gm_data_config *dc, const char *default_data_dir,
                                     gm_dataset *train, gm_dataset *test);
+/* gm_data_load for a model with `classes` outputs (its model.num_classes):
+ * every label of both sets must lie in 0..classes-1, else GM_ERR_INVALID_ARG
+ * naming the file (or the data source) and the sample, and both sets get
+ * `classes` classes. classes = 0 is gm_data_load. Every image value must be
+ * finite (both functions): GM_ERR_INVALID_ARG naming the file and the
+ * sample otherwise. */
+GM_NODISCARD gm_status gm_data_load_classes(const gm_data_config *dc,
+                                            const char *default_data_dir, int64_t classes,
+                                            gm_dataset *train, gm_dataset *test);
 
 /* --- metrics ------------------------------------------------------------- */
 typedef struct gm_metrics {
@@ -300,6 +333,22 @@ GM_NODISCARD gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json
  * the wrong type or range; GM_ERR_NOMEM. */
 GM_NODISCARD gm_status gm_model_desc_from_json(const char *json, gm_model_desc *out,
                                                char **group);
+
+/* A safetensors file as gm_safetensors_read returns it (gmcnn/io.h). */
+typedef struct gm_safetensors gm_safetensors;
+/* Rebuilds the model saved in sf (read from `path`, which names it in
+ * details): the description under GM_MODEL_META_KEY, then the model with
+ * every parameter checked against the file's tensor of that name (present,
+ * F32 or F64, the same shape) before it is allocated, so that a description
+ * that does not match the file fails before allocating more than the file
+ * holds; then the values, which must be finite. Tensors that are not
+ * parameters (other than under GM_ST_OPTIM_PREFIX) are errors too.
+ * GM_ERR_FORMAT (no or a malformed description, a missing or surplus tensor,
+ * a wrong dtype, a NaN or infinite value), GM_ERR_SHAPE (a shape that
+ * differs), gm_model_new's errors, each naming the file; *out is NULL on
+ * failure. */
+GM_NODISCARD gm_status gm_model_from_safetensors(const gm_safetensors *sf, const char *path,
+                                                 gm_model **out);
 
 #ifdef __cplusplus
 }

@@ -339,6 +339,51 @@ static gm_status npy_read_exact(FILE *f, const char *path, void *buf, size_t n, 
                         path, (long long)(offset + (int64_t)got), what);
 }
 
+/* The data of a pipe or other stream, whose size is unknown beforehand:
+ * the buffer grows with the bytes that actually arrive, so that a forged
+ * shape costs no more memory than the data sent. */
+static gm_status npy_read_streamed_data(FILE *f, const char *path, int64_t nbytes,
+                                        int64_t data_start, gm_array *out) {
+    GM_RETURN_ERROR_IF(nbytes > GM__SRC_STREAM_CAP, GM_ERR_TOO_LARGE,
+                       "npy file '%s' at byte %lld: data of %lld bytes exceeds the limit of %lld "
+                       "for streamed input", path, (long long)data_start, (long long)nbytes,
+                       (long long)GM__SRC_STREAM_CAP);
+    const size_t want = (size_t)nbytes;
+    size_t cap = want < ((size_t)1 << 20) ? want : (size_t)1 << 20, done = 0;
+    unsigned char *buf = gm_malloc(cap ? cap : 1);
+    if (!buf) return gm__nomem("npy data");
+    gm_status st = GM_OK;
+    while (st == GM_OK && done < want) {
+        if (done == cap) {
+            const size_t ncap = cap > want / 2 ? want : cap * 2;
+            unsigned char *nb = gm_realloc(buf, ncap);
+            if (!nb) {
+                st = gm__nomem("npy data");
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        const size_t got = fread(buf + done, 1, cap - done, f);
+        done += got;
+        if (got == 0 && ferror(f))
+            st = gm_error_set(GM_ERR_IO, "npy file '%s' at byte %lld: read error: %s", path,
+                              (long long)(data_start + (int64_t)done), strerror(errno));
+        else if (got == 0)
+            st = gm_error_set(GM_ERR_FORMAT, "npy file '%s' at byte %lld: file ends inside the "
+                              "data", path, (long long)(data_start + (int64_t)done));
+    }
+    if (st == GM_OK && fgetc(f) != EOF)
+        st = gm_error_set(GM_ERR_FORMAT, "npy file '%s' at byte %lld: trailing bytes after the "
+                          "data", path, (long long)(data_start + nbytes));
+    if (st != GM_OK) {
+        gm_free(buf);
+        return st;
+    }
+    out->data = buf;
+    return GM_OK;
+}
+
 static gm_status npy_read_stream(FILE *f, const char *path, gm_array *out) {
     int64_t fsize = -1;
     struct stat sb;
@@ -413,14 +458,10 @@ static gm_status npy_read_stream(FILE *f, const char *path, gm_array *out) {
                            path, (long long)(data_start + nbytes), (long long)(avail - nbytes));
     }
 
+    if (fsize < 0) return npy_read_streamed_data(f, path, nbytes, data_start, out);
     out->data = gm_malloc((size_t)nbytes);
     if (!out->data) return gm__nomem("npy data");
     GM_FORWARD_IF_ERROR(npy_read_exact(f, path, out->data, (size_t)nbytes, data_start, "data"));
-    if (fsize < 0) {
-        GM_RETURN_ERROR_IF(fgetc(f) != EOF, GM_ERR_FORMAT,
-                           "npy file '%s' at byte %lld: trailing bytes after the data", path,
-                           (long long)(data_start + nbytes));
-    }
     return GM_OK;
 }
 

@@ -21,6 +21,12 @@ static gm_status gm__nn_level_support(gm__nn_level *lv, int64_t t) {
         GM_FORWARD_IF_ERROR(gm_nbhd_ball_new(lv->group, gm_group_ngens(lv->group),
                                              gm_group_gens(lv->group), t, &lv->nbhd));
     }
+    const int64_t k = gm_nbhd_size(lv->nbhd), n = gm_group_order(lv->group);
+    GM_RETURN_ERROR_IF(k > GM__NN_MAX_PLAN_CELLS / n, GM_ERR_TOO_LARGE,
+                       "model: the radius-%lld support on %s has %lld elements; its %lld x %lld "
+                       "index table is above the limit of %lld entries", (long long)t,
+                       gm_group_name(lv->group), (long long)k, (long long)k, (long long)n,
+                       (long long)GM__NN_MAX_PLAN_CELLS);
     return gm_gmat_plan_new(lv->group, lv->nbhd, &lv->plan);
 }
 
@@ -129,6 +135,11 @@ static gm_status gm__nn_level_lift(gm__nn_level *lv, int64_t t) {
     const int64_t ngens = gm_group_ngens(h);
     GM_ASSERT(ngens <= 8);
     for (int64_t i = 0; i < ngens; i++) gens[i] = (int32_t)(gm_group_gens(h)[i] * n * n);
+    GM_RETURN_ERROR_IF(side * side > GM__NN_MAX_PLAN_CELLS / gm_group_order(g), GM_ERR_TOO_LARGE,
+                       "model: the radius-%lld lifting support on %s (%lld translations) is "
+                       "above the limit of %lld index table entries", (long long)t,
+                       gm_group_name(g), (long long)(side * side),
+                       (long long)GM__NN_MAX_PLAN_CELLS);
     int32_t *elems = gm_malloc_array((size_t)(side * side), sizeof *elems);
     if (!elems) return gm__nomem("lifting support");
     int64_t k = 0;
@@ -148,9 +159,11 @@ static gm_status gm__nn_level_lift(gm__nn_level *lv, int64_t t) {
 
 /* The fixed 2x2 mean of desc.center: y(g) = sum_k x(g s_k^-1) / 4 over the
  * translations s = (0,0), (1,0), (0,1), (1,1) of the torus, each channel on
- * its own (a full-form kernel that is diagonal in the channels). */
+ * its own: the channels are moved into the batch, so that one (1, 1, 4)
+ * kernel serves them all (a (C, C, 4) kernel diagonal in the channels would
+ * grow with C^2). */
 static gm_status gm__nn_level_center(gm_model *m, gm__nn_level *lv) {
-    const int64_t n = gm_group_param(lv->group), c = m->desc.in_channels;
+    const int64_t n = gm_group_param(lv->group);
     GM_RETURN_ERROR_IF(n % 2 != 0, GM_ERR_INVALID_ARG,
                        "model: center needs an even torus side, %s has %lld",
                        gm_group_name(lv->group), (long long)n);
@@ -164,11 +177,9 @@ static gm_status gm__nn_level_center(gm_model *m, gm__nn_level *lv) {
     gm_nbhd_free(s);
     gm_group_free(cn);
     if (st != GM_OK) return st;
-    const int64_t shape[3] = {c, c, 4};
+    const int64_t shape[3] = {1, 1, 4};
     GM_FORWARD_IF_ERROR(gm_tensor_new(m->params.arena, 3, shape, &lv->center_weight));
-    gm__nn_fill(lv->center_weight, 0.0);
-    for (int64_t i = 0; i < c; i++)
-        for (int64_t k = 0; k < 4; k++) lv->center_weight->data[(i * c + i) * 4 + k] = 0.25f;
+    gm__nn_fill(lv->center_weight, 0.25);
     return GM_OK;
 }
 
@@ -370,10 +381,13 @@ static gm_status gm__nn_forward_classifier(gm_model *m, gm_ctx *ctx, gm_tensor *
     const bool batch_norm = d->norm == GM_NORM_BATCH;
     const gm__nn_level *l0 = &m->levels[0];
     if (l0->center_plan) {
-        gm_tensor *y = NULL;
+        const int64_t bc[3] = {x->shape[0] * x->shape[1], 1, x->shape[2]};
+        const int64_t back[3] = {x->shape[0], x->shape[1], x->shape[2]};
+        gm_tensor *flat = NULL, *y = NULL;
+        GM_FORWARD_IF_ERROR(gm_op_reshape(ctx, x, 3, bc, &flat));
         GM_FORWARD_IF_ERROR(
-            gm_op_gmconv(ctx, l0->center_plan, x, l0->center_weight, NULL, GM_CONV_FULL, &y));
-        x = y;
+            gm_op_gmconv(ctx, l0->center_plan, flat, l0->center_weight, NULL, GM_CONV_FULL, &y));
+        GM_FORWARD_IF_ERROR(gm_op_reshape(ctx, y, 3, back, &x));
     }
     for (int64_t bi = 0; bi < m->nblocks; bi++) {
         const gm__nn_block *b = &m->blocks[bi];

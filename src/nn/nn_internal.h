@@ -17,6 +17,11 @@
 /* Upper bound on the LDR rank r, far above any useful value; it keeps
  * (1 + r) * kernel sizes away from overflow. */
 #define GM__NN_MAX_RANK 1024
+/* Upper bound on a convolution plan's support size x group order: 2^28
+ * entries (two int32 tables of 1 GiB), far above the radius-1..3 supports
+ * of groups up to GM_GROUP_MAX_ORDER; it stops a large radius on a large
+ * group (a description read from a file) from asking for terabytes. */
+#define GM__NN_MAX_PLAN_CELLS (INT64_C(1) << 28)
 
 /* --- parameter registry ---------------------------------------------------
  * Tensors (requires_grad = true) and their names, in creation order, all in
@@ -26,11 +31,14 @@ typedef struct gm__nn_params {
     int64_t count, cap;
     char **names;        /* gm_malloc'd array; the strings live in the arena */
     gm_tensor **tensors; /* gm_malloc'd array */
+    gm_param_check_fn check; /* consulted before each allocation (may be NULL) */
+    void *check_user;
 } gm__nn_params;
 
 GM_NODISCARD gm_status gm__nn_params_init(gm__nn_params *p);
 void gm__nn_params_release(gm__nn_params *p);
-/* A zero-filled parameter named by the printf-style format. */
+/* A zero-filled parameter named by the printf-style format, after the
+ * registry's check (if any) has accepted its name and shape. */
 GM_NODISCARD gm_status gm__nn_param_new(gm__nn_params *p, int ndim, const int64_t *shape,
                                         gm_tensor **out, const char *fmt, ...) GM_PRINTF(5, 6);
 /* Returns st with the current error detail prefixed by "<context>: " (the
@@ -94,7 +102,7 @@ typedef struct gm__nn_level {
                               * convolution from the torus G/H to G */
     gm_group *center_group;  /* desc.center: the torus C_n x C_n, */
     gm_gmat_plan *center_plan; /* the 2x2 mean's plan on it */
-    gm_tensor *center_weight;  /* and its fixed weight (C, C, 4) */
+    gm_tensor *center_weight;  /* and its fixed weight (1, 1, 4), per channel */
     gm_subgroup *pool_sub;  /* stride-2 subgroup of group, the next level */
     gm_gmat_plan *pool_plan;
     int32_t *to_top;        /* element index here -> index in G (gm_malloc'd) */

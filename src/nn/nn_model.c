@@ -37,10 +37,12 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
                        (long long)d->nblocks, (long long)min_blocks, GM_MODEL_MAX_BLOCKS);
     for (int64_t i = 0; i < d->nblocks; i++) {
         const gm_block_desc *b = &d->blocks[i];
-        const bool layers_ok = b->num_layers >= 1 && b->num_layers <= GM__NN_MAX_LAYERS;
-        GM_RETURN_ERROR_IF(k != GM_MODEL_MLP && !layers_ok, GM_ERR_INVALID_ARG,
-                           "model: blocks[%lld].num_layers %lld is outside 1..%d", (long long)i,
-                           (long long)b->num_layers, GM__NN_MAX_LAYERS);
+        /* MLP blocks may leave the depth to the default (0 = one layer). */
+        const int64_t min_layers = k == GM_MODEL_MLP ? 0 : 1;
+        GM_RETURN_ERROR_IF(b->num_layers < min_layers || b->num_layers > GM__NN_MAX_LAYERS,
+                           GM_ERR_INVALID_ARG, "model: blocks[%lld].num_layers %lld is outside "
+                           "%lld..%d", (long long)i, (long long)b->num_layers,
+                           (long long)min_layers, GM__NN_MAX_LAYERS);
         /* PLUME and MLP blocks may leave the width to `hidden`. */
         const int64_t min_ch = (k == GM_MODEL_PLUME || k == GM_MODEL_MLP) ? 0 : 1;
         GM_RETURN_ERROR_IF(b->out_channels < min_ch, GM_ERR_INVALID_ARG,
@@ -126,6 +128,11 @@ void gm__nn_trace_add(gm_model *m, gm_tensor *t, int level, bool invariant, cons
 }
 
 gm_status gm_model_new(const gm_model_desc *desc, uint64_t seed, gm_model **out) {
+    return gm_model_new_checked(desc, seed, NULL, NULL, out);
+}
+
+gm_status gm_model_new_checked(const gm_model_desc *desc, uint64_t seed, gm_param_check_fn check,
+                               void *user, gm_model **out) {
     GM_RETURN_ERROR_IF(!desc || !out, GM_ERR_INVALID_ARG,
                        "gm_model_new: desc and out are required");
     *out = NULL;
@@ -135,6 +142,8 @@ gm_status gm_model_new(const gm_model_desc *desc, uint64_t seed, gm_model **out)
     m->desc = *desc;
     m->desc.group = NULL;
     gm_status st = gm__nn_params_init(&m->params);
+    m->params.check = check;
+    m->params.check_user = user;
     if (st == GM_OK && desc->group && desc->group[0]) {
         m->group_spec = gm_strdup(desc->group);
         if (!m->group_spec) st = gm__nomem("model group spec");

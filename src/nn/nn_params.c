@@ -44,6 +44,7 @@ gm_status gm__nn_param_new(gm__nn_params *p, int ndim, const int64_t *shape, gm_
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
+    if (p->check) GM_FORWARD_IF_ERROR(p->check(p->check_user, name, ndim, shape));
     if (p->count == p->cap) {
         const int64_t cap = p->cap ? 2 * p->cap : 32;
         char **names = gm_realloc(p->names, (size_t)cap * sizeof *names);

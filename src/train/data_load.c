@@ -50,13 +50,26 @@ static gm_status concat_rows(gm_array *a, const gm_array *b, const char *what) {
     return GM_OK;
 }
 
-static gm_status load_cifar(const gm_data_config *dc, pair *tr, pair *te) {
+/* The labels of one CIFAR batch against the model's classes (the reader
+ * has checked 0..9), so that an error names the batch file and its record. */
+static gm_status cifar_labels(const gm_array *labels, const char *path, int64_t classes) {
+    const int32_t *y = labels->data;
+    for (int64_t i = 0; classes > 0 && i < labels->shape[0]; i++)
+        if (y[i] >= classes)
+            return gm_error_set(GM_ERR_INVALID_ARG, "cifar10 file '%s': label %d of sample %lld "
+                                "is outside 0..%lld (%lld classes)", path, (int)y[i],
+                                (long long)i, (long long)(classes - 1), (long long)classes);
+    return GM_OK;
+}
+
+static gm_status load_cifar(const gm_data_config *dc, int64_t classes, pair *tr, pair *te) {
     if (dc->ntrain_files < 1)
         return gm_error_set(GM_ERR_INVALID_ARG, "data source 'cifar10' needs data.train");
     gm_status st = GM_OK;
     for (int64_t i = 0; i < dc->ntrain_files && st == GM_OK; i++) {
         pair b = {0};
         st = gm_cifar10_read(dc->train_files[i], &b.images, &b.labels);
+        if (st == GM_OK) st = cifar_labels(&b.labels, dc->train_files[i], classes);
         if (st == GM_OK && i == 0) {
             *tr = b;
             continue;
@@ -65,8 +78,10 @@ static gm_status load_cifar(const gm_data_config *dc, pair *tr, pair *te) {
         if (st == GM_OK) st = concat_rows(&tr->labels, &b.labels, dc->train_files[i]);
         pair_free(&b);
     }
-    if (st == GM_OK && dc->test_images)
+    if (st == GM_OK && dc->test_images) {
         st = gm_cifar10_read(dc->test_images, &te->images, &te->labels);
+        if (st == GM_OK) st = cifar_labels(&te->labels, dc->test_images, classes);
+    }
     return st;
 }
 
@@ -109,6 +124,15 @@ static gm_status norb_first_camera(gm_array *a, const char *path, int64_t oh, in
     if (h < 1 || w < 1)
         return gm_error_set(GM_ERR_SHAPE, "norb file '%s': empty %lldx%lld images", path,
                             (long long)h, (long long)w);
+    /* Without samples the stored sizes have no data behind them: nothing to
+     * resize, and nothing to allocate for them. */
+    if (n == 0) {
+        a->dtype = GM_DTYPE_F32;
+        a->shape[1] = 1;
+        a->shape[2] = oh;
+        a->shape[3] = ow;
+        return GM_OK;
+    }
     float *img = gm_malloc_array((size_t)hw, sizeof *img);
     float *out = gm_malloc_array((size_t)(n * oh * ow), sizeof *out);
     if (!img || !out) {
@@ -198,8 +222,8 @@ static gm_status load_generated(const gm_data_config *dc, const char *data_dir, 
     return gm_dataset_make(&spec, &tr->images, &tr->labels, &te->images, &te->labels);
 }
 
-static gm_status load_arrays(const gm_data_config *dc, const char *data_dir, pair *tr,
-                             pair *te) {
+static gm_status load_arrays(const gm_data_config *dc, const char *data_dir, int64_t classes,
+                             pair *tr, pair *te) {
     const char *name = gm_data_source_name(dc->source);
     gm_status st = GM_OK;
     switch (dc->source) {
@@ -222,7 +246,7 @@ static gm_status load_arrays(const gm_data_config *dc, const char *data_dir, pai
         if (st == GM_OK && dc->test_images)
             st = gm_amat_read(dc->test_images, &te->images, &te->labels);
         return st;
-    case GM_DATA_CIFAR10: return load_cifar(dc, tr, te);
+    case GM_DATA_CIFAR10: return load_cifar(dc, classes, tr, te);
     case GM_DATA_NORB:
         st = need(dc->train_images, name, "train_dat");
         if (st == GM_OK) st = need(dc->train_labels, name, "train_cat");
@@ -236,17 +260,71 @@ static gm_status load_arrays(const gm_data_config *dc, const char *data_dir, pai
     return gm_error_set(GM_ERR_INVALID_ARG, "unknown data source %d", (int)dc->source);
 }
 
+/* What errors call the arrays of one set: the files, or the source. */
+typedef struct set_names {
+    char images[600], labels[600];
+} set_names;
+
+static void names_for(const gm_data_config *dc, bool test, set_names *nm) {
+    const char *img = test ? dc->test_images : dc->train_images;
+    const char *lab = test ? dc->test_labels : dc->train_labels;
+    const char *split = test ? "test" : "training";
+    switch (dc->source) {
+    case GM_DATA_IDX:
+    case GM_DATA_NPY:
+        snprintf(nm->images, sizeof nm->images, "images '%.500s'", img ? img : "?");
+        snprintf(nm->labels, sizeof nm->labels, "labels '%.500s'", lab ? lab : "?");
+        return;
+    case GM_DATA_AMAT:
+        snprintf(nm->images, sizeof nm->images, "amat file '%.500s'", img ? img : "?");
+        snprintf(nm->labels, sizeof nm->labels, "amat file '%.500s'", img ? img : "?");
+        return;
+    case GM_DATA_NORB:
+        snprintf(nm->images, sizeof nm->images, "norb file '%.500s'", img ? img : "?");
+        snprintf(nm->labels, sizeof nm->labels, "norb file '%.500s'", lab ? lab : "?");
+        return;
+    case GM_DATA_CIFAR10:
+        snprintf(nm->images, sizeof nm->images, "cifar10 %s batches", split);
+        snprintf(nm->labels, sizeof nm->labels, "cifar10 %s batches", split);
+        return;
+    case GM_DATA_GENERATED:
+        snprintf(nm->images, sizeof nm->images, "generated data '%.100s', %s set",
+                 dc->gen_kind ? dc->gen_kind : "rotated", split);
+        break;
+    case GM_DATA_PLUME:
+        snprintf(nm->images, sizeof nm->images, "plume %s set", split);
+        break;
+    }
+    snprintf(nm->labels, sizeof nm->labels, "%s", nm->images);
+}
+
 gm_status gm_data_load(const gm_data_config *dc, const char *default_data_dir, gm_dataset *train,
                        gm_dataset *test) {
+    return gm_data_load_classes(dc, default_data_dir, 0, train, test);
+}
+
+gm_status gm_data_load_classes(const gm_data_config *dc, const char *default_data_dir,
+                               int64_t classes, gm_dataset *train, gm_dataset *test) {
     if (!dc || !train || !test)
         return gm_error_set(GM_ERR_INVALID_ARG, "gm_data_load: NULL argument");
     *train = *test = (gm_dataset){0};
+    if (classes < 0)
+        return gm_error_set(GM_ERR_INVALID_ARG, "gm_data_load: classes %lld must be >= 0",
+                            (long long)classes);
     pair tr = {0}, te = {0};
-    gm_status st = load_arrays(dc, default_data_dir, &tr, &te);
-    if (st == GM_OK) st = gm_dataset_from_arrays(&tr.images, &tr.labels, 0, 0, 0, train);
+    set_names nm;
+    gm_status st = load_arrays(dc, default_data_dir, classes, &tr, &te);
+    if (st == GM_OK) {
+        names_for(dc, false, &nm);
+        st = gm_dataset_from_arrays_named(&tr.images, &tr.labels, 0, 0, classes, nm.images,
+                                          nm.labels, train);
+    }
     /* An empty generated test split is still "no test set". */
-    if (st == GM_OK && te.images.data && gm_array_numel(&te.images) > 0)
-        st = gm_dataset_from_arrays(&te.images, &te.labels, 0, 0, 0, test);
+    if (st == GM_OK && te.images.data && gm_array_numel(&te.images) > 0) {
+        names_for(dc, true, &nm);
+        st = gm_dataset_from_arrays_named(&te.images, &te.labels, 0, 0, classes, nm.images,
+                                          nm.labels, test);
+    }
     pair_free(&tr);
     pair_free(&te);
     if (st == GM_OK && test->n > 0 &&

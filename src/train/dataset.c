@@ -1,6 +1,7 @@
 /* In-memory classification datasets: construction from reader arrays,
  * subsets, seeded splits and per-channel normalisation. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core_internal.h"
@@ -62,28 +63,79 @@ static double array_value(const gm_array *a, int64_t i) {
     return 0.0;
 }
 
-gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels, int64_t height,
-                                 int64_t width, int64_t classes, gm_dataset *out) {
+static int64_t label_at(const gm_array *labels, int64_t i) {
+    return labels->dtype == GM_DTYPE_U8 ? ((const uint8_t *)labels->data)[i]
+                                        : ((const int32_t *)labels->data)[i];
+}
+
+/* Every label a class index: below `classes` when it is known, else below
+ * max_classes when that is set, else just not negative. *count receives
+ * the class count (max(label) + 1 when it was not known). */
+static gm_status check_labels(const gm_array *labels, int64_t n, int64_t classes,
+                              int64_t max_classes, const char *name, int64_t *count) {
+    const int64_t bound = classes > 0 ? classes : max_classes;
+    int64_t maxl = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t v = label_at(labels, i);
+        if (bound > 0 && (v < 0 || v >= bound))
+            return gm_error_set(GM_ERR_INVALID_ARG,
+                                "%s: label %lld of sample %lld is outside 0..%lld (%s%lld "
+                                "classes)", name, (long long)v, (long long)i,
+                                (long long)(bound - 1), classes > 0 ? "" : "at most ",
+                                (long long)bound);
+        if (v < 0)
+            return gm_error_set(GM_ERR_INVALID_ARG,
+                                "%s: label %lld of sample %lld is negative (classes are "
+                                "numbered from 0)", name, (long long)v, (long long)i);
+        if (v > maxl) maxl = v;
+    }
+    *count = classes > 0 ? classes : maxl + 1;
+    return GM_OK;
+}
+
+/* The images as floats, every one finite: a NaN or an infinity (or a
+ * float64 beyond float32's range) would only come out as a NaN loss or NaN
+ * probabilities much later. */
+static gm_status convert_images(const gm_array *images, int64_t per, const char *name,
+                                gm_dataset *out) {
+    const int64_t total = out->n * per;
+    for (int64_t i = 0; i < total; i++) {
+        const double v = array_value(images, i);
+        out->x[i] = (float)v;
+        if (!isfinite(out->x[i]))
+            return gm_error_set(GM_ERR_INVALID_ARG,
+                                "%s: value %lld of sample %lld is %g, not a finite float32 "
+                                "(inputs must be finite)", name, (long long)(i % per),
+                                (long long)(i / per), v);
+    }
+    return GM_OK;
+}
+
+static gm_status from_arrays(const gm_array *images, const gm_array *labels, int64_t height,
+                             int64_t width, int64_t classes, int64_t max_classes,
+                             const char *iname, const char *lname, gm_dataset *out) {
     GM_RETURN_ERROR_IF(!images || !labels || !out, GM_ERR_INVALID_ARG,
                        "gm_dataset_from_arrays: images, labels and out are required");
     memset(out, 0, sizeof *out);
+    if (!iname) iname = "dataset images";
+    if (!lname) lname = "dataset labels";
     GM_RETURN_ERROR_IF(images->dtype != GM_DTYPE_U8 && images->dtype != GM_DTYPE_F32 &&
                            images->dtype != GM_DTYPE_F64,
-                       GM_ERR_INVALID_ARG, "dataset images: dtype %s is not u8, f32 or f64",
+                       GM_ERR_INVALID_ARG, "%s: dtype %s is not u8, f32 or f64", iname,
                        gm_dtype_descr(images->dtype));
     GM_RETURN_ERROR_IF(labels->dtype != GM_DTYPE_U8 && labels->dtype != GM_DTYPE_I32,
-                       GM_ERR_INVALID_ARG, "dataset labels: dtype %s is not u8 or i32",
+                       GM_ERR_INVALID_ARG, "%s: dtype %s is not u8 or i32", lname,
                        gm_dtype_descr(labels->dtype));
-    GM_RETURN_ERROR_IF(labels->ndim != 1, GM_ERR_SHAPE,
-                       "dataset labels: %d dimensions, expected 1", labels->ndim);
-    GM_RETURN_ERROR_IF(height < 0 || width < 0 || classes < 0, GM_ERR_INVALID_ARG,
-                       "dataset: height, width and classes must be >= 0");
+    GM_RETURN_ERROR_IF(labels->ndim != 1, GM_ERR_SHAPE, "%s: %d dimensions, expected 1", lname,
+                       labels->ndim);
+    GM_RETURN_ERROR_IF(height < 0 || width < 0 || classes < 0 || max_classes < 0,
+                       GM_ERR_INVALID_ARG, "dataset: height, width and classes must be >= 0");
     const int64_t n = images->ndim >= 1 ? images->shape[0] : 0;
     GM_RETURN_ERROR_IF(images->ndim < 2 || images->ndim > 4, GM_ERR_SHAPE,
-                       "dataset images: %d dimensions, expected (N, D), (N, H, W) or (N, C, H, W)",
+                       "%s: %d dimensions, expected (N, D), (N, H, W) or (N, C, H, W)", iname,
                        images->ndim);
     GM_RETURN_ERROR_IF(labels->shape[0] != n, GM_ERR_SHAPE,
-                       "dataset: %lld images but %lld labels", (long long)n,
+                       "%s and %s: %lld images but %lld labels", iname, lname, (long long)n,
                        (long long)labels->shape[0]);
     int64_t c = 1, h, w;
     if (images->ndim == 2) {
@@ -91,14 +143,14 @@ gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels,
         if (height == 0 && width == 0) {
             h = (int64_t)llround(sqrt((double)dim));
             GM_RETURN_ERROR_IF(h * h != dim, GM_ERR_SHAPE,
-                               "dataset images: %lld values per sample is not a square; "
-                               "give height and width", (long long)dim);
+                               "%s: %lld values per sample is not a square; give height and "
+                               "width", iname, (long long)dim);
             w = h;
         } else {
             h = height ? height : dim / width;
             w = width ? width : dim / height;
             GM_RETURN_ERROR_IF(h * w != dim, GM_ERR_SHAPE,
-                               "dataset images: %lld values per sample != %lld x %lld",
+                               "%s: %lld values per sample != %lld x %lld", iname,
                                (long long)dim, (long long)h, (long long)w);
         }
     } else {
@@ -106,26 +158,56 @@ gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels,
         h = images->shape[images->ndim - 2];
         w = images->shape[images->ndim - 1];
         GM_RETURN_ERROR_IF((height && height != h) || (width && width != w), GM_ERR_SHAPE,
-                           "dataset images: %lld x %lld, expected %lld x %lld", (long long)h,
+                           "%s: %lld x %lld, expected %lld x %lld", iname, (long long)h,
                            (long long)w, (long long)height, (long long)width);
     }
-    int64_t maxl = -1;
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t v = labels->dtype == GM_DTYPE_U8 ? ((const uint8_t *)labels->data)[i]
-                                                       : ((const int32_t *)labels->data)[i];
-        GM_RETURN_ERROR_IF(v < 0 || (classes && v >= classes), GM_ERR_INVALID_ARG,
-                           "dataset labels: label %lld of sample %lld is outside 0..%lld",
-                           (long long)v, (long long)i, (long long)(classes ? classes - 1 : 0));
-        if (v > maxl) maxl = v;
-    }
-    if (classes == 0) classes = maxl + 1;
+    GM_FORWARD_IF_ERROR(check_labels(labels, n, classes, max_classes, lname, &classes));
     GM_FORWARD_IF_ERROR(dataset_alloc(out, n, c, h, w, classes));
-    const int64_t total = n * gm__dataset_sample_size(out);
-    for (int64_t i = 0; i < total; i++) out->x[i] = (float)array_value(images, i);
-    for (int64_t i = 0; i < n; i++)
-        out->y[i] = labels->dtype == GM_DTYPE_U8 ? ((const uint8_t *)labels->data)[i]
-                                                 : ((const int32_t *)labels->data)[i];
+    gm_status st = convert_images(images, gm__dataset_sample_size(out), iname, out);
+    if (st != GM_OK) {
+        gm_dataset_free(out);
+        return st;
+    }
+    for (int64_t i = 0; i < n; i++) out->y[i] = (int32_t)label_at(labels, i);
     return GM_OK;
+}
+
+gm_status gm_dataset_from_arrays(const gm_array *images, const gm_array *labels, int64_t height,
+                                 int64_t width, int64_t classes, gm_dataset *out) {
+    return from_arrays(images, labels, height, width, classes, 0, NULL, NULL, out);
+}
+
+gm_status gm_dataset_from_arrays_named(const gm_array *images, const gm_array *labels,
+                                       int64_t height, int64_t width, int64_t classes,
+                                       const char *images_name, const char *labels_name,
+                                       gm_dataset *out) {
+    return from_arrays(images, labels, height, width, classes, 0, images_name, labels_name, out);
+}
+
+static bool has_suffix(const char *s, const char *suffix) {
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+gm_status gm_dataset_read_files(const char *images, const char *labels, int64_t classes,
+                                int64_t max_classes, gm_dataset *out) {
+    GM_RETURN_ERROR_IF(!images || !labels || !out, GM_ERR_INVALID_ARG,
+                       "gm_dataset_read_files: images, labels and out are required");
+    memset(out, 0, sizeof *out);
+    gm_array img = {0}, lab = {0};
+    gm_status st = has_suffix(images, ".npy") ? gm_npy_read(images, &img)
+                                              : gm_idx_read(images, &img);
+    if (st == GM_OK)
+        st = has_suffix(labels, ".npy") ? gm_npy_read(labels, &lab) : gm_idx_read(labels, &lab);
+    /* Paths are clipped so that the detail keeps its end. */
+    char iname[300], lname[300];
+    snprintf(iname, sizeof iname, "images '%.280s'", images);
+    snprintf(lname, sizeof lname, "labels '%.280s'", labels);
+    if (st == GM_OK)
+        st = from_arrays(&img, &lab, 0, 0, classes, max_classes, iname, lname, out);
+    gm_array_free(&img);
+    gm_array_free(&lab);
+    return st;
 }
 
 gm_status gm_dataset_subset(const gm_dataset *d, int64_t n, const int64_t *idx, gm_dataset *out) {

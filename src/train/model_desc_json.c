@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/core_internal.h"
+#include "gmcnn/io.h"
 #include "train/train_internal.h"
 
 static const char *const kind_names[] = {"gmcnn", "plume", "gmcnn_deep", "cnn", "mlp", "ldr"};
@@ -144,14 +145,17 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
     d->kind = (gm_model_kind)kind;
     d->form = (gm_conv_form)form;
     d->pool_mode = (gm_reduce)pool;
-    const int64_t big = INT64_C(1) << 40;
-    GM_FORWARD_IF_ERROR(get_int(o, "radius", 0, big, &d->radius));
-    GM_FORWARD_IF_ERROR(get_int(o, "in_channels", 0, big, &d->in_channels));
-    GM_FORWARD_IF_ERROR(get_int(o, "out_dim", 0, big, &d->out_dim));
-    GM_FORWARD_IF_ERROR(get_int(o, "ldr_rank", 0, big, &d->ldr_rank));
-    GM_FORWARD_IF_ERROR(get_int(o, "hidden", 0, big, &d->hidden));
-    GM_FORWARD_IF_ERROR(get_int(o, "image_h", 0, big, &d->image_h));
-    GM_FORWARD_IF_ERROR(get_int(o, "image_w", 0, big, &d->image_w));
+    /* The ranges a config accepts (gmcnn/config.h): a description read from
+     * a file is untrusted, and some sizes (the input channels of a centred
+     * model, the group's radius) shape allocations no tensor of the file
+     * vouches for. */
+    GM_FORWARD_IF_ERROR(get_int(o, "radius", 0, 64, &d->radius));
+    GM_FORWARD_IF_ERROR(get_int(o, "in_channels", 0, 4096, &d->in_channels));
+    GM_FORWARD_IF_ERROR(get_int(o, "out_dim", 0, 1 << 20, &d->out_dim));
+    GM_FORWARD_IF_ERROR(get_int(o, "ldr_rank", 0, 1024, &d->ldr_rank));
+    GM_FORWARD_IF_ERROR(get_int(o, "hidden", 0, 65536, &d->hidden));
+    GM_FORWARD_IF_ERROR(get_int(o, "image_h", 0, 65536, &d->image_h));
+    GM_FORWARD_IF_ERROR(get_int(o, "image_w", 0, 65536, &d->image_w));
     GM_FORWARD_IF_ERROR(get_bool(o, "modulated", &d->modulated));
     GM_FORWARD_IF_ERROR(get_bool(o, "regressor", &d->regressor));
     GM_FORWARD_IF_ERROR(get_bool(o, "modulated_in_place", &d->modulated_in_place));
@@ -182,8 +186,8 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
             const cJSON *bo = cJSON_GetArrayItem(blocks, b);
             GM_RETURN_ERROR_IF(!cJSON_IsObject(bo), GM_ERR_FORMAT,
                                "model description: block %d must be an object", b);
-            GM_FORWARD_IF_ERROR(get_int(bo, "layers", 0, big, &d->blocks[b].num_layers));
-            GM_FORWARD_IF_ERROR(get_int(bo, "channels", 0, big, &d->blocks[b].out_channels));
+            GM_FORWARD_IF_ERROR(get_int(bo, "layers", 0, 1000, &d->blocks[b].num_layers));
+            GM_FORWARD_IF_ERROR(get_int(bo, "channels", 0, 65536, &d->blocks[b].out_channels));
             GM_FORWARD_IF_ERROR(get_bool(bo, "pool", &d->blocks[b].pool));
         }
     }
@@ -217,4 +221,122 @@ gm_status gm_model_desc_from_json(const char *json, gm_model_desc *out, char **g
         memset(out, 0, sizeof *out);
     }
     return st;
+}
+
+/* --- saved models ---------------------------------------------------------- */
+
+typedef struct load_ctx {
+    const gm_safetensors *sf;
+    const char *path;
+    int64_t matched; /* parameters found in the file so far */
+    bool rejected;   /* the check failed (its detail names the file) */
+} load_ctx;
+
+static void shape_str(int ndim, const int64_t *shape, char *buf, size_t cap) {
+    size_t len = (size_t)snprintf(buf, cap, "(");
+    for (int d = 0; d < ndim && len < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", d ? ", " : "",
+                                (long long)shape[d]);
+    if (len < cap) snprintf(buf + len, cap - len, ")");
+}
+
+static const char *dtype_name(gm_dtype t) {
+    switch (t) {
+    case GM_DTYPE_U8: return "U8";
+    case GM_DTYPE_I32: return "I32";
+    case GM_DTYPE_I64: return "I64";
+    case GM_DTYPE_F32: return "F32";
+    case GM_DTYPE_F64: return "F64";
+    }
+    return "?";
+}
+
+/* Each parameter the description implies must be a tensor of the file
+ * before any memory is spent on it. */
+static gm_status check_param(void *user, const char *name, int ndim, const int64_t *shape) {
+    load_ctx *c = user;
+    c->rejected = true;
+    const int64_t k = gm_safetensors_find(c->sf, name);
+    GM_RETURN_ERROR_IF(k < 0, GM_ERR_FORMAT,
+                       "model file '%s': its description implies parameter '%.200s', which "
+                       "the file lacks", c->path, name);
+    const gm_st_entry *e = gm_safetensors_entry(c->sf, k);
+    GM_RETURN_ERROR_IF(e->dtype != GM_DTYPE_F32 && e->dtype != GM_DTYPE_F64, GM_ERR_FORMAT,
+                       "model file '%s' tensor '%.200s': dtype %s, a parameter needs F32 or "
+                       "F64", c->path, name, dtype_name(e->dtype));
+    bool same = e->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = e->shape[d] == shape[d];
+    if (!same) {
+        char fs[160], ds[160];
+        shape_str(e->ndim, e->shape, fs, sizeof fs);
+        shape_str(ndim, shape, ds, sizeof ds);
+        return gm_error_set(GM_ERR_SHAPE, "model file '%s' tensor '%.200s': shape %s, but the "
+                            "file's model description implies %s", c->path, name, fs, ds);
+    }
+    c->matched++;
+    c->rejected = false;
+    return GM_OK;
+}
+
+gm_status gm_model_from_safetensors(const gm_safetensors *sf, const char *path, gm_model **out) {
+    GM_RETURN_ERROR_IF(!sf || !path || !out, GM_ERR_INVALID_ARG,
+                       "gm_model_from_safetensors: sf, path and out are required");
+    *out = NULL;
+    const char *json = gm_safetensors_meta_get(sf, GM_MODEL_META_KEY);
+    GM_RETURN_ERROR_IF(!json, GM_ERR_FORMAT, "model file '%s': no \"%s\" metadata", path,
+                       GM_MODEL_META_KEY);
+    gm_model_desc d;
+    char *group = NULL;
+    gm_status st = gm_model_desc_from_json(json, &d, &group);
+    if (st != GM_OK) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        return gm_error_set(st, "model file '%s': %s", path, detail);
+    }
+    load_ctx c = {.sf = sf, .path = path};
+    gm_model *m = NULL;
+    st = gm_model_new_checked(&d, 0, check_param, &c, &m);
+    gm_free(group);
+    if (st != GM_OK && !c.rejected) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        return gm_error_set(st, "model file '%s': %s", path, detail);
+    }
+    if (st != GM_OK) return st;
+    /* Every parameter matched a tensor of its name, so the names the model
+     * does not use are the surplus. */
+    const size_t plen = strlen(GM_ST_OPTIM_PREFIX);
+    int64_t kept = 0;
+    for (int64_t k = 0; k < gm_safetensors_count(sf); k++)
+        kept += strncmp(gm_safetensors_name(sf, k), GM_ST_OPTIM_PREFIX, plen) != 0;
+    for (int64_t k = 0; st == GM_OK && kept != c.matched && k < gm_safetensors_count(sf); k++) {
+        const char *name = gm_safetensors_name(sf, k);
+        bool known = strncmp(name, GM_ST_OPTIM_PREFIX, plen) == 0;
+        for (int64_t i = 0; !known && i < gm_model_param_count(m); i++)
+            known = !strcmp(gm_model_param_name(m, i), name);
+        if (!known)
+            st = gm_error_set(GM_ERR_FORMAT, "model file '%s' tensor '%.200s': not a parameter "
+                              "of the model its description gives", path, name);
+    }
+    /* A NaN or an infinity among the parameters would only show as NaN
+     * outputs. */
+    for (int64_t i = 0; st == GM_OK && i < gm_model_param_count(m); i++) {
+        gm_tensor *t = gm_model_param(m, i);
+        const char *name = gm_model_param_name(m, i);
+        const gm_st_entry *e = gm_safetensors_entry(sf, gm_safetensors_find(sf, name));
+        for (int64_t j = 0; st == GM_OK && j < t->numel; j++) {
+            const double v = e->dtype == GM_DTYPE_F32 ? (double)((const float *)e->data)[j]
+                                                      : ((const double *)e->data)[j];
+            t->data[j] = (gm_real)v;
+            if (!isfinite(t->data[j]))
+                st = gm_error_set(GM_ERR_FORMAT, "model file '%s' tensor '%.200s': value %lld "
+                                  "is %g, not a finite parameter", path, name, (long long)j, v);
+        }
+    }
+    if (st != GM_OK) {
+        gm_model_free(m);
+        return st;
+    }
+    *out = m;
+    return GM_OK;
 }

@@ -344,11 +344,10 @@ static gm_status gm__fc_load_dir(const char *dir, gm_plume_data *d) {
     const cJSON *sims = NULL;
     if (st == GM_OK) st = gm__fc_manifest(root, path, d, &sims);
     if (st == GM_OK) st = gm__fc_alloc_meta(d);
+    /* The manifest's sizes are not trusted with memory before the files bear
+     * them out: the frames grow with the simulations actually read. */
     const int64_t per = d->frames * 2 * d->height * d->width;
-    if (st == GM_OK) {
-        d->x = gm_malloc_array((size_t)(d->nsims * per), sizeof *d->x);
-        if (!d->x) st = gm__nomem("plume data frames");
-    }
+    int64_t xcap = 0;
     int64_t i = 0;
     for (const cJSON *e = sims ? sims->child : NULL; e && st == GM_OK; e = e->next, i++) {
         const char *file = cJSON_GetObjectItemCaseSensitive(e, "file")->valuestring;
@@ -369,6 +368,16 @@ static gm_status gm__fc_load_dir(const char *dir, gm_plume_data *d) {
         float *v = NULL;
         int64_t frames = d->frames, h = d->height, w = d->width;
         st = gm__fc_read_sim(sp, &frames, &h, &w, &v);
+        if (st == GM_OK && i + 1 > xcap) {
+            const int64_t ncap = xcap == 0 ? 1 : 2 * xcap < d->nsims ? 2 * xcap : d->nsims;
+            float *x = gm_realloc(d->x, (size_t)(ncap * per) * sizeof *x);
+            if (!x) {
+                st = gm__nomem("plume data frames");
+            } else {
+                d->x = x;
+                xcap = ncap;
+            }
+        }
         if (st == GM_OK) memcpy(d->x + i * per, v, (size_t)per * sizeof *v);
         gm_free(v);
         gm_free(sp);

@@ -1,6 +1,7 @@
 /* Saved models for the commands that read them (info, eval, predict,
  * equivariance): the description travels in the file's metadata. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,20 +88,12 @@ gm_status cli_load_model(const char *path, gm_model **out, cli_norm *norm) {
     gm_safetensors *sf = NULL;
     gm_status st = gm_safetensors_read(path, &sf);
     if (st != GM_OK) return st;
-    const char *json = gm_safetensors_meta_get(sf, GM_MODEL_META_KEY);
-    if (!json) {
-        gm_safetensors_free(sf);
-        return gm_error_set(GM_ERR_FORMAT, "model file '%s': no \"%s\" metadata", path,
-                            GM_MODEL_META_KEY);
-    }
-    gm_model_desc d;
-    char *group = NULL;
-    st = gm_model_desc_from_json(json, &d, &group);
-    if (st == GM_OK) st = gm_model_new(&d, 0, out);
-    if (st == GM_OK && norm) st = read_norm(sf, path, d.in_channels, norm);
+    /* The description is checked against the file's tensors before the
+     * model is allocated. */
+    st = gm_model_from_safetensors(sf, path, out);
+    if (st == GM_OK && norm)
+        st = read_norm(sf, path, gm_model_description(*out)->in_channels, norm);
     gm_safetensors_free(sf);
-    gm_free(group);
-    if (st == GM_OK) st = gm_safetensors_load_model(path, *out);
     if (st != GM_OK) {
         gm_model_free(*out);
         *out = NULL;
@@ -132,7 +125,10 @@ gm_status cli_load_images(const char *path, const gm_model *m, const cli_norm *n
     lab.shape[0] = img.shape[0];
     lab.data = gm_calloc(img.shape[0] > 0 ? (size_t)img.shape[0] : 1, 1);
     if (!lab.data) st = gm_error_set(GM_ERR_NOMEM, "images '%s': out of memory", path);
-    if (st == GM_OK) st = gm_dataset_from_arrays(&img, &lab, 0, 0, 1, out);
+    char name[600];
+    snprintf(name, sizeof name, "images '%.500s'", path);
+    /* Non-finite values are refused here, naming the file and the sample. */
+    if (st == GM_OK) st = gm_dataset_from_arrays_named(&img, &lab, 0, 0, 1, name, name, out);
     gm_array_free(&img);
     gm_array_free(&lab);
     if (st != GM_OK) return st;

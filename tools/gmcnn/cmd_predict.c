@@ -44,11 +44,11 @@ static void print_top(const char *file, int64_t index, const double *p, int64_t 
     printf("\n");
 }
 
-static gm_status predict_file(gm_model *m, const cli_norm *norm, gm_ctx *ctx, const char *file,
+/* Runs the model on one loaded input file and prints its lines. */
+static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, const gm_dataset *dp,
                               int64_t top, double *p, bool *taken) {
-    gm_dataset d;
-    gm_status st = cli_load_images(file, m, norm, &d);
-    if (st != GM_OK) return st;
+    const gm_dataset d = *dp;
+    gm_status st = GM_OK;
     const int64_t per = d.channels * d.height * d.width;
     const int64_t k = gm_model_description(m)->out_dim;
     for (int64_t start = 0; start < d.n && st == GM_OK; start += PREDICT_BATCH) {
@@ -68,7 +68,6 @@ static gm_status predict_file(gm_model *m, const cli_norm *norm, gm_ctx *ctx, co
         }
         gm_ctx_reset(ctx);
     }
-    gm_dataset_free(&d);
     return st;
 }
 
@@ -114,7 +113,9 @@ int cmd_predict(int argc, char **argv) {
     double *p = NULL;
     bool *taken = NULL;
     cli_norm norm = {0};
-    gm_status st = cli_load_model(model, &m, &norm);
+    gm_dataset *sets = calloc((size_t)ninputs, sizeof *sets);
+    gm_status st = sets ? GM_OK : gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
+    if (st == GM_OK) st = cli_load_model(model, &m, &norm);
     if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
     if (st == GM_OK) {
         const int64_t k = gm_model_description(m)->out_dim;
@@ -127,9 +128,15 @@ int cmd_predict(int argc, char **argv) {
         gm_ctx_set_grad(ctx, false);
         gm_ctx_set_training(ctx, false);
     }
+    /* Every input is read and checked before the first line is printed, so
+     * that a bad file leaves no partial output. */
     for (int i = 0; i < ninputs && st == GM_OK; i++)
-        st = predict_file(m, &norm, ctx, inputs[i], top, p, taken);
+        st = cli_load_images(inputs[i], m, &norm, &sets[i]);
+    for (int i = 0; i < ninputs && st == GM_OK; i++)
+        st = predict_file(m, ctx, inputs[i], &sets[i], top, p, taken);
     if (st != GM_OK) rc = cli_status_error("predict", st);
+    for (int i = 0; sets && i < ninputs; i++) gm_dataset_free(&sets[i]);
+    free(sets);
     free(p);
     free(taken);
     gm_ctx_free(ctx);

@@ -87,13 +87,9 @@ static const char info_usage[] =
 
 static gm_status load_dataset(const char *images, const char *labels, int64_t classes,
                               gm_dataset *out) {
-    gm_array img = {0}, lab = {0};
-    gm_status st = gm_idx_read(images, &img);
-    if (st == GM_OK) st = gm_idx_read(labels, &lab);
-    if (st == GM_OK) st = gm_dataset_from_arrays(&img, &lab, 0, 0, classes, out);
-    gm_array_free(&img);
-    gm_array_free(&lab);
-    return st;
+    /* classes 0 (train's flag form): the labels give the count, at most the
+     * default model.num_classes. */
+    return gm_dataset_read_files(images, labels, classes, GM_CONFIG_DEFAULT_CLASSES, out);
 }
 
 static void print_metrics(const char *what, const gm_metrics *m, bool full) {
@@ -631,7 +627,8 @@ static int config_run(const config_opts *o) {
         goto done;
     }
     const uint64_t seed = gm_config_seed(cfg);
-    if ((st = gm_data_load(dc, "build/data", &all, &test)) != GM_OK) goto fail;
+    st = gm_data_load_classes(dc, "build/data", gm_config_model(cfg)->out_dim, &all, &test);
+    if (st != GM_OK) goto fail;
     st = dc->val_size >= 0 ? gm_dataset_split_count(&all, dc->val_size, seed, &train, &val)
                            : gm_dataset_split_fraction(&all, dc->val_fraction, seed, &train, &val);
     if (st != GM_OK) goto fail;
