@@ -176,6 +176,23 @@ GM_NODISCARD gm_status gm_safetensors_load_model(const char *path, gm_model *m);
  * arguments; GM_ERR_NOMEM. Outputs are 0 / NULL on failure. */
 GM_NODISCARD gm_status gm_metrics_jsonl_read(const char *path, int64_t *n,
                                              gm_epoch_record **records);
+/* The same from text in memory (len bytes, not necessarily NUL-terminated);
+ * details begin with `name` ("metrics file 'm.jsonl'"), then the line. */
+GM_NODISCARD gm_status gm_metrics_jsonl_parse(const char *text, size_t len, const char *name,
+                                              int64_t *n, gm_epoch_record **records);
+
+/* --- output directories -------------------------------------------------- */
+
+/* The lock file inside a run's output directory. */
+#define GM_OUTPUT_DIR_LOCK ".gmcnn-lock"
+
+/* Takes the exclusive lock of an existing output directory for this
+ * process, so that two runs never write into one directory: held until
+ * gm_output_dir_unlock(*fd) or the end of the process (however it ends; a
+ * lock is never stale). Returns GM_OK; GM_ERR_BUSY when another process
+ * holds it (the detail names the directory and that process); GM_ERR_IO. */
+GM_NODISCARD gm_status gm_output_dir_lock(const char *dir, int *fd);
+void gm_output_dir_unlock(int fd);
 
 /* Size of the image gm_plot_metrics_png draws, in pixels. */
 #define GM_PLOT_WIDTH 1200

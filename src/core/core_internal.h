@@ -53,4 +53,8 @@ void gm__error_note_location(const char *file, int line);
 /* A detail for an allocation failure of `what` (returns GM_ERR_NOMEM). */
 gm_status gm__nomem(const char *what);
 
+/* A named point where crash tests may kill the process (failpoint.c:
+ * GMCNN_FAILPOINT="NAME:N" kills it with SIGKILL at the N-th pass). */
+void gm__failpoint(const char *name);
+
 #endif /* GMCNN_CORE_INTERNAL_H */

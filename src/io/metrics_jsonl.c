@@ -13,6 +13,9 @@
 #include "core/core_internal.h"
 #include "gmcnn/io.h"
 
+/* A log of a million epochs is about 250 MB; nothing larger is read. */
+#define GM__METRICS_MAX ((off_t)256 << 20)
+
 /* The writer turns NaN into null, so null reads back as NaN; a missing
  * optional member is NaN as well. */
 static gm_status get_num(const cJSON *obj, const char *key, bool required, const char *path,
@@ -21,13 +24,13 @@ static gm_status get_num(const cJSON *obj, const char *key, bool required, const
     *out = NAN;
     if (!v) {
         if (!required) return GM_OK;
-        return gm_error_set(GM_ERR_FORMAT, "metrics file '%s' line %lld: missing \"%s\"", path,
+        return gm_error_set(GM_ERR_FORMAT, "%s line %lld: missing \"%s\"", path,
                             (long long)line, key);
     }
     if (cJSON_IsNull(v)) return GM_OK;
     if (!cJSON_IsNumber(v))
         return gm_error_set(GM_ERR_FORMAT,
-                            "metrics file '%s' line %lld: \"%s\" must be a number or null", path,
+                            "%s line %lld: \"%s\" must be a number or null", path,
                             (long long)line, key);
     *out = v->valuedouble;
     return GM_OK;
@@ -38,7 +41,7 @@ static gm_status parse_line(const char *text, const char *path, int64_t line,
     cJSON *obj = cJSON_Parse(text);
     if (!obj || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
-        return gm_error_set(GM_ERR_FORMAT, "metrics file '%s' line %lld: not a JSON object",
+        return gm_error_set(GM_ERR_FORMAT, "%s line %lld: not a JSON object",
                             path, (long long)line);
     }
     memset(r, 0, sizeof *r);
@@ -46,7 +49,7 @@ static gm_status parse_line(const char *text, const char *path, int64_t line,
     gm_status st = get_num(obj, "epoch", true, path, line, &epoch);
     if (st == GM_OK && !(epoch >= 1 && epoch <= 1e15 && floor(epoch) == epoch))
         st = gm_error_set(GM_ERR_FORMAT,
-                          "metrics file '%s' line %lld: \"epoch\" must be an integer >= 1", path,
+                          "%s line %lld: \"epoch\" must be an integer >= 1", path,
                           (long long)line);
     if (st == GM_OK) {
         r->epoch = (int64_t)epoch;
@@ -62,7 +65,7 @@ static gm_status parse_line(const char *text, const char *path, int64_t line,
     if (st == GM_OK) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "best");
         if (b && !cJSON_IsBool(b))
-            st = gm_error_set(GM_ERR_FORMAT, "metrics file '%s' line %lld: \"best\" must be "
+            st = gm_error_set(GM_ERR_FORMAT, "%s line %lld: \"best\" must be "
                               "true or false", path, (long long)line);
         else
             r->best = b && cJSON_IsTrue(b);
@@ -77,32 +80,27 @@ static bool blank(const char *s, size_t n) {
     return true;
 }
 
-gm_status gm_metrics_jsonl_read(const char *path, int64_t *n, gm_epoch_record **records) {
-    GM_RETURN_ERROR_IF(!path || !n || !records, GM_ERR_INVALID_ARG,
-                       "gm_metrics_jsonl_read: path, n and records are required");
+gm_status gm_metrics_jsonl_parse(const char *text, size_t len, const char *name, int64_t *n,
+                                 gm_epoch_record **records) {
+    GM_RETURN_ERROR_IF(!text || !name || !n || !records, GM_ERR_INVALID_ARG,
+                       "gm_metrics_jsonl_parse: text, name, n and records are required");
     *n = 0;
     *records = NULL;
-    FILE *f = fopen(path, "r");
-    GM_RETURN_ERROR_IF(!f, GM_ERR_IO, "metrics file '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        fclose(f);
-        return gm_error_set(GM_ERR_IO, "metrics file '%s': is a directory", path);
-    }
     gm_epoch_record *recs = NULL;
     int64_t count = 0, cap = 0, line = 0;
     char *buf = NULL;
-    size_t bufcap = 0;
     gm_status st = GM_OK;
-    errno = 0;
-    ssize_t len;
-    while (st == GM_OK && (len = getline(&buf, &bufcap, f)) >= 0) {
+    for (size_t pos = 0; pos < len && st == GM_OK;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        const size_t end = nl ? (size_t)(nl - text) + 1 : len, ll = end - pos;
+        const char *l = text + pos;
+        pos = end;
         line++;
-        if (blank(buf, (size_t)len)) continue;
+        if (blank(l, ll)) continue;
         /* A NUL would end the text cJSON sees early: binary data, not JSON. */
-        if (memchr(buf, '\0', (size_t)len)) {
-            st = gm_error_set(GM_ERR_FORMAT, "metrics file '%s' line %lld: not a JSON object",
-                              path, (long long)line);
+        if (memchr(l, '\0', ll)) {
+            st = gm_error_set(GM_ERR_FORMAT, "%s line %lld: not a JSON object",
+                              name, (long long)line);
             break;
         }
         if (count == cap) {
@@ -115,15 +113,18 @@ gm_status gm_metrics_jsonl_read(const char *path, int64_t *n, gm_epoch_record **
             recs = p;
             cap = ncap;
         }
-        st = parse_line(buf, path, line, &recs[count]);
+        char *b = gm_realloc(buf, ll + 1);
+        if (!b) {
+            st = gm__nomem("metrics line");
+            break;
+        }
+        buf = b;
+        memcpy(buf, l, ll);
+        buf[ll] = '\0';
+        st = parse_line(buf, name, line, &recs[count]);
         if (st == GM_OK) count++;
     }
-    if (st == GM_OK && ferror(f))
-        st = gm_error_set(GM_ERR_IO, "metrics file '%s': read failed after line %lld", path,
-                          (long long)line);
-    /* getline allocates with the C library, so its buffer goes back there. */
-    free(buf);
-    fclose(f);
+    gm_free(buf);
     if (st != GM_OK) {
         gm_free(recs);
         return st;
@@ -131,4 +132,39 @@ gm_status gm_metrics_jsonl_read(const char *path, int64_t *n, gm_epoch_record **
     *n = count;
     *records = recs;
     return GM_OK;
+}
+
+gm_status gm_metrics_jsonl_read(const char *path, int64_t *n, gm_epoch_record **records) {
+    GM_RETURN_ERROR_IF(!path || !n || !records, GM_ERR_INVALID_ARG,
+                       "gm_metrics_jsonl_read: path, n and records are required");
+    *n = 0;
+    *records = NULL;
+    FILE *f = fopen(path, "rb");
+    GM_RETURN_ERROR_IF(!f, GM_ERR_IO, "metrics file '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > GM__METRICS_MAX) {
+        const bool dir = S_ISDIR(sb.st_mode);
+        fclose(f);
+        return gm_error_set(dir ? GM_ERR_IO : GM_ERR_TOO_LARGE, "metrics file '%s': %s", path,
+                            dir ? "is a directory" : "not a regular file of at most 256 MiB");
+    }
+    const size_t size = (size_t)sb.st_size;
+    char *text = gm_malloc(size + 1);
+    if (!text) {
+        fclose(f);
+        return gm__nomem("metrics file");
+    }
+    const size_t got = fread(text, 1, size, f);
+    const bool failed = ferror(f) != 0;
+    fclose(f);
+    gm_status st = GM_OK;
+    if (failed) {
+        st = gm_error_set(GM_ERR_IO, "metrics file '%s': read failed", path);
+    } else {
+        char what[4200];
+        snprintf(what, sizeof what, "metrics file '%s'", path);
+        st = gm_metrics_jsonl_parse(text, got, what, n, records);
+    }
+    gm_free(text);
+    return st;
 }

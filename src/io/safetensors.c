@@ -407,6 +407,7 @@ static gm_status st_atomic_commit(st_atomic *af) {
         return gm_error_set(GM_ERR_IO, "safetensors '%s': write failed: %s", path,
                             strerror(err));
     }
+    gm__failpoint("safetensors.rename");
     if (rename(af->tmp, af->path) != 0) {
         int err = errno;
         const char *path = af->path;

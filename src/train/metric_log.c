@@ -1,6 +1,7 @@
 /* Per-epoch metric logs: JSON lines and CSV, flushed after every record so
  * that a run killed mid-way leaves complete lines behind. */
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -43,37 +44,77 @@ gm_status gm__metric_log_open(gm__metric_log *log, const char *jsonl_path, const
 }
 
 /* JSON has no NaN or infinity: those become null. */
-static void json_num(FILE *f, const char *key, double v, bool last) {
-    if (isfinite(v))
-        fprintf(f, "\"%s\":%.17g%s", key, v, last ? "" : ",");
-    else
-        fprintf(f, "\"%s\":null%s", key, last ? "" : ",");
+static size_t json_num(char *buf, size_t cap, const char *key, double v, bool last) {
+    const int k = isfinite(v) ? snprintf(buf, cap, "\"%s\":%.17g%s", key, v, last ? "" : ",")
+                              : snprintf(buf, cap, "\"%s\":null%s", key, last ? "" : ",");
+    return k > 0 ? (size_t)k : 0;
+}
+
+size_t gm__metric_jsonl_line(const gm_epoch_record *r, char *buf, size_t cap) {
+    size_t n = (size_t)snprintf(buf, cap, "{\"epoch\":%lld,", (long long)r->epoch);
+    n += json_num(buf + n, cap - n, "lr", r->lr, false);
+    n += json_num(buf + n, cap - n, "train_loss", r->train_loss, false);
+    n += json_num(buf + n, cap - n, "train_acc", r->train_accuracy, false);
+    n += json_num(buf + n, cap - n, "val_loss", r->val_loss, false);
+    n += json_num(buf + n, cap - n, "val_acc", r->val_accuracy, false);
+    n += json_num(buf + n, cap - n, "seconds", r->seconds, false);
+    n += json_num(buf + n, cap - n, "samples_per_s", r->samples_per_second, false);
+    n += (size_t)snprintf(buf + n, cap - n, "\"best\":%s}\n", r->best ? "true" : "false");
+    GM_ASSERT(n < cap);
+    return n;
+}
+
+static size_t csv_line(const gm_epoch_record *r, char *buf, size_t cap) {
+    const int n = snprintf(buf, cap, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d\n",
+                           (long long)r->epoch, r->lr, r->train_loss, r->train_accuracy,
+                           r->val_loss, r->val_accuracy, r->seconds, r->samples_per_second,
+                           r->best ? 1 : 0);
+    GM_ASSERT(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+static gm_status put_line(FILE *f, const char *what, const char *line, size_t len,
+                          int64_t epoch) {
+    GM_RETURN_ERROR_IF(fwrite(line, 1, len, f) != len || fflush(f) != 0, GM_ERR_IO,
+                       "metrics file (%s): write failed at epoch %lld: %s", what,
+                       (long long)epoch, strerror(errno));
+    return GM_OK;
 }
 
 gm_status gm__metric_log_write(gm__metric_log *log, const gm_epoch_record *r) {
-    if (log->jsonl) {
-        FILE *f = log->jsonl;
-        fprintf(f, "{\"epoch\":%lld,", (long long)r->epoch);
-        json_num(f, "lr", r->lr, false);
-        json_num(f, "train_loss", r->train_loss, false);
-        json_num(f, "train_acc", r->train_accuracy, false);
-        json_num(f, "val_loss", r->val_loss, false);
-        json_num(f, "val_acc", r->val_accuracy, false);
-        json_num(f, "seconds", r->seconds, false);
-        json_num(f, "samples_per_s", r->samples_per_second, false);
-        fprintf(f, "\"best\":%s}\n", r->best ? "true" : "false");
-        GM_RETURN_ERROR_IF(ferror(f) || fflush(f) != 0, GM_ERR_IO,
-                           "metrics file (jsonl): write failed at epoch %lld", (long long)r->epoch);
-    }
-    if (log->csv) {
-        FILE *f = log->csv;
-        fprintf(f, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d\n", (long long)r->epoch,
-                r->lr, r->train_loss, r->train_accuracy, r->val_loss, r->val_accuracy, r->seconds,
-                r->samples_per_second, r->best ? 1 : 0);
-        GM_RETURN_ERROR_IF(ferror(f) || fflush(f) != 0, GM_ERR_IO,
-                           "metrics file (csv): write failed at epoch %lld", (long long)r->epoch);
-    }
+    char line[GM__METRIC_LINE_MAX];
+    if (log->jsonl)
+        GM_FORWARD_IF_ERROR(
+            put_line(log->jsonl, "jsonl", line, gm__metric_jsonl_line(r, line, sizeof line),
+                     r->epoch));
+    gm__failpoint("metrics.jsonl");
+    if (log->csv)
+        GM_FORWARD_IF_ERROR(
+            put_line(log->csv, "csv", line, csv_line(r, line, sizeof line), r->epoch));
     return GM_OK;
+}
+
+gm_status gm__metric_log_rewrite(const char *jsonl_path, const char *csv_path, int64_t n,
+                                 const gm_epoch_record *recs) {
+    const char *paths[2] = {jsonl_path, csv_path};
+    const size_t cap = (size_t)(n + 1) * GM__METRIC_LINE_MAX;
+    char *text = gm_malloc(cap);
+    if (!text) return gm__nomem("metrics text");
+    gm_status st = GM_OK;
+    for (int k = 0; k < 2 && st == GM_OK; k++) {
+        if (!paths[k]) continue;
+        size_t len = 0;
+        if (k == 1) {
+            memcpy(text, csv_header, sizeof csv_header - 1);
+            len = sizeof csv_header - 1;
+        }
+        for (int64_t i = 0; i < n; i++)
+            len += k == 0 ? gm__metric_jsonl_line(&recs[i], text + len, cap - len)
+                          : csv_line(&recs[i], text + len, cap - len);
+        st = gm__report_write(paths[k], text, len);
+    }
+    gm_free(text);
+    return st;
 }
 
 void gm__metric_log_close(gm__metric_log *log) {

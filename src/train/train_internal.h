@@ -35,6 +35,13 @@ typedef struct gm__metric_log {
 gm_status gm__metric_log_open(gm__metric_log *log, const char *jsonl_path, const char *csv_path,
                               bool append);
 gm_status gm__metric_log_write(gm__metric_log *log, const gm_epoch_record *rec);
+/* One record as its metrics.jsonl line (newline included) into buf, which
+ * holds GM__METRIC_LINE_MAX bytes; returns its length. */
+#define GM__METRIC_LINE_MAX 512
+size_t gm__metric_jsonl_line(const gm_epoch_record *rec, char *buf, size_t cap);
+/* Replaces both logs (either path may be NULL) atomically by the records. */
+gm_status gm__metric_log_rewrite(const char *jsonl_path, const char *csv_path, int64_t n,
+                                 const gm_epoch_record *recs);
 void gm__metric_log_close(gm__metric_log *log);
 
 /* results.json pieces: one `  "key": value,` line into buf (cap bytes left;

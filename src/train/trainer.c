@@ -3,6 +3,7 @@
  * and a validation pass are belongs to a task (train_internal.h):
  * classification with cross-entropy here, autoregressive forecasting in
  * forecast.c. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +15,10 @@
 #include "train/train_internal.h"
 
 #define BEST_PREFIX GM_ST_OPTIM_PREFIX "best."
-#define META_MAX (24 + GM_FIT_MAX_META)
+#define META_MAX (25 + GM_FIT_MAX_META)
+#define HISTORY_KEY "gmcnn.train.history"
+/* Far beyond any run (trainer.max_epochs is at most a million). */
+#define EPOCH_MAX INT64_C(1000000000)
 
 struct gm_trainer {
     gm_model *model;
@@ -34,6 +38,9 @@ struct gm_trainer {
     double best_val_loss;
     double best_val_acc; /* at best_epoch */
     bool stopped_early;
+    gm_epoch_record *recs; /* every epoch's record, 1..epoch: the metric logs */
+    int64_t caprecs;
+    bool recs_restored; /* resumed from a checkpoint holding them */
     gm_rng augment_rng; /* reseeded every epoch */
     char *model_json;
     char *norm_json[2]; /* GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY; NULL = none */
@@ -57,6 +64,7 @@ void gm_trainer_free(gm_trainer *t) {
     if (t->best)
         for (int64_t i = 0; i < t->nparams; i++) gm_free(t->best[i]);
     gm_free(t->best);
+    gm_free(t->recs);
     gm_free(t->params);
     gm_optim_free(t->optim);
     gm_ctx_free(t->ctx);
@@ -251,7 +259,24 @@ static gm_dtype real_dtype(void) {
     return sizeof(gm_real) == sizeof(double) ? GM_DTYPE_F64 : GM_DTYPE_F32;
 }
 
+/* The records of epochs 1..epoch as the text of metrics.jsonl. */
+static gm_status history_text(const gm_trainer *t, char **out) {
+    const size_t cap = (size_t)(t->epoch + 1) * GM__METRIC_LINE_MAX;
+    char *text = gm_malloc(cap);
+    if (!text) return gm__nomem("checkpoint history");
+    size_t len = 0;
+    for (int64_t i = 0; i < t->epoch; i++)
+        len += gm__metric_jsonl_line(&t->recs[i], text + len, cap - len);
+    text[len] = '\0';
+    *out = text;
+    return GM_OK;
+}
+
+/* Checkpoints carry every epoch's record, so that a resumed run can put the
+ * metric logs and best.safetensors back in step with the checkpoint, whatever
+ * point of an epoch's writes a crash interrupted. */
 static gm_status checkpoint_write(gm_trainer *t, const char *path) {
+    char *history = NULL;
     const int64_t nstate = gm_optim_state_count(t->optim);
     const int64_t cap = t->nparams * 2 + nstate;
     gm_st_entry *e = gm_calloc((size_t)cap, sizeof *e);
@@ -315,51 +340,110 @@ static gm_status checkpoint_write(gm_trainer *t, const char *path) {
         meta_int(&ml, "gmcnn.train.es.improved", t->es.improved);
         meta_int(&ml, "gmcnn.train.es.stop", t->es.stop);
         meta_carried(&ml, t);
-        st = gm_safetensors_write(path, n, e, ml.n, ml.keys, ml.vptr);
+        st = history_text(t, &history);
+        if (st == GM_OK) {
+            GM_ASSERT(ml.n < META_MAX);
+            ml.keys[ml.n] = HISTORY_KEY;
+            ml.vptr[ml.n++] = history;
+            st = gm_safetensors_write(path, n, e, ml.n, ml.keys, ml.vptr);
+        }
     }
+    gm_free(history);
     for (int64_t i = 0; names && i < cap; i++) gm_free(names[i]);
     gm_free(names);
     gm_free(e);
     return st;
 }
 
+/* A number of the checkpoint's metadata; `finite_nonneg` for learning rates. */
 static gm_status meta_get_num(const gm_safetensors *st, const char *path, const char *key,
-                              double *out) {
+                              bool finite_nonneg, double *out) {
     const char *v = gm_safetensors_meta_get(st, key);
     GM_RETURN_ERROR_IF(!v, GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" is missing", path,
                        key);
     char *end;
     *out = strtod(v, &end);
     GM_RETURN_ERROR_IF(end == v || *end, GM_ERR_FORMAT,
-                       "checkpoint '%s': metadata \"%s\" = \"%s\" is not a number", path, key, v);
+                       "checkpoint '%s': metadata \"%s\" = \"%.40s\" is not a number", path, key,
+                       v);
+    GM_RETURN_ERROR_IF(finite_nonneg && !(isfinite(*out) && *out >= 0.0), GM_ERR_FORMAT,
+                       "checkpoint '%s': metadata \"%s\" = \"%.40s\" is not a finite number "
+                       ">= 0", path, key, v);
     return GM_OK;
 }
 
+/* An integer of the checkpoint's metadata in lo..hi. */
 static gm_status meta_get_int(const gm_safetensors *st, const char *path, const char *key,
-                              int64_t *out) {
+                              int64_t lo, int64_t hi, int64_t *out) {
     const char *v = gm_safetensors_meta_get(st, key);
     GM_RETURN_ERROR_IF(!v, GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" is missing", path,
                        key);
     char *end;
-    long long x = strtoll(v, &end, 10);
-    GM_RETURN_ERROR_IF(end == v || *end || x < 0, GM_ERR_FORMAT,
-                       "checkpoint '%s': metadata \"%s\" = \"%s\" is not a count", path, key, v);
+    errno = 0;
+    const long long x = strtoll(v, &end, 10);
+    GM_RETURN_ERROR_IF(end == v || *end || errno == ERANGE || x < lo || x > hi, GM_ERR_FORMAT,
+                       "checkpoint '%s': metadata \"%s\" = \"%.40s\" is not an integer in "
+                       "%lld..%lld", path, key, v, (long long)lo, (long long)hi);
     *out = x;
     return GM_OK;
 }
 
+static gm_status meta_get_flag(const gm_safetensors *st, const char *path, const char *key,
+                               bool *out) {
+    int64_t v = 0;
+    GM_FORWARD_IF_ERROR(meta_get_int(st, path, key, 0, 1, &v));
+    *out = v != 0;
+    return GM_OK;
+}
+
+static void shape_text(int ndim, const int64_t *shape, char *buf, size_t cap) {
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+/* A tensor of the checkpoint with exactly this dtype and shape, copied into dst. */
 static gm_status restore_tensor(const gm_safetensors *sf, const char *path, const char *name,
-                                gm_dtype dtype, int64_t numel, void *dst) {
+                                gm_dtype dtype, int ndim, const int64_t *shape, void *dst) {
     const int64_t idx = gm_safetensors_find(sf, name);
     GM_RETURN_ERROR_IF(idx < 0, GM_ERR_NOT_FOUND, "checkpoint '%s': tensor '%s' is missing", path,
                        name);
     const gm_st_entry *e = gm_safetensors_entry(sf, idx);
-    GM_RETURN_ERROR_IF(e->dtype != dtype || gm_st_entry_numel(e) != numel, GM_ERR_SHAPE,
-                       "checkpoint '%s': tensor '%s' is %s with %lld elements, expected %s with "
-                       "%lld",
-                       path, name, gm_dtype_descr(e->dtype), (long long)gm_st_entry_numel(e),
-                       gm_dtype_descr(dtype), (long long)numel);
-    memcpy(dst, e->data, (size_t)numel * gm_dtype_size(dtype));
+    bool same = e->dtype == dtype && e->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = e->shape[d] == shape[d];
+    if (!same) {
+        char want[128], got[128];
+        shape_text(ndim, shape, want, sizeof want);
+        shape_text(e->ndim, e->shape, got, sizeof got);
+        return gm_error_set(GM_ERR_SHAPE,
+                            "checkpoint '%s': tensor '%s' is %s %s, expected %s %s", path,
+                            name, gm_dtype_descr(e->dtype), got, gm_dtype_descr(dtype), want);
+    }
+    memcpy(dst, e->data, (size_t)gm_st_entry_numel(e) * gm_dtype_size(dtype));
+    return GM_OK;
+}
+
+/* The records of epochs 1..epoch from the checkpoint's history. */
+static gm_status restore_history(gm_trainer *t, const gm_safetensors *sf, const char *path) {
+    const char *h = gm_safetensors_meta_get(sf, HISTORY_KEY);
+    if (!h) return GM_OK; /* written before checkpoints held it: the logs are appended to */
+    char name[4200];
+    snprintf(name, sizeof name, "checkpoint '%s': metadata \"%s\"", path, HISTORY_KEY);
+    int64_t n = 0;
+    gm_epoch_record *recs = NULL;
+    GM_FORWARD_IF_ERROR(gm_metrics_jsonl_parse(h, strlen(h), name, &n, &recs));
+    bool ok = n == t->epoch;
+    for (int64_t i = 0; ok && i < n; i++) ok = recs[i].epoch == i + 1;
+    if (!ok) {
+        gm_free(recs);
+        return gm_error_set(GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" does not hold the "
+                            "records of epochs 1..%lld", path, HISTORY_KEY, (long long)t->epoch);
+    }
+    gm_free(t->recs);
+    t->recs = recs;
+    t->caprecs = n;
+    t->recs_restored = true;
     return GM_OK;
 }
 
@@ -379,41 +463,46 @@ static gm_status resume_from(gm_trainer *t, const gm_safetensors *sf, const char
                            "checkpoint '%s': metadata \"%s\" differs from this run's input "
                            "normalisation", path, norm_keys[k]);
     }
-    int64_t have_best = 0, stopped = 0, improved = 0, stop = 0;
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.epoch", &t->epoch));
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.have_best", &have_best));
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.best_epoch", &t->best_epoch));
-    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.best_val_loss", &t->best_val_loss));
+    bool improved = false, stop = false;
+    int64_t ep = 0;
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.epoch", 0, EPOCH_MAX, &ep));
+    t->epoch = ep;
+    GM_FORWARD_IF_ERROR(meta_get_flag(sf, path, "gmcnn.train.have_best", &t->have_best));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.best_epoch", t->have_best && ep > 0,
+                                     ep, &t->best_epoch));
+    GM_FORWARD_IF_ERROR(
+        meta_get_num(sf, path, "gmcnn.train.best_val_loss", false, &t->best_val_loss));
     /* Checkpoints from before accuracy selection lack it; NaN never wins a comparison. */
     t->best_val_acc = NAN;
     if (gm_safetensors_meta_get(sf, "gmcnn.train.best_val_acc"))
         GM_FORWARD_IF_ERROR(
-            meta_get_num(sf, path, "gmcnn.train.best_val_acc", &t->best_val_acc));
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.stopped_early", &stopped));
+            meta_get_num(sf, path, "gmcnn.train.best_val_acc", false, &t->best_val_acc));
+    GM_FORWARD_IF_ERROR(meta_get_flag(sf, path, "gmcnn.train.stopped_early", &t->stopped_early));
     gm_lr_sched_state *ss = &t->sched.state;
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.sched.epoch", &ss->epoch));
-    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.base_lr", &ss->base_lr));
-    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.lr", &ss->lr));
-    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.best", &ss->best));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.sched.epoch", 0, ep, &ss->epoch));
     GM_FORWARD_IF_ERROR(
-        meta_get_int(sf, path, "gmcnn.train.sched.num_bad_epochs", &ss->num_bad_epochs));
-    GM_FORWARD_IF_ERROR(
-        meta_get_int(sf, path, "gmcnn.train.sched.cooldown_counter", &ss->cooldown_counter));
+        meta_get_num(sf, path, "gmcnn.train.sched.base_lr", true, &ss->base_lr));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.lr", true, &ss->lr));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.sched.best", false, &ss->best));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.sched.num_bad_epochs", 0, ep,
+                                     &ss->num_bad_epochs));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.sched.cooldown_counter", 0,
+                                     EPOCH_MAX, &ss->cooldown_counter));
     gm_early_stop es = t->es;
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.epoch", &es.epoch));
-    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.es.best", &es.best));
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.best_epoch", &es.best_epoch));
+    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.epoch", 0, ep, &es.epoch));
+    GM_FORWARD_IF_ERROR(meta_get_num(sf, path, "gmcnn.train.es.best", false, &es.best));
     GM_FORWARD_IF_ERROR(
-        meta_get_int(sf, path, "gmcnn.train.es.num_bad_epochs", &es.num_bad_epochs));
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.improved", &improved));
-    GM_FORWARD_IF_ERROR(meta_get_int(sf, path, "gmcnn.train.es.stop", &stop));
+        meta_get_int(sf, path, "gmcnn.train.es.best_epoch", 0, es.epoch, &es.best_epoch));
+    GM_FORWARD_IF_ERROR(
+        meta_get_int(sf, path, "gmcnn.train.es.num_bad_epochs", 0, ep, &es.num_bad_epochs));
+    GM_FORWARD_IF_ERROR(meta_get_flag(sf, path, "gmcnn.train.es.improved", &improved));
+    GM_FORWARD_IF_ERROR(meta_get_flag(sf, path, "gmcnn.train.es.stop", &stop));
     if (t->es_on) {
-        es.improved = improved != 0;
-        es.stop = stop != 0;
+        es.improved = improved;
+        es.stop = stop;
         t->es = es;
     }
-    t->have_best = have_best != 0;
-    t->stopped_early = stopped != 0;
+    GM_FORWARD_IF_ERROR(restore_history(t, sf, path));
 
     char name[512];
     const int64_t nstate = gm_optim_state_count(t->optim);
@@ -421,13 +510,19 @@ static gm_status resume_from(gm_trainer *t, const gm_safetensors *sf, const char
         gm_optim_state s;
         GM_FORWARD_IF_ERROR(gm_optim_state_get(t->optim, i, &s));
         snprintf(name, sizeof name, "%s%s", GM_ST_OPTIM_PREFIX, s.name);
-        GM_FORWARD_IF_ERROR(restore_tensor(sf, path, name, optim_dtype(s.dtype), s.numel, s.data));
+        GM_FORWARD_IF_ERROR(
+            restore_tensor(sf, path, name, optim_dtype(s.dtype), s.ndim, s.shape, s.data));
     }
-    GM_FORWARD_IF_ERROR(gm_optim_state_validate(t->optim));
+    if (gm_optim_state_validate(t->optim) != GM_OK) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        return gm_error_set(GM_ERR_FORMAT, "checkpoint '%s': %s", path, detail);
+    }
     for (int64_t i = 0; i < t->nparams && t->have_best; i++) {
         snprintf(name, sizeof name, "%s%s", BEST_PREFIX, gm_model_param_name(t->model, i));
+        const gm_tensor *p = t->params[i];
         GM_FORWARD_IF_ERROR(
-            restore_tensor(sf, path, name, real_dtype(), t->params[i]->numel, t->best[i]));
+            restore_tensor(sf, path, name, real_dtype(), p->ndim, p->shape, t->best[i]));
     }
     return GM_OK;
 }
@@ -487,6 +582,44 @@ static gm_status save_best(gm_trainer *t, const gm_epoch_record *rec) {
     return gm_safetensors_save_model(t->opt.best_path, t->model, ml.n, ml.keys, ml.vptr);
 }
 
+static gm_status push_record(gm_trainer *t, const gm_epoch_record *rec) {
+    if (t->epoch == t->caprecs) {
+        const int64_t cap = t->caprecs ? 2 * t->caprecs : 64;
+        gm_epoch_record *r = gm_realloc(t->recs, (size_t)cap * sizeof *r);
+        if (!r) return gm__nomem("epoch records");
+        t->recs = r;
+        t->caprecs = cap;
+    }
+    t->recs[t->epoch] = *rec;
+    return GM_OK;
+}
+
+/* After a resume from a checkpoint with its records: the metric logs are
+ * rewritten from them (dropping lines of epochs after the checkpoint or a
+ * line cut short, adding those a crash kept from being written) and
+ * best.safetensors from the checkpoint's best copy, so that the run's files
+ * agree with the checkpoint before training goes on. */
+static gm_status reconcile_outputs(gm_trainer *t) {
+    if (!t->recs_restored) return GM_OK;
+    t->recs_restored = false;
+    GM_FORWARD_IF_ERROR(
+        gm__metric_log_rewrite(t->opt.metrics_jsonl, t->opt.metrics_csv, t->epoch, t->recs));
+    if (!t->opt.best_path || !t->have_best || t->best_epoch < 1) return GM_OK;
+    const gm_epoch_record *rec = &t->recs[t->best_epoch - 1];
+    for (int64_t i = 0; i < t->nparams; i++) {
+        gm_real *p = t->params[i]->data;
+        t->params[i]->data = t->best[i];
+        t->best[i] = p;
+    }
+    const gm_status st = save_best(t, rec);
+    for (int64_t i = 0; i < t->nparams; i++) {
+        gm_real *p = t->params[i]->data;
+        t->params[i]->data = t->best[i];
+        t->best[i] = p;
+    }
+    return st;
+}
+
 /* The selection criterion: a lower loss, or with accuracy selection a higher
  * accuracy, ties going to the lower loss. NaN never improves. */
 static bool better(const gm_trainer *t, double loss, double acc) {
@@ -538,6 +671,7 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
             st = gm_optim_set_lr(t->optim,
                                  gm_lr_sched_lr_at_step(&t->sched, (epoch - 1) * steps + s, steps));
         if (st == GM_OK) st = gm_optim_step(t->optim);
+        gm__failpoint("train.step");
         if (st == GM_OK) {
             const double l = (double)loss->data[0];
             loss_sum += l * (double)b;
@@ -558,8 +692,14 @@ gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_r
     if (!perm) return gm__nomem("epoch permutation");
     const int64_t steps = (task->n + t->opt.batch_size - 1) / t->opt.batch_size;
     gm__metric_log log;
-    gm_status st = gm__metric_log_open(&log, t->opt.metrics_jsonl, t->opt.metrics_csv,
-                                       t->opt.resume_path != NULL || t->epoch > 0);
+    gm_status st = reconcile_outputs(t);
+    if (st == GM_OK)
+        st = gm__metric_log_open(&log, t->opt.metrics_jsonl, t->opt.metrics_csv,
+                                 t->opt.resume_path != NULL || t->epoch > 0);
+    if (st != GM_OK) {
+        gm_free(perm);
+        return st;
+    }
     while (st == GM_OK && t->epoch < t->opt.epochs && !t->stopped_early) {
         const int64_t epoch = t->epoch + 1;
         gm_epoch_record rec = {.epoch = epoch, .lr = gm_optim_lr(t->optim)};
@@ -594,10 +734,17 @@ gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_r
             }
         }
         if (t->es_on && gm_early_stop_update(&t->es, monitored)) t->stopped_early = true;
+        st = push_record(t, &rec);
+        if (st != GM_OK) break;
         t->epoch = epoch;
-        if (rec.best && t->opt.best_path) st = save_best(t, &rec);
+        /* The checkpoint first: what follows can be rebuilt from it (see
+         * reconcile_outputs), so a crash anywhere leaves a resumable run
+         * whose logs never run ahead of its checkpoint. */
+        if (t->opt.checkpoint_path) st = checkpoint_write(t, t->opt.checkpoint_path);
+        gm__failpoint("train.checkpoint");
+        if (st == GM_OK && rec.best && t->opt.best_path) st = save_best(t, &rec);
+        gm__failpoint("train.best");
         if (st == GM_OK) st = gm__metric_log_write(&log, &rec);
-        if (st == GM_OK && t->opt.checkpoint_path) st = checkpoint_write(t, t->opt.checkpoint_path);
         if (st == GM_OK && t->opt.on_epoch) st = t->opt.on_epoch(&rec, t->opt.user);
         out->epochs_run++;
     }

@@ -38,6 +38,9 @@ int cmd_plot(int argc, char **argv) {
     }
     if (!metrics) return cli_usage_error("plot", "METRICS.jsonl is required (try --help)");
     if (!out) return cli_usage_error("plot", "--out PLOT.png is required");
+    if (cli_same_file(metrics, out))
+        return cli_usage_error("plot", "--out '%s' is the metrics file itself; choose another "
+                               "file for the PNG", out);
 
     int64_t n = 0;
     gm_epoch_record *recs = NULL;

@@ -82,6 +82,8 @@ static int rollout_parse(int argc, char **argv, rollout_opts *o, bool *help) {
     }
     if (!o->model || !o->sim)
         return cli_usage_error("rollout", "MODEL.safetensors and SIM.npy are required");
+    if (cli_same_file(o->png, o->model) || cli_same_file(o->png, o->sim))
+        return cli_usage_error("rollout", "--png '%s' is an input file; choose another", o->png);
     return CLI_OK;
 }
 

@@ -2,6 +2,7 @@
  * description of saved models. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +21,12 @@ static const char train_usage[] =
     "                   [--resume CKPT] [--quiet] [--threads N]\n"
     "\n"
     "With CONFIG (YAML, see configs/ and gmcnn/config.h): applies the --set\n"
-    "overrides in order (KEY is a dotted path, VALUE is YAML, e.g.\n"
-    "--set trainer.max_epochs=3), writes the resolved config to\n"
-    "<output.dir>/config.yaml, loads the data (generated sets from build/data,\n"
+    "overrides (KEY is a dotted path, VALUE is YAML, e.g. --set\n"
+    "trainer.max_epochs=3; kinds first, so the order does not matter: a new\n"
+    "optimizer or scheduler kind keeps the values given for keys it takes),\n"
+    "locks <output.dir> against a second run, writes the resolved config to\n"
+    "<output.dir>/config.yaml (CONFIG itself is kept when it is that file),\n"
+    "loads the data (generated sets from build/data,\n"
     "see `make data`), holds out data.val_fraction for validation (seeded),\n"
     "standardises with training-split statistics if data.normalize (saved in\n"
     "every model file for eval, predict and equivariance), trains, and\n"
@@ -30,8 +34,8 @@ static const char train_usage[] =
     "<output.dir>/results.json (test_accuracy, test_accuracy_last,\n"
     "best_val_accuracy, best_epoch, epochs_run, parameters, train_seconds, ...).\n"
     "\n"
-    "With data.source plume (configs/plume-*.yaml): forecasting with the protocol\n"
-    "of the reference protocol on the dataset directory data.path: rollout training on the\n"
+    "With data.source plume (configs/plume-*.yaml): forecasting with the\n"
+    "reference protocol on the dataset directory data.path: rollout training on the\n"
     "training windows, validation RMSE after every epoch, then the test RMSE on\n"
     "the future and the domain windows for the best and the last model, also\n"
     "written to <output.dir>/results.json (rmse_future, rmse_domain, their _last\n"
@@ -303,6 +307,43 @@ static void run_paths_init(run_paths *p, const char *dir) {
     snprintf(p->csv, sizeof p->csv, "%s/metrics.csv", dir);
 }
 
+/* Every file a run writes into its output directory. */
+static const char *const run_outputs[] = {"config.yaml",   "last.safetensors", "best.safetensors",
+                                          "metrics.jsonl", "metrics.csv",      "metrics.png",
+                                          "results.json",  GM_OUTPUT_DIR_LOCK};
+
+/* Takes the output directory for this run (*lock, released by
+ * gm_output_dir_unlock) after checking that none of the inputs (n paths,
+ * NULL ones skipped, named by `keys` in messages) is a file the run writes
+ * there. CLI_OK, or CLI_FAIL after printing why. */
+static int claim_output_dir(const char *dir, int n, const char *const *inputs,
+                            const char *const *keys, int *lock) {
+    *lock = -1;
+    char path[4096];
+    for (size_t k = 0; k < sizeof run_outputs / sizeof run_outputs[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, run_outputs[k]);
+        for (int i = 0; i < n; i++)
+            if (cli_same_file(inputs[i], path)) {
+                fprintf(stderr, "gmcnn: train: %s '%s' is the %s this run writes in its output "
+                        "directory '%s'; move it or choose another output directory\n", keys[i],
+                        inputs[i], run_outputs[k], dir);
+                return CLI_FAIL;
+            }
+    }
+    const gm_status st = gm_output_dir_lock(dir, lock);
+    if (st != GM_OK) return cli_status_error("train", st);
+    /* Temporaries of atomic writes that a crash kept from their rename: with
+     * the lock held, no writer is left to finish them. */
+    for (size_t k = 0; k < sizeof run_outputs / sizeof run_outputs[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s.tmp.??????", dir, run_outputs[k]);
+        glob_t g;
+        if (glob(path, GLOB_NOSORT, NULL, &g) != 0) continue;
+        for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    return CLI_OK;
+}
+
 /* Points fo at the run's files and the progress printers. */
 static void fit_options_wire(gm_fit_options *fo, const run_paths *p, const char *resume,
                              bool quiet, progress *ui) {
@@ -324,6 +365,10 @@ static int train_run(train_opts *o) {
         return CLI_FAIL;
     }
     run_paths_init(&rp, o->out);
+    const char *inputs[] = {o->images, o->labels, o->test_images, o->test_labels};
+    static const char *const keys[] = {"--images", "--labels", "--test-images", "--test-labels"};
+    int lock = -1;
+    if (claim_output_dir(o->out, 4, inputs, keys, &lock) != CLI_OK) return CLI_FAIL;
 
     gm_dataset all = {0}, train = {0}, val = {0}, test = {0};
     gm_model *m = NULL;
@@ -387,6 +432,7 @@ static int train_run(train_opts *o) {
     st = finish_run(m, t, o->test_images ? &test : NULL, o->batch, rp.jsonl, o->out, NULL, NULL);
     if (st != GM_OK) rc = cli_status_error("train", st);
 done:
+    gm_output_dir_unlock(lock);
     gm_trainer_free(t);
     gm_model_free(m);
     gm_dataset_free(&all);
@@ -606,7 +652,7 @@ static int config_run(const config_opts *o) {
     gm_model *m = NULL;
     gm_trainer *t = NULL;
     double *mean = NULL, *sd = NULL;
-    int rc = CLI_OK;
+    int rc = CLI_OK, lock = -1;
     gm_status st = gm_config_load(o->config, &cfg);
     if (st != GM_OK) return cli_status_error("train", st);
     if (o->nsets > 0 && (st = gm_config_set_all(cfg, o->nsets, o->sets)) != GM_OK) {
@@ -618,10 +664,31 @@ static int config_run(const config_opts *o) {
     snprintf(p_cfg, sizeof p_cfg, "%s/config.yaml", dir);
     run_paths rp;
     run_paths_init(&rp, dir);
-    if ((rc = make_dirs(dir)) != CLI_OK) goto done;
-    if ((st = gm_config_write(cfg, p_cfg)) != GM_OK) goto fail;
-
     const gm_data_config *dc = gm_config_data(cfg);
+    if ((rc = make_dirs(dir)) != CLI_OK) goto done;
+    /* A run started from its own output directory's config.yaml keeps it as
+     * it is (comments and all): it already describes the run, unless
+     * overrides change it. */
+    const bool own_config = cli_same_file(o->config, p_cfg);
+    if (own_config && o->nsets > 0) {
+        rc = cli_usage_error("train", "config '%s' is the config.yaml of its output directory, "
+                             "which the run would rewrite with the --set overrides; copy it "
+                             "elsewhere or choose another output.dir", o->config);
+        goto done;
+    }
+    const char *inputs[4 + GM_CONFIG_MAX_FILES] = {dc->train_images, dc->train_labels,
+                                                   dc->test_images, dc->test_labels};
+    const char *keys[4 + GM_CONFIG_MAX_FILES];
+    for (int i = 0; i < 4 + GM_CONFIG_MAX_FILES; i++) keys[i] = "data file";
+    int ninputs = 4;
+    for (int64_t i = 0; i < dc->ntrain_files; i++) inputs[ninputs++] = dc->train_files[i];
+    if (!own_config) {
+        inputs[ninputs] = o->config;
+        keys[ninputs++] = "config";
+    }
+    if ((rc = claim_output_dir(dir, ninputs, inputs, keys, &lock)) != CLI_OK) goto done;
+    if (!own_config && (st = gm_config_write(cfg, p_cfg)) != GM_OK) goto fail;
+
     if (dc->source == GM_DATA_PLUME) {
         rc = forecast_run(o, cfg, dir);
         goto done;
@@ -711,6 +778,7 @@ static int config_run(const config_opts *o) {
 fail:
     rc = cli_status_error("train", st);
 done:
+    gm_output_dir_unlock(lock);
     gm_free(mean);
     gm_free(sd);
     gm_trainer_free(t);
