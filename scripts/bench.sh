@@ -57,6 +57,13 @@ mkdir -p "$out/tables"
 start=$(date +%s)
 "$build/gmcnn" --version >"$out/version.txt"
 cat "$out/version.txt"
+# The benchmark programs run the kernels the tool selects on this machine
+# (the tool re-executes itself under them; the programs take them from here).
+choice=$(sed -n 's/^kernels: \([A-Za-z0-9]*\) .*(selected by gmcnn: \(.*\))$/\1|\2/p' \
+  "$out/version.txt")
+if [ -n "$choice" ]; then
+  export OPENBLAS_CORETYPE="${choice%%|*}" GMCNN_BLAS_CHOICE="$choice"
+fi
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$build/bench_kernels" --dump "$out/tables" --batches "$batches"
 "$build/bench_models" --dump "$out/tables"

@@ -44,7 +44,8 @@ extern "C" {
     X(GM_ERR_SHAPE, -8, "shape mismatch")                                    \
     X(GM_ERR_NUMERIC, -9, "numerical failure")                               \
     X(GM_ERR_NOT_FOUND, -10, "not found")                                    \
-    X(GM_ERR_UNSUPPORTED, -11, "unsupported")
+    X(GM_ERR_UNSUPPORTED, -11, "unsupported")                                \
+    X(GM_ERR_BUSY, -12, "in use")
 
 typedef enum gm_status {
 #define GM_X_ENUM(name, value, msg) name = value,
@@ -142,7 +143,8 @@ GM_NODISCARD gm_status gm_threads_reserve(int threads, int64_t extra_bytes);
 
 /* --- build information -------------------------------------------------- */
 /* Multi-line description of the build: version, compiler, build type,
- * BLAS backend and thread count. Static storage, not thread-safe. */
+ * BLAS backend, thread count and the kernels in use with why they run
+ * (gm_blas_kernels in gmcnn/kernels.h). Static storage, not thread-safe. */
 const char *gm_build_info(void);
 
 #ifdef __cplusplus

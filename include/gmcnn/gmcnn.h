@@ -3,6 +3,7 @@
 #define GMCNN_GMCNN_H
 
 #include "gmcnn/core.h"
+#include "gmcnn/kernels.h"
 #include "gmcnn/group.h"
 #include "gmcnn/gmat.h"
 #include "gmcnn/tensor.h"

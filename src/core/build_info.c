@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "core_internal.h"
+#include "gmcnn/kernels.h"
 
 /* From OpenBLAS (declared here so that only the ops layer includes cblas.h). */
 extern char *openblas_get_config(void);
@@ -13,12 +14,12 @@ extern int openblas_get_parallel(void);
 #endif
 
 const char *gm_build_info(void) {
-    static char buf[512];
+    static char buf[896];
     const int par = openblas_get_parallel();
     snprintf(buf, sizeof buf,
              "gmcnn %s\n"
              "build: %s, %s %s, C%ld\n"
-             "blas: OpenBLAS (%s), %s threading, %d threads",
+             "blas: OpenBLAS (%s), %s threading, %d threads\n%s",
              GM_VERSION_STRING, GM_BUILD_TYPE,
 #if defined(__clang__)
              "clang", __clang_version__,
@@ -28,6 +29,7 @@ const char *gm_build_info(void) {
              "cc", "",
 #endif
              (long)__STDC_VERSION__, openblas_get_config(),
-             par == 2 ? "OpenMP" : (par == 1 ? "pthreads" : "no"), openblas_get_num_threads());
+             par == 2 ? "OpenMP" : (par == 1 ? "pthreads" : "no"), openblas_get_num_threads(),
+             gm_blas_kernels());
     return buf;
 }

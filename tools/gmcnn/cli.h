@@ -26,6 +26,15 @@ bool cli_is_help(const char *arg);
  * "--flag=VALUE": returns 1 and sets *value (advancing *i past a separate
  * value), 0 when argv[*i] is another argument, -1 when the value is missing. */
 int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char **value);
+/* Chooses the BLAS kernels before anything else runs (cli_blas.c): may
+ * re-execute the tool under a better kernel set that passed its check, or
+ * exit when no kernel set computes correctly. The hidden command
+ * CLI_BLAS_CHECK runs the check alone (cli_blas_check_main). */
+#define CLI_BLAS_CHECK "__blas-check"
+void cli_blas_select(char **argv);
+int cli_blas_check_main(void);
+/* True when both paths exist and name the same file (or directory). */
+bool cli_same_file(const char *a, const char *b);
 /* Resolves an element given by index ("17") or by printed name ("f*r^2",
  * "(1,3)") in g. */
 bool cli_parse_element(const gm_group *g, const char *s, int32_t *out);

@@ -1,6 +1,7 @@
 /* gmcnn: the command-line entry point and shared argument helpers. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,10 +125,20 @@ static int check_limits(const char *cmd, int argc, char **argv) {
             threads = 0; /* the command reports the bad value */
     }
     const gm_status st = gm_threads_reserve((int)threads, 0);
-    return st == GM_OK ? CLI_OK : cli_status_error(cmd, st);
+    if (st != GM_OK) return cli_status_error(cmd, st);
+    cli_blas_select(argv);
+    return CLI_OK;
+}
+
+/* The library's warnings and errors, on stderr. */
+static void print_log(gm_log_level level, const char *message, void *userdata) {
+    (void)userdata;
+    if (level >= GM_LOG_WARN)
+        fprintf(stderr, "gmcnn: %s: %s\n", level == GM_LOG_WARN ? "warning" : "error", message);
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], CLI_BLAS_CHECK)) return cli_blas_check_main();
     if (argc < 2) {
         fputs(usage, stderr);
         return CLI_USAGE;
@@ -137,12 +148,17 @@ int main(int argc, char **argv) {
         fputs(usage, stdout);
         return CLI_OK;
     }
+    gm_log_set_handler(print_log, NULL);
+    /* Past a file-size limit a write fails (EFBIG, reported with the file)
+     * instead of the signal ending the process mid-run. */
+    signal(SIGXFSZ, SIG_IGN);
+    const int rc = check_limits(cmd, argc, argv);
+    if (rc != CLI_OK) return rc;
     if (!strcmp(cmd, "--version")) {
+        cli_blas_select(argv);
         printf("%s\n", gm_build_info());
         return CLI_OK;
     }
-    const int rc = check_limits(cmd, argc, argv);
-    if (rc != CLI_OK) return rc;
     if (!strcmp(cmd, "group")) return cmd_group(argc - 2, argv + 2);
     if (!strcmp(cmd, "gm")) return cmd_gm(argc - 2, argv + 2);
     if (!strcmp(cmd, "equivariance")) return cmd_equivariance(argc - 2, argv + 2);
