@@ -30,6 +30,7 @@ ROW_SPECS=(
   "fashion-small|gm-c28-22k|configs/fashion-small.yaml|1 2 3|data.split=pooled;data.num_train=8000;data.num_test=2000;data.val_size=1600;trainer.max_epochs=10;scheduler.warmup_epochs=0;trainer.label_smoothing=0;augment.flip=none;augment.translate=0;model.blocks=[{num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24, pool: true}, {num_layers: 2, out_channels: 26}]"
   # Full Fashion-MNIST: 55,000 training, 5,000 validation, the 10,000 test images.
   "fashion|gm-c28-49k|configs/fashion-small.yaml|1|"
+  "fashion|gm-c28-49k-12ep|configs/fashion-small.yaml|1|trainer.max_epochs=12"
   # Rotated digits (8,000 of the 10k digits for training and validation, 2,000 test).
   "rot|p4m-center|configs/rot-p4m.yaml|42|"
   "rot|p4m-center-aug|configs/rot-p4m.yaml|42|augment.rotate=any"
