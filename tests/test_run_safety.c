@@ -115,7 +115,7 @@ Test(run_safety, two_runs_at_once_into_one_directory_one_wins) {
     const char *dir = setup_dir();
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && for i in 1 2; do ('%s' train tiny.yaml --set trainer.max_epochs=30 "
+             "cd '%s' && for i in 1 2; do ('%s' train tiny.yaml --set trainer.max_epochs=600 "
              "--quiet --threads 1 > out$i 2>&1; echo $? > rc$i) & done; wait",
              dir, GM_CLI_PATH);
     int rc;
@@ -138,7 +138,7 @@ Test(run_safety, two_runs_at_once_into_one_directory_one_wins) {
     int64_t n = 0;
     gm_epoch_record *recs = NULL;
     OK(gm_metrics_jsonl_read(path_in(dir, "run/metrics.jsonl"), &n, &recs));
-    cr_assert_eq(n, 30);
+    cr_assert_eq(n, 600);
     for (int64_t i = 0; i < n; i++) cr_assert_eq(recs[i].epoch, i + 1);
     gm_free(recs);
     ts_rmtree(dir);
