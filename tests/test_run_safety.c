@@ -196,7 +196,7 @@ Test(run_safety, outputs_never_overwrite_inputs) {
 /* ---- checkpoint metadata ------------------------------------------------- */
 
 /* Rewrites a safetensors file with one metadata value replaced (key may be
- * NULL) and, when reshape is set, the first 1-D optimizer tensor of even
+ * NULL; value NULL drops the key) and, when reshape is set, the first 1-D optimizer tensor of even
  * length n stored as [2, n/2]. */
 static void rewrite(const char *path, const char *key, const char *value, bool reshape) {
     gm_safetensors *sf = NULL;
@@ -219,11 +219,16 @@ static void rewrite(const char *path, const char *key, const char *value, bool r
         }
     }
     cr_assert(!reshape || reshaped, "an optimizer tensor to reshape");
+    int64_t kept = 0;
     for (int64_t i = 0; i < nm; i++) {
-        cr_assert(gm_safetensors_meta_at(sf, i, &k[i], &v[i]));
-        if (key && !strcmp(k[i], key)) v[i] = value;
+        cr_assert(gm_safetensors_meta_at(sf, i, &k[kept], &v[kept]));
+        if (key && !strcmp(k[kept], key)) {
+            if (!value) continue;
+            v[kept] = value;
+        }
+        kept++;
     }
-    OK(gm_safetensors_write(path, n, e, nm, k, v));
+    OK(gm_safetensors_write(path, n, e, kept, k, v));
     free(e);
     free(k);
     free(v);
@@ -397,6 +402,28 @@ Test(run_safety, killed_at_any_point_of_an_epoch_resumes_to_the_same_run, .timeo
         gm_free(out);
         expect_same_run(path_in(dir, "ref"), path_in(dir, run), points[p]);
     }
+    ts_rmtree(dir);
+}
+
+/* A checkpoint from before checkpoints held the epochs' records resumes:
+ * its run's metric log starts the history, and the run ends as an
+ * uninterrupted one. */
+Test(run_safety, a_checkpoint_without_history_resumes) {
+    const char *dir = setup_dir();
+    int rc;
+    char *out = cli_in(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1", &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    gm_free(out);
+    out = cli_in(dir, NULL, "train tiny.yaml --set trainer.max_epochs=2 --quiet --threads 1",
+                 &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    gm_free(out);
+    rewrite(path_in(dir, "run/last.safetensors"), "gmcnn.train.history", NULL, false);
+    out = cli_in(dir, NULL, "train tiny.yaml --quiet --threads 1 --resume run/last.safetensors",
+                 &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    gm_free(out);
+    expect_same_run(path_in(dir, "ref"), path_in(dir, "run"), "no history");
     ts_rmtree(dir);
 }
 

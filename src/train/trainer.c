@@ -38,8 +38,8 @@ struct gm_trainer {
     double best_val_loss;
     double best_val_acc; /* at best_epoch */
     bool stopped_early;
-    gm_epoch_record *recs; /* every epoch's record, 1..epoch: the metric logs */
-    int64_t caprecs;
+    gm_epoch_record *recs; /* the epochs' records, increasing: the metric logs */
+    int64_t nrecs, caprecs;
     bool recs_restored; /* resumed from a checkpoint holding them */
     gm_rng augment_rng; /* reseeded every epoch */
     char *model_json;
@@ -261,11 +261,11 @@ static gm_dtype real_dtype(void) {
 
 /* The records of epochs 1..epoch as the text of metrics.jsonl. */
 static gm_status history_text(const gm_trainer *t, char **out) {
-    const size_t cap = (size_t)(t->epoch + 1) * GM__METRIC_LINE_MAX;
+    const size_t cap = (size_t)(t->nrecs + 1) * GM__METRIC_LINE_MAX;
     char *text = gm_malloc(cap);
     if (!text) return gm__nomem("checkpoint history");
     size_t len = 0;
-    for (int64_t i = 0; i < t->epoch; i++)
+    for (int64_t i = 0; i < t->nrecs; i++)
         len += gm__metric_jsonl_line(&t->recs[i], text + len, cap - len);
     text[len] = '\0';
     *out = text;
@@ -424,26 +424,41 @@ static gm_status restore_tensor(const gm_safetensors *sf, const char *path, cons
     return GM_OK;
 }
 
-/* The records of epochs 1..epoch from the checkpoint's history. */
+/* The epochs' records from the checkpoint's history: epochs increasing,
+ * none after the checkpoint's (all of 1..epoch, unless the history began
+ * from the log of a checkpoint written before checkpoints held it). */
 static gm_status restore_history(gm_trainer *t, const gm_safetensors *sf, const char *path) {
     const char *h = gm_safetensors_meta_get(sf, HISTORY_KEY);
-    if (!h) return GM_OK; /* written before checkpoints held it: the logs are appended to */
-    char name[4200];
-    snprintf(name, sizeof name, "checkpoint '%s': metadata \"%s\"", path, HISTORY_KEY);
     int64_t n = 0;
     gm_epoch_record *recs = NULL;
-    GM_FORWARD_IF_ERROR(gm_metrics_jsonl_parse(h, strlen(h), name, &n, &recs));
-    bool ok = n == t->epoch;
-    for (int64_t i = 0; ok && i < n; i++) ok = recs[i].epoch == i + 1;
-    if (!ok) {
-        gm_free(recs);
-        return gm_error_set(GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" does not hold the "
-                            "records of epochs 1..%lld", path, HISTORY_KEY, (long long)t->epoch);
+    if (!h) {
+        /* Written before checkpoints held it: whatever of the run's metric log
+         * fits the checkpoint starts the history, and the logs are appended to. */
+        if (t->opt.metrics_jsonl && gm_metrics_jsonl_read(t->opt.metrics_jsonl, &n, &recs) != GM_OK)
+            n = 0;
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (recs[i].epoch <= t->epoch && (k == 0 || recs[i].epoch > recs[k - 1].epoch))
+                recs[k++] = recs[i];
+        n = k;
+    } else {
+        char name[4200];
+        snprintf(name, sizeof name, "checkpoint '%s': metadata \"%s\"", path, HISTORY_KEY);
+        GM_FORWARD_IF_ERROR(gm_metrics_jsonl_parse(h, strlen(h), name, &n, &recs));
+        bool ok = n <= t->epoch;
+        for (int64_t i = 0; ok && i < n; i++)
+            ok = recs[i].epoch <= t->epoch && (i == 0 || recs[i].epoch > recs[i - 1].epoch);
+        if (!ok) {
+            gm_free(recs);
+            return gm_error_set(GM_ERR_FORMAT, "checkpoint '%s': metadata \"%s\" does not hold "
+                                "increasing records of epochs 1..%lld", path, HISTORY_KEY,
+                                (long long)t->epoch);
+        }
+        t->recs_restored = true;
     }
     gm_free(t->recs);
     t->recs = recs;
-    t->caprecs = n;
-    t->recs_restored = true;
+    t->nrecs = t->caprecs = n;
     return GM_OK;
 }
 
@@ -583,14 +598,14 @@ static gm_status save_best(gm_trainer *t, const gm_epoch_record *rec) {
 }
 
 static gm_status push_record(gm_trainer *t, const gm_epoch_record *rec) {
-    if (t->epoch == t->caprecs) {
+    if (t->nrecs == t->caprecs) {
         const int64_t cap = t->caprecs ? 2 * t->caprecs : 64;
         gm_epoch_record *r = gm_realloc(t->recs, (size_t)cap * sizeof *r);
         if (!r) return gm__nomem("epoch records");
         t->recs = r;
         t->caprecs = cap;
     }
-    t->recs[t->epoch] = *rec;
+    t->recs[t->nrecs++] = *rec;
     return GM_OK;
 }
 
@@ -603,15 +618,18 @@ static gm_status reconcile_outputs(gm_trainer *t) {
     if (!t->recs_restored) return GM_OK;
     t->recs_restored = false;
     GM_FORWARD_IF_ERROR(
-        gm__metric_log_rewrite(t->opt.metrics_jsonl, t->opt.metrics_csv, t->epoch, t->recs));
+        gm__metric_log_rewrite(t->opt.metrics_jsonl, t->opt.metrics_csv, t->nrecs, t->recs));
     if (!t->opt.best_path || !t->have_best || t->best_epoch < 1) return GM_OK;
-    const gm_epoch_record *rec = &t->recs[t->best_epoch - 1];
+    gm_epoch_record rec = {.epoch = t->best_epoch, .val_loss = t->best_val_loss,
+                           .val_accuracy = t->best_val_acc};
+    for (int64_t i = 0; i < t->nrecs; i++)
+        if (t->recs[i].epoch == t->best_epoch) rec = t->recs[i];
     for (int64_t i = 0; i < t->nparams; i++) {
         gm_real *p = t->params[i]->data;
         t->params[i]->data = t->best[i];
         t->best[i] = p;
     }
-    const gm_status st = save_best(t, rec);
+    const gm_status st = save_best(t, &rec);
     for (int64_t i = 0; i < t->nparams; i++) {
         gm_real *p = t->params[i]->data;
         t->params[i]->data = t->best[i];
