@@ -7,15 +7,16 @@
  * with the other bench programs (build/blas_compare); by hand, from the
  * repository root:
  *   d=/usr/lib/x86_64-linux-gnu/openblas-openmp
- *   cc -O3 -std=c17 bench/blas_compare.c \
+ *   cc -O3 -std=c17 -Iinclude bench/blas_compare.c \
  *      -isystem /usr/include/x86_64-linux-gnu/openblas-openmp $d/libopenblas.so -Wl,-rpath,$d \
  *      -lm -o blas_compare_openblas
  *   d=/usr/lib/x86_64-linux-gnu/blis-openmp
- *   cc -O3 -std=c17 -DBC_BLIS bench/blas_compare.c \
+ *   cc -O3 -std=c17 -Iinclude -DBC_BLIS bench/blas_compare.c \
  *      -isystem /usr/include/x86_64-linux-gnu/blis-openmp $d/libblis.so -Wl,-rpath,$d \
  *      -lm -o blas_compare_blis
  * (BLIS: Debian's libblis-openmp-dev). The program uses no part of gmcnn, so
- * it builds against either library alone.
+ * it builds against either library alone (it takes only bench_util.h's
+ * helpers, hence -Iinclude).
  *
  * Usage: blas_compare [--threads N] [--only SUBSTR] [--min-time S] [--no-check]
  *                     [--tsv FILE] [--label TEXT]
@@ -68,6 +69,8 @@
 #include <blis.h>
 #endif
 #include <cblas.h>
+
+#include "bench_util.h"
 
 /* --- the cases ----------------------------------------------------------- */
 
@@ -149,17 +152,6 @@ static void build_cases(void) {
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 /* splitmix64, uniform in [-0.5, 0.5) */
@@ -181,34 +173,6 @@ static float *alloc_rand(size_t n) {
     return p;
 }
 
-static void cpu_model(char *buf, size_t size) {
-    snprintf(buf, size, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            const char *c = strchr(line, ':');
-            if (c) {
-                c++;
-                while (*c == ' ' || *c == '\t') c++;
-                snprintf(buf, size, "%s", c);
-                buf[strcspn(buf, "\n")] = 0;
-            }
-            break;
-        }
-    fclose(f);
-}
-
-static double loadavg1(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f) return l;
-    if (fscanf(f, "%lf", &l) != 1) l = -1;
-    fclose(f);
-    return l;
-}
-
 /* --- the library ------------------------------------------------------------- */
 
 static void lib_init(int threads, char *label, size_t size) {
@@ -226,6 +190,8 @@ static void lib_init(int threads, char *label, size_t size) {
            openblas_get_corename(), openblas_get_num_threads());
     snprintf(label, size, "openblas:%s", openblas_get_corename());
 #endif
+
+
 }
 
 /* --- one case ----------------------------------------------------------------- */
@@ -345,18 +311,18 @@ static result run_case(const gcase *c, double min_time, bool do_check) {
     int reps = 0;
     /* warm-up, and the calls per sample: a sample lasts at least 1 ms */
     call(c, &o);
-    double t0 = now();
+    double t0 = bu_now();
     call(c, &o);
-    const double t1 = now() - t0;
+    const double t1 = bu_now() - t0;
     const int inner = t1 >= 1e-3 ? 1 : t1 <= 1e-7 ? 10000 : (int)ceil(1e-3 / t1);
     while (reps < MAX_REPS && (reps < 5 || spent < min_time) && !(reps >= 1 && spent >= 3.0)) {
-        t0 = now();
+        t0 = bu_now();
         for (int i = 0; i < inner; i++) call(c, &o);
-        const double dt = now() - t0;
+        const double dt = bu_now() - t0;
         t[reps++] = dt / inner;
         spent += dt;
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    qsort(t, (size_t)reps, sizeof t[0], bu_cmp_double);
     result r = {.best = t[0],
                 .median = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]),
                 .samples = reps,
@@ -399,8 +365,8 @@ int main(int argc, char **argv) {
     if (threads < 0 || !(min_time >= 0)) usage();
 
     char cpu[256], label[128];
-    cpu_model(cpu, sizeof cpu);
-    printf("cpu: %s, load average %.2f\n", cpu, loadavg1());
+    bu_cpu_model(cpu, sizeof cpu);
+    printf("cpu: %s, load average %.2f\n", cpu, bu_loadavg1());
     lib_init(threads, label, sizeof label);
     if (label_arg) snprintf(label, sizeof label, "%s", label_arg);
     FILE *out = NULL;
