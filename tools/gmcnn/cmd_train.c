@@ -64,13 +64,15 @@ static const char train_usage[] =
     "  --threads N       threads for training (default: OpenMP's, OMP_NUM_THREADS)\n";
 
 static const char eval_usage[] =
-    "usage: gmcnn eval MODEL.safetensors --images IDX --labels IDX [--batch N]\n"
+    "usage: gmcnn eval MODEL.safetensors --images FILE --labels FILE [--batch N]\n"
     "       gmcnn eval MODEL.safetensors --data DIR [--future B,E] [--domain B,E]\n"
     "                  [--steps N] [--batch N]\n"
     "\n"
     "With --images: evaluates a saved classifier: loss, accuracy, per-class\n"
     "accuracy and the confusion matrix (rows: true class, columns: predicted).\n"
-    "Inputs are standardised with the statistics the model file carries, if any.\n"
+    "FILE is IDX (raw or gzip), or NumPy .npy by its suffix; labels must be\n"
+    "classes of the model and images finite. Inputs are standardised with the\n"
+    "statistics the model file carries, if any.\n"
     "\n"
     "With --data: evaluates a saved forecasting model on a plume dataset\n"
     "directory (manifest.json + sim_NNN.npy): the RMSE of the reference protocol over the future\n"
