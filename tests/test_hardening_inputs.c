@@ -273,6 +273,18 @@ Test(hardening, model_channels_beyond_any_config_are_rejected) {
     }
 }
 
+/* A model file naming its group by a Cayley-table path would make the
+ * loader open, and quote in its error, any file. */
+Test(hardening, a_model_file_cannot_name_a_table_file_as_its_group) {
+    gm_model_desc d = small_desc();
+    d.group = "table:/etc/passwd";
+    save_model_as("table.safetensors", &d);
+    char *out = cli("info table.safetensors", 1);
+    ts_expect_one_line_error(out, "\"group\" names a Cayley-table file");
+    cr_assert_null(strstr(out, "root"), "%s", out);
+    gm_free(out);
+}
+
 Test(hardening, model_sizes_are_checked_against_the_tensors_first) {
     /* Within the ranges, but its last layer alone would be 10^6 x 65536
      * floats (262 GB): the first parameter already differs from the file. */

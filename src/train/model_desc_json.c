@@ -195,6 +195,11 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
     if (g && !cJSON_IsNull(g)) {
         GM_RETURN_ERROR_IF(!cJSON_IsString(g), GM_ERR_FORMAT,
                            "model description: \"group\" must be a string or null");
+        /* A saved model names its group by itself: a spec that reads a file
+         * would let a model file make the loader open (and quote) any path. */
+        GM_RETURN_ERROR_IF(!strncmp(g->valuestring, "table:", 6), GM_ERR_FORMAT,
+                           "model description: \"group\" names a Cayley-table file; a model "
+                           "file cannot load its group from a path");
         *group = gm_strdup(g->valuestring);
         if (!*group) return gm__nomem("model description group");
         d->group = *group;
