@@ -13,6 +13,29 @@ Test(cli, version_names_build_and_blas) {
     gm_free(out);
 }
 
+Test(cli, short_version_and_help_word) {
+    char *version = ts_cli("--version", 0);
+    char *out = ts_cli("-V", 0);
+    cr_assert_str_eq(out, version, "-V printed:\n%s\n--version printed:\n%s", out, version);
+    gm_free(out);
+    gm_free(version);
+    char *usage = ts_cli("--help", 0);
+    out = ts_cli("help", 0);
+    cr_assert_str_eq(out, usage, "help printed:\n%s", out);
+    ts_expect_contains(out, "gmcnn help");
+    ts_expect_contains(out, "-V");
+    gm_free(out);
+    gm_free(usage);
+    char *group_info = ts_cli("group info --help", 0);
+    out = ts_cli("help group info", 0);
+    cr_assert_str_eq(out, group_info, "help group info printed:\n%s", out);
+    gm_free(out);
+    gm_free(group_info);
+    out = ts_cli("help nosuch", 2);
+    ts_expect_one_line_error(out, "unknown command 'nosuch'");
+    gm_free(out);
+}
+
 Test(cli, help_for_every_command) {
     const char *cmds[] = {"--help", "group --help", "group info --help", "gm --help",
                           "gm rank --help", "gm demo --help", "equivariance --help"};

@@ -10,7 +10,9 @@
 #include "cli.h"
 
 static const char usage[] =
-    "usage: gmcnn [--version] [--help] <command> [<args>]\n"
+    "usage: gmcnn <command> [<args>]\n"
+    "       gmcnn help [<command> [<subcommand>]]   (also -h, --help)\n"
+    "       gmcnn --version                         (also -V)\n"
     "\n"
     "Group-matrix networks: structured matrices of finite groups.\n"
     "\n"
@@ -143,8 +145,17 @@ int main(int argc, char **argv) {
         fputs(usage, stderr);
         return CLI_USAGE;
     }
-    const char *cmd = argv[1];
-    if (cli_is_help(cmd)) {
+    /* -V is --version: the same checks and the same re-execution (which
+     * passes argv on unchanged) below. */
+    const char *cmd = !strcmp(argv[1], "-V") ? "--version" : argv[1];
+    if (!strcmp(cmd, "help") && argc > 2) {
+        /* help COMMAND [SUBCOMMAND] is COMMAND [SUBCOMMAND] --help. */
+        if (argc > 4) return cli_usage_error("help", "takes at most a command and a subcommand");
+        char *help_argv[5] = {argv[0], argv[2], argc > 3 ? argv[3] : NULL, NULL, NULL};
+        help_argv[argc - 1] = (char *)"--help";
+        return main(argc, help_argv);
+    }
+    if (cli_is_help(cmd) || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
         return CLI_OK;
     }
