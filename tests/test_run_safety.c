@@ -193,6 +193,18 @@ Test(run_safety, outputs_never_overwrite_inputs) {
     ts_rmtree(dir);
 }
 
+/* A run that fails before training (here: its data) writes no config.yaml. */
+Test(run_safety, a_run_failing_on_its_data_leaves_no_config_behind) {
+    const char *dir = setup_dir();
+    int rc;
+    char *out = cli_in(dir, NULL, "train tiny.yaml --set data.images=missing.idx --quiet", &rc);
+    cr_assert_eq(rc, 1, "%s", out);
+    ts_expect_one_line_error(out, "missing.idx");
+    gm_free(out);
+    cr_assert(!exists(path_in(dir, "run/config.yaml")));
+    ts_rmtree(dir);
+}
+
 /* ---- checkpoint metadata ------------------------------------------------- */
 
 /* Rewrites a safetensors file with one metadata value replaced (key may be

@@ -538,7 +538,10 @@ static void print_rmse(const char *what, const gm_forecast_metrics *fu,
            (long long)dm->n, (long long)dm->steps);
 }
 
-static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir) {
+/* write_cfg: where the resolved config goes once data and model are ready
+ * (NULL: CONFIG is that file already). */
+static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir,
+                        const char *write_cfg) {
     char p_png[4096], p_res[4096];
     run_paths rp;
     run_paths_init(&rp, dir);
@@ -588,6 +591,7 @@ static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir) {
     fo.nmeta = 1;
     fo.meta_keys = meta_keys;
     fo.meta_values = meta_values;
+    if (write_cfg && (st = gm_config_write(cfg, write_cfg)) != GM_OK) goto fail;
     if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto fail;
     gm_fit_result res;
     const double t0 = now_seconds();
@@ -689,10 +693,12 @@ static int config_run(const config_opts *o) {
         keys[ninputs++] = "config";
     }
     if ((rc = claim_output_dir(dir, ninputs, inputs, keys, &lock)) != CLI_OK) goto done;
-    if (!own_config && (st = gm_config_write(cfg, p_cfg)) != GM_OK) goto fail;
+    /* The resolved config is written once the data and the model are ready:
+     * a run that fails before training leaves none behind. */
+    const char *write_cfg = own_config ? NULL : p_cfg;
 
     if (dc->source == GM_DATA_PLUME) {
-        rc = forecast_run(o, cfg, dir);
+        rc = forecast_run(o, cfg, dir, write_cfg);
         goto done;
     }
     const uint64_t seed = gm_config_seed(cfg);
@@ -737,6 +743,7 @@ static int config_run(const config_opts *o) {
         fo.norm_mean = mean;
         fo.norm_std = sd;
     }
+    if (write_cfg && (st = gm_config_write(cfg, write_cfg)) != GM_OK) goto fail;
     if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto fail;
     gm_fit_result res;
     const double t0 = now_seconds();
