@@ -452,6 +452,13 @@ Test(config, recipe_keys_parse_round_trip_and_override) {
     OK(gm_config_to_string(cfg, &text));
     cr_assert(strstr(text, "augment:\n  rotate: any\n"), "%s", text);
     cr_assert(strstr(text, "val_size: 500"), "%s", text);
+    /* Reals in their shortest form that reads back. */
+    cr_assert(strstr(text, "  label_smoothing: 0.1\n"), "%s", text);
+    cr_assert(strstr(text, "  max_angle: 15.0\n"), "%s", text);
+    gm_free(text);
+    OK(gm_config_set(cfg, "optimizer.lr=0.004"));
+    OK(gm_config_to_string(cfg, &text));
+    cr_assert(strstr(text, "  lr: 0.004\n"), "%s", text);
     gm_free(text);
 
     OK(gm_config_set(cfg, "trainer.max_epochs=20"));

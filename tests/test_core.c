@@ -1,9 +1,12 @@
 /* Core: status codes, error details, allocation hook, RNG, logging. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/core_internal.h"
 #include "test_support.h"
 
 Test(core, every_status_has_a_distinct_message) {
@@ -121,4 +124,51 @@ Test(core, build_info_names_version_and_blas) {
     cr_assert(strstr(info, GM_VERSION_STRING) != NULL);
     cr_assert(strstr(info, "OpenBLAS") != NULL);
     cr_assert(strstr(info, "OpenMP") != NULL, "the OpenMP build of OpenBLAS is linked: %s", info);
+}
+
+Test(core, fmt_real_is_the_shortest_of_15_to_17_digits_that_reads_back) {
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0.004, "0.004"},
+        {0.1, "0.1"},
+        {5.0, "5"},
+        {-0.0, "-0"},
+        {1e-300, "1e-300"},
+        {0.1 + 0.2, "0.30000000000000004"}, /* 17 digits needed */
+        {1.0 / 3.0, "0.3333333333333333"},        /* 16 digits */
+        {0.9, "0.9"},
+        {123456789012345.6, "123456789012345.6"}, /* 16 digits */
+    };
+    char buf[GM__FMT_REAL_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert_str_eq(gm__fmt_real(cases[i].v, buf), cases[i].text, "case %zu", i);
+    cr_assert_str_eq(gm__fmt_real(NAN, buf), "nan");
+    cr_assert_str_eq(gm__fmt_real(-INFINITY, buf), "-inf");
+    /* Random bit patterns and random reals of everyday sizes: the text reads
+     * back to the same bits, and is the first of 15 and 16 digits that does. */
+    gm_rng rng;
+    gm_rng_seed(&rng, 7, 1);
+    for (int i = 0; i < 20000; i++) {
+        double v;
+        if (i % 2) {
+            const uint64_t bits = (uint64_t)gm_rng_u32(&rng) << 32 | gm_rng_u32(&rng);
+            memcpy(&v, &bits, sizeof v);
+            if (!isfinite(v)) continue;
+        } else {
+            v = gm_rng_uniform(&rng) * pow(10.0, (double)gm_rng_below(&rng, 13) - 6.0);
+        }
+        gm__fmt_real(v, buf);
+        const double back = strtod(buf, NULL);
+        cr_assert_eq(memcmp(&back, &v, sizeof v), 0, "%s does not read back", buf);
+        char shorter[GM__FMT_REAL_MAX];
+        for (int prec = 15; prec < 17; prec++) {
+            snprintf(shorter, sizeof shorter, "%.*g", prec, v);
+            if (strtod(shorter, NULL) == v) {
+                cr_assert_str_eq(buf, shorter, "%.17g", v);
+                break;
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "test_support.h"
+#include "train/train_internal.h"
 
 static void path_in(char *buf, size_t size, const char *dir, const char *name) {
     snprintf(buf, size, "%s/%s", dir, name);
@@ -351,6 +352,45 @@ Test(train_fit, resume_is_bit_identical) {
     cr_assert(!strncmp(csv[4], "4,", 2), "%s", csv[4]);
     gm_model_free(a);
     gm_model_free(c);
+}
+
+/* Metric logs hold the shortest text that reads back to the same double:
+ * lr 0.004 as 0.004, not 0.0040000000000000001. */
+Test(train_fit, metric_logs_write_short_reals_that_read_back) {
+    const gm_epoch_record recs[2] = {
+        {.epoch = 1, .lr = 0.004, .train_loss = 0.1 + 0.2, .train_accuracy = 87.5,
+         .val_loss = 1.0 / 3.0, .val_accuracy = NAN, .seconds = 0.25, .samples_per_second = 1e6,
+         .best = true},
+        {.epoch = 2, .lr = 0.0004, .train_loss = 2.0, .train_accuracy = 90.1, .val_loss = 0.7,
+         .val_accuracy = 60.0, .seconds = 1e-7, .samples_per_second = 12345.678, .best = false},
+    };
+    const char *dir = ts_temp_dir();
+    char js[256], csv[256];
+    path_in(js, sizeof js, dir, "m.jsonl");
+    path_in(csv, sizeof csv, dir, "m.csv");
+    OK(gm__metric_log_rewrite(js, csv, 2, recs));
+    char lines[4][512];
+    cr_assert_eq(read_lines(js, lines, 4), 2);
+    cr_assert_str_eq(lines[0], "{\"epoch\":1,\"lr\":0.004,\"train_loss\":0.30000000000000004,"
+                               "\"train_acc\":87.5,\"val_loss\":0.3333333333333333,"
+                               "\"val_acc\":null,\"seconds\":0.25,\"samples_per_s\":1000000,"
+                               "\"best\":true}\n");
+    for (int i = 0; i < 2; i++) {
+        cJSON *o = cJSON_Parse(lines[i]);
+        cr_assert(o != NULL, "bad JSON line: %s", lines[i]);
+        const double want[] = {recs[i].lr, recs[i].train_loss, recs[i].train_accuracy,
+                               recs[i].val_loss, recs[i].seconds, recs[i].samples_per_second};
+        const char *keys[] = {"lr", "train_loss", "train_acc", "val_loss", "seconds",
+                              "samples_per_s"};
+        for (int k = 0; k < 6; k++)
+            cr_assert_eq(cJSON_GetObjectItem(o, keys[k])->valuedouble, want[k], "%s: %s",
+                         keys[k], lines[i]);
+        cJSON_Delete(o);
+    }
+    cr_assert_eq(read_lines(csv, lines, 4), 3);
+    cr_assert_str_eq(lines[1], "1,0.004,0.30000000000000004,87.5,0.3333333333333333,nan,0.25,"
+                               "1000000,1\n");
+    cr_assert_str_eq(lines[2], "2,0.0004,2,90.1,0.7,60,1e-07,12345.678,0\n");
 }
 
 Test(train_fit, nan_input_and_huge_lr_stop_with_numeric) {

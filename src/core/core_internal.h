@@ -57,4 +57,11 @@ gm_status gm__nomem(const char *what);
  * GMCNN_FAILPOINT="NAME:N" kills it with SIGKILL at the N-th pass). */
 void gm__failpoint(const char *name);
 
+/* The shortest of v printed with 15, 16 and 17 significant digits ("%.Ng")
+ * that strtod reads back as the same double (17 always does), written into
+ * buf and returned; NaN and infinities as "%.17g" prints them. For text that
+ * must read back exactly: configs, metric logs, reports. */
+#define GM__FMT_REAL_MAX 32
+const char *gm__fmt_real(double v, char buf[GM__FMT_REAL_MAX]);
+
 #endif /* GMCNN_CORE_INTERNAL_H */

@@ -1652,14 +1652,10 @@ static void gm__cfg_put(gm__cfg_buf *b, const char *fmt, ...) {
 
 /* Shortest decimal that reads back to the same double. */
 static void gm__cfg_put_real(gm__cfg_buf *b, double v) {
-    char s[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, v);
-        if (strtod(s, NULL) == v) break;
-    }
+    char s[GM__FMT_REAL_MAX];
+    gm__fmt_real(v, s);
     /* A plain "5" reads as a number too, but 5.0 says it is real. */
-    if (!strpbrk(s, ".eEn")) strncat(s, ".0", sizeof s - strlen(s) - 1);
-    gm__cfg_put(b, "%s", s);
+    gm__cfg_put(b, "%s%s", s, strpbrk(s, ".eEn") ? "" : ".0");
 }
 
 /* Double-quoted YAML string; non-ASCII as \u escapes so any character the

@@ -332,10 +332,9 @@ gm_status gm_forecast_report_write(const char *path, const gm_forecast_report *r
                             "  \"epochs\": %lld,\n  \"best_epoch\": %lld,\n",
                             (long long)r->n_future, (long long)r->n_domain, (long long)r->params,
                             (long long)r->epochs, (long long)r->best_epoch);
-    if (isfinite(r->seconds))
-        len += (size_t)snprintf(buf + len, cap - len, "  \"seconds\": %.17g\n}\n", r->seconds);
-    else
-        len += (size_t)snprintf(buf + len, cap - len, "  \"seconds\": null\n}\n");
+    char num[GM__FMT_REAL_MAX];
+    len += (size_t)snprintf(buf + len, cap - len, "  \"seconds\": %s\n}\n",
+                            isfinite(r->seconds) ? gm__fmt_real(r->seconds, num) : "null");
     GM_ASSERT(len < cap);
     const gm_status st = gm__report_write(path, buf, len);
     gm_free(buf);

@@ -45,8 +45,9 @@ gm_status gm__metric_log_open(gm__metric_log *log, const char *jsonl_path, const
 
 /* JSON has no NaN or infinity: those become null. */
 static size_t json_num(char *buf, size_t cap, const char *key, double v, bool last) {
-    const int k = isfinite(v) ? snprintf(buf, cap, "\"%s\":%.17g%s", key, v, last ? "" : ",")
-                              : snprintf(buf, cap, "\"%s\":null%s", key, last ? "" : ",");
+    char num[GM__FMT_REAL_MAX];
+    const int k = snprintf(buf, cap, "\"%s\":%s%s", key,
+                           isfinite(v) ? gm__fmt_real(v, num) : "null", last ? "" : ",");
     return k > 0 ? (size_t)k : 0;
 }
 
@@ -65,10 +66,12 @@ size_t gm__metric_jsonl_line(const gm_epoch_record *r, char *buf, size_t cap) {
 }
 
 static size_t csv_line(const gm_epoch_record *r, char *buf, size_t cap) {
-    const int n = snprintf(buf, cap, "%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d\n",
-                           (long long)r->epoch, r->lr, r->train_loss, r->train_accuracy,
-                           r->val_loss, r->val_accuracy, r->seconds, r->samples_per_second,
-                           r->best ? 1 : 0);
+    const double v[7] = {r->lr,           r->train_loss, r->train_accuracy,      r->val_loss,
+                         r->val_accuracy, r->seconds,    r->samples_per_second};
+    char s[7][GM__FMT_REAL_MAX];
+    for (int i = 0; i < 7; i++) gm__fmt_real(v[i], s[i]);
+    const int n = snprintf(buf, cap, "%lld,%s,%s,%s,%s,%s,%s,%s,%d\n", (long long)r->epoch, s[0],
+                           s[1], s[2], s[3], s[4], s[5], s[6], r->best ? 1 : 0);
     GM_ASSERT(n > 0 && (size_t)n < cap);
     return (size_t)n;
 }

@@ -26,8 +26,9 @@ gm_status gm__report_write(const char *path, const char *text, size_t len) {
 }
 
 size_t gm__report_put_num(char *buf, size_t cap, const char *key, double v) {
-    if (isfinite(v)) return (size_t)snprintf(buf, cap, "  \"%s\": %.17g,\n", key, v);
-    return (size_t)snprintf(buf, cap, "  \"%s\": null,\n", key);
+    char num[GM__FMT_REAL_MAX];
+    return (size_t)snprintf(buf, cap, "  \"%s\": %s,\n", key,
+                            isfinite(v) ? gm__fmt_real(v, num) : "null");
 }
 
 size_t gm__report_put_str(char *buf, size_t cap, const char *key, const char *v) {
@@ -74,11 +75,10 @@ gm_status gm_classify_report_write(const char *path, const gm_classify_report *r
                             "  \"epochs_run\": %lld,\n  \"parameters\": %lld,\n",
                             (long long)r->n_test, (long long)r->best_epoch,
                             (long long)r->epochs_run, (long long)r->parameters);
-    if (isfinite(r->train_seconds))
-        len += (size_t)snprintf(buf + len, cap - len, "  \"train_seconds\": %.17g\n}\n",
-                                r->train_seconds);
-    else
-        len += (size_t)snprintf(buf + len, cap - len, "  \"train_seconds\": null\n}\n");
+    char num[GM__FMT_REAL_MAX];
+    len += (size_t)snprintf(buf + len, cap - len, "  \"train_seconds\": %s\n}\n",
+                            isfinite(r->train_seconds) ? gm__fmt_real(r->train_seconds, num)
+                                                       : "null");
     GM_ASSERT(len < cap);
     const gm_status st = gm__report_write(path, buf, len);
     gm_free(buf);

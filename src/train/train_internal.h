@@ -45,7 +45,7 @@ gm_status gm__metric_log_rewrite(const char *jsonl_path, const char *csv_path, i
 void gm__metric_log_close(gm__metric_log *log);
 
 /* results.json pieces: one `  "key": value,` line into buf (cap bytes left;
- * NaN and NULL as null, reals "%.17g", strings printable ASCII), returning
+ * NaN and NULL as null, reals by gm__fmt_real, strings printable ASCII), returning
  * its length; and the atomic write of a finished text. */
 size_t gm__report_put_num(char *buf, size_t cap, const char *key, double v);
 size_t gm__report_put_str(char *buf, size_t cap, const char *key, const char *v);
