@@ -78,6 +78,39 @@ Test(cli, group_info_subgroup_and_cosets) {
     gm_free(out);
 }
 
+/* --elements bounds every list of group info, cosets included, and every list
+ * cut short says how many it left out. */
+Test(cli, group_info_cosets_follow_elements_and_count_the_rest) {
+    const char *cmd = "group info D14xD14 --subgroup '(r,e),(f,e)' --cosets left";
+    char args[256];
+    char *out = ts_cli(cmd, 0); /* default: 16 of everything */
+    ts_expect_contains(out, "left cosets 28, representatives ");
+    ts_expect_contains(out, " ... (12 more)\n  coset 0: (e,e) (r,e)");
+    ts_expect_contains(out, "\n  coset 15: ");
+    cr_assert_null(strstr(out, "coset 16:"), "%s", out);
+    ts_expect_contains(out, "\n  ... and 12 more cosets\n");
+    gm_free(out);
+
+    snprintf(args, sizeof args, "%s --elements all", cmd);
+    out = ts_cli(args, 0);
+    ts_expect_contains(out, "\n  coset 27: ");
+    cr_assert_null(strstr(out, "more"), "%s", out);
+    gm_free(out);
+
+    snprintf(args, sizeof args, "%s --elements 3", cmd);
+    out = ts_cli(args, 0);
+    ts_expect_contains(out, "\n  elements (e,e) (r,e) (r^2,e) ... (25 more)\n");
+    ts_expect_contains(out, "representatives (e,e) (e,r) (e,r^2) ... (25 more)\n");
+    ts_expect_contains(out, "\n  coset 2: (e,r^2) (r,r^2) (r^2,r^2) ... (25 more)\n"
+                            "  ... and 25 more cosets\n");
+    gm_free(out);
+
+    out = ts_cli("group info C6 --subgroup 3 --cosets right --elements 0", 0);
+    ts_expect_contains(out, "right cosets 3, representatives ... (3 more)\n"
+                            "  ... and 3 more cosets\n");
+    gm_free(out);
+}
+
 Test(cli, bad_inputs_exit_with_one_line) {
     /* exit 1: the input is wrong; exit 2: the command line is */
     static const struct {
