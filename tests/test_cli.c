@@ -178,6 +178,67 @@ Test(cli, gm_rank_of_a_group_matrix_and_a_perturbation) {
     gm_free(out);
 }
 
+/* Writes M = a group matrix of g plus a rank-r change U V^T of its diagonals
+ * F(M) (displacement rank r) as a .npy file of the given dtype; returns its path. */
+static const char *write_perturbed_npy(const gm_group *g, int64_t r, gm_dtype dtype,
+                                       const char *name) {
+    const int64_t n = gm_group_order(g);
+    double *f = gm_malloc((size_t)(n * n) * sizeof *f), *m = gm_malloc((size_t)(n * n) * sizeof *m);
+    double u[4][256], v[4][256], c[256];
+    cr_assert(f && m && r <= 4 && n <= 256);
+    gm_rng rng;
+    gm_rng_seed(&rng, 11, 3);
+    for (int64_t i = 0; i < n; i++) c[i] = 2.0 * gm_rng_uniform(&rng) - 1.0;
+    for (int64_t k = 0; k < r; k++)
+        for (int64_t i = 0; i < n; i++) {
+            u[k][i] = 2.0 * gm_rng_uniform(&rng) - 1.0;
+            v[k][i] = 0.1 * (2.0 * gm_rng_uniform(&rng) - 1.0);
+        }
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t h = 0; h < n; h++) {
+            f[a * n + h] = c[a];
+            for (int64_t k = 0; k < r; k++) f[a * n + h] += u[k][a] * v[k][h];
+        }
+    gm_gmat_from_diagonals(g, f, m);
+    gm_array arr = {.dtype = dtype, .ndim = 2, .shape = {n, n}};
+    arr.data = gm_malloc((size_t)(n * n) * gm_dtype_size(dtype));
+    for (int64_t i = 0; i < n * n; i++) {
+        if (dtype == GM_DTYPE_F32)
+            ((float *)arr.data)[i] = (float)m[i];
+        else
+            ((double *)arr.data)[i] = m[i];
+    }
+    static char path[8][512];
+    static int slot;
+    char *p = path[slot++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", ts_temp_dir(), name);
+    OK(gm_npy_write(p, &arr));
+    gm_array_free(&arr);
+    gm_free(f);
+    gm_free(m);
+    return p;
+}
+
+/* The default tolerance follows the precision of the file: float32 rounding
+ * is not displacement rank. */
+Test(cli, gm_rank_of_float32_matrices_uses_float32_epsilon) {
+    gm_group *g = ts_group("C8xC8");
+    for (int64_t r = 0; r <= 2; r++) {
+        for (int k = 0; k < 2; k++) {
+            const gm_dtype dtype = k ? GM_DTYPE_F64 : GM_DTYPE_F32;
+            char args[768], want[64];
+            snprintf(args, sizeof args, "gm rank %s --group C8xC8",
+                     write_perturbed_npy(g, r, dtype, k ? "m64.npy" : "m32.npy"));
+            char *out = ts_cli(args, 0);
+            snprintf(want, sizeof want, "displacement rank   %lld (tolerance ", (long long)r);
+            ts_expect_contains(out, want);
+            ts_expect_contains(out, k ? ", default)\n" : ", default for float32)\n");
+            gm_free(out);
+        }
+    }
+    gm_group_free(g);
+}
+
 Test(cli, gm_demo_shows_exactness_and_the_rank_knob) {
     char *out = ts_cli("gm demo --group C6xC6 --radius 1 --rank 3 --seed 7", 0);
     ts_expect_contains(out, "group convolution    DR = 0");

@@ -685,6 +685,18 @@ Test(data, matrix_reads_npy_by_magic) {
     cr_assert_eq(m[5], 2147483647.0);
     gm_free(m);
 
+    /* The type the values were stored in: the .npy dtype, float64 for text. */
+    gm_dtype dtype = GM_DTYPE_U8;
+    OK(gm_matrix_read_dtype(NPY_FIXTURE("f32_3x4.npy"), &r, &c, &m, &dtype));
+    cr_assert_eq(dtype, GM_DTYPE_F32);
+    gm_free(m);
+    OK(gm_matrix_read_dtype(p, &r, &c, &m, &dtype));
+    cr_assert_eq(dtype, GM_DTYPE_I32);
+    gm_free(m);
+    OK(gm_matrix_read_dtype(ts_write_temp("1 2\n3 4\n"), &r, &c, &m, &dtype));
+    cr_assert_eq(dtype, GM_DTYPE_F64);
+    gm_free(m);
+
     expect_matrix_error(NPY_FIXTURE("u8_vec.npy"), GM_ERR_FORMAT, "1 dimensions, expected 2");
     expect_matrix_error(NPY_FIXTURE("f32_2x3x2.npy"), GM_ERR_FORMAT, "expected 2");
     expect_matrix_error(NPY_FIXTURE("be_f4_3.npy"), GM_ERR_FORMAT, "big-endian");

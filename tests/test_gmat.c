@@ -3,6 +3,7 @@
  * equivariance measures, each with a negative control. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -845,6 +846,35 @@ Test(gmat, displacement_rank_rejects_non_finite) {
     cr_assert_eq(gm_gmat_displacement_rank(g, m, NAN, &r, NULL), GM_ERR_INVALID_ARG);
     cr_assert_eq(gm_gmat_displacement_rank(g, m, -1.0, &r, NULL), GM_OK);
     cr_assert_eq(r, 0, "the zero matrix is a group matrix");
+    const double bad_eps[] = {0.0, -1e-7, 1.0, NAN, INFINITY};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(gm_gmat_displacement_rank_eps(g, m, -1.0, bad_eps[i], &r, NULL),
+                     GM_ERR_INVALID_ARG, "eps %g", bad_eps[i]);
+    gm_group_free(g);
+}
+
+/* The default tolerance scales with the epsilon given: float32 rounding of a
+ * group matrix plus a rank-one displacement counts under DBL_EPSILON only. */
+Test(gmat, displacement_rank_eps_sets_the_default_tolerance) {
+    gm_group *g = make_group("D4");
+    const int64_t n = 8;
+    double f[64], m[64];
+    for (int64_t a = 0; a < n; a++) /* F = c 1^T + u v^T */
+        for (int64_t h = 0; h < n; h++)
+            f[a * n + h] = 0.3 * (double)a - 1.0 + 0.1 * (double)(a % 3) * (double)(h * h % 5);
+    gm_gmat_from_diagonals(g, f, m);
+    for (int64_t i = 0; i < n * n; i++) m[i] = (double)(float)(m[i] * 1.1);
+    int64_t r64, r32, r;
+    double t64, t32;
+    OK(gm_gmat_displacement_rank(g, m, -1.0, &r64, &t64));
+    OK(gm_gmat_displacement_rank_eps(g, m, -1.0, DBL_EPSILON, &r, NULL));
+    cr_assert_eq(r, r64);
+    OK(gm_gmat_displacement_rank_eps(g, m, -1.0, FLT_EPSILON, &r32, &t32));
+    cr_assert_eq(r32, 1);
+    cr_assert_gt(r64, 1, "float32 rounding counts at double precision");
+    cr_assert_float_eq(t32 / t64, FLT_EPSILON / DBL_EPSILON, 1e-6 * FLT_EPSILON / DBL_EPSILON);
+    OK(gm_gmat_displacement_rank_eps(g, m, 0.5 * t64, FLT_EPSILON, &r, &t32));
+    cr_assert_eq(t32, 0.5 * t64, "a given tolerance is used as given");
     gm_group_free(g);
 }
 

@@ -119,6 +119,12 @@ GM_NODISCARD gm_status gm_array_to_f64(const gm_array *a, double **out);
  * rows at all; GM_ERR_NOMEM. On failure *out is NULL and *rows, *cols are 0. */
 GM_NODISCARD gm_status gm_matrix_read(const char *path, int64_t *rows, int64_t *cols,
                                       double **out);
+/* gm_matrix_read that also gives, when dtype is not NULL, the type the values
+ * were stored in: the .npy file's dtype, GM_DTYPE_F64 for text (set on
+ * success only). Its precision is the one the values carry, e.g. for the
+ * tolerance of a numerical rank (gm_gmat_displacement_rank_eps). */
+GM_NODISCARD gm_status gm_matrix_read_dtype(const char *path, int64_t *rows, int64_t *cols,
+                                            double **out, gm_dtype *dtype);
 
 /* ---- dataset file formats ------------------------------------------------
  *

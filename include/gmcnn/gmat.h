@@ -120,6 +120,17 @@ GM_NODISCARD gm_status gm_gmat_rank(int64_t rows, int64_t cols, const double *a,
  * failure), GM_ERR_INVALID_ARG (tol is NaN), GM_ERR_NOMEM. */
 GM_NODISCARD gm_status gm_gmat_displacement_rank(const gm_group *g, const double *m, double tol,
                                                  int64_t *rank, double *tol_used);
+/* gm_gmat_displacement_rank for values that carry the precision of another
+ * floating-point type: the default tolerance (tol < 0) is
+ *     tol = n * eps * max(sigma_max(D(M)), ||M||_F)
+ * with eps the machine epsilon of that type, e.g. FLT_EPSILON (2^-23) for a
+ * matrix computed or stored in float32, whose rounding would otherwise count
+ * as displacement rank. gm_gmat_displacement_rank is this with DBL_EPSILON.
+ * Errors: as gm_gmat_displacement_rank, and GM_ERR_INVALID_ARG for eps not
+ * in (0, 1). */
+GM_NODISCARD gm_status gm_gmat_displacement_rank_eps(const gm_group *g, const double *m,
+                                                     double tol, double eps, int64_t *rank,
+                                                     double *tol_used);
 
 /* --- low displacement rank (the structured-matrix baselines) --------------
  * For n x n operators A, B the Sylvester displacement of M is

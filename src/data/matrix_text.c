@@ -13,9 +13,11 @@
 
 static const unsigned char mt_npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-static gm_status mt_from_npy(const char *path, int64_t *rows, int64_t *cols, double **out) {
+static gm_status mt_from_npy(const char *path, int64_t *rows, int64_t *cols, double **out,
+                             gm_dtype *dtype) {
     gm_array a;
     GM_FORWARD_IF_ERROR(gm_npy_read(path, &a));
+    *dtype = a.dtype;
     if (a.ndim != 2) {
         int ndim = a.ndim;
         gm_array_free(&a);
@@ -172,11 +174,17 @@ static gm_status mt_parse_text(const char *path, const char *text, size_t len, m
 }
 
 gm_status gm_matrix_read(const char *path, int64_t *rows, int64_t *cols, double **out) {
+    return gm_matrix_read_dtype(path, rows, cols, out, NULL);
+}
+
+gm_status gm_matrix_read_dtype(const char *path, int64_t *rows, int64_t *cols, double **out,
+                               gm_dtype *dtype) {
     GM_RETURN_ERROR_IF(!path || !rows || !cols || !out, GM_ERR_INVALID_ARG,
                        "gm_matrix_read: NULL argument");
     *rows = 0;
     *cols = 0;
     *out = NULL;
+    gm_dtype stored = GM_DTYPE_F64; /* text */
     FILE *f = fopen(path, "rb");
     GM_RETURN_ERROR_IF(!f, GM_ERR_IO, "matrix file '%s': cannot open: %s", path,
                        strerror(errno));
@@ -203,7 +211,8 @@ gm_status gm_matrix_read(const char *path, int64_t *rows, int64_t *cols, double 
     if (len == sizeof mt_npy_magic && memcmp(buf, mt_npy_magic, sizeof mt_npy_magic) == 0) {
         fclose(f);
         gm_free(buf);
-        st = mt_from_npy(path, rows, cols, out);
+        st = mt_from_npy(path, rows, cols, out, &stored);
+        if (st == GM_OK && dtype) *dtype = stored;
         return st;
     }
     st = mt_slurp(f, path, &buf, &cap, &len);
@@ -218,5 +227,6 @@ gm_status gm_matrix_read(const char *path, int64_t *rows, int64_t *cols, double 
         return st;
     }
     *out = vals.v;
+    if (dtype) *dtype = stored;
     return GM_OK;
 }

@@ -115,10 +115,17 @@ gm_status gm_gmat_rank(int64_t rows, int64_t cols, const double *a, double tol, 
 
 gm_status gm_gmat_displacement_rank(const gm_group *g, const double *m, double tol, int64_t *rank,
                                     double *tol_used) {
+    return gm_gmat_displacement_rank_eps(g, m, tol, DBL_EPSILON, rank, tol_used);
+}
+
+gm_status gm_gmat_displacement_rank_eps(const gm_group *g, const double *m, double tol,
+                                        double eps, int64_t *rank, double *tol_used) {
     const char *what = "displacement rank";
     const int64_t n = gm_group_order(g);
     GM_FORWARD_IF_ERROR(gm_check_shape(what, n, n));
     GM_RETURN_ERROR_IF(isnan(tol), GM_ERR_INVALID_ARG, "%s: tolerance is NaN", what);
+    GM_RETURN_ERROR_IF(!(eps > 0.0 && eps < 1.0), GM_ERR_INVALID_ARG,
+                       "%s: machine epsilon %g is not in (0, 1)", what, eps);
     GM_FORWARD_IF_ERROR(gm_check_finite(what, n, n, m));
 
     double *f = gm_malloc_array((size_t)(n * n), sizeof *f);
@@ -148,7 +155,7 @@ gm_status gm_gmat_displacement_rank(const gm_group *g, const double *m, double t
      * rounding, and a tolerance relative to sigma_max(D) alone would count
      * that noise as rank. */
     const double scale = fmax(s[0], sqrt(frob2));
-    const double t = tol < 0.0 ? (double)n * DBL_EPSILON * scale : tol;
+    const double t = tol < 0.0 ? (double)n * eps * scale : tol;
     *rank = gm_count_above(n, s, t);
     if (tol_used) *tol_used = t;
     gm_free(s);

@@ -1,5 +1,6 @@
 /* gmcnn gm: displacement rank of a user's matrix, and a demonstration of
  * group matrices, displacement rank and equivariance. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@ static const char gm_usage[] =
     "      left translations by the generators.\n"
     "  --group SPEC   the group (required), e.g. C8, D4xD4, p4:4\n"
     "  --tol X        singular values of the displacement above X count (default:\n"
-    "                 n * DBL_EPSILON * max(sigma_max(D), ||M||_F))\n"
+    "                 n * eps * max(sigma_max(D), ||M||_F), eps the machine epsilon\n"
+    "                 of the file's values: 2^-23 for a float32 .npy, else 2^-52)\n"
     "  --sigma N      also print the N largest singular values of the displacement\n"
     "\n"
     "demo: builds a random group convolution on the radius-T support (default\n"
@@ -86,7 +88,8 @@ static int gm_rank(int argc, char **argv) {
     int64_t rows = 0, cols = 0, n = gm_group_order(g);
     dense_buffers b = {0};
     int rc = CLI_OK;
-    st = gm_matrix_read(path, &rows, &cols, &b.m);
+    gm_dtype dtype = GM_DTYPE_F64;
+    st = gm_matrix_read_dtype(path, &rows, &cols, &b.m, &dtype);
     if (st != GM_OK) {
         rc = cli_status_error("gm rank", st);
     } else if (rows != n || cols != n) {
@@ -97,15 +100,18 @@ static int gm_rank(int argc, char **argv) {
     int64_t dr = 0;
     double tol_used = 0.0, comm = 0.0;
     if (rc == CLI_OK) {
-        st = gm_gmat_displacement_rank(g, b.m, tol, &dr, &tol_used);
+        /* float32 values carry float32 rounding, which is no displacement. */
+        const double eps = dtype == GM_DTYPE_F32 ? FLT_EPSILON : DBL_EPSILON;
+        st = gm_gmat_displacement_rank_eps(g, b.m, tol, eps, &dr, &tol_used);
         if (st == GM_OK) st = max_commutator(g, b.m, &comm);
         if (st != GM_OK) rc = cli_status_error("gm rank", st);
     }
     if (rc == CLI_OK) {
         printf("matrix              %s (%lld x %lld)\n", path, (long long)n, (long long)n);
         printf("group               %s (order %lld)\n", gm_group_name(g), (long long)n);
+        const char *which = dtype == GM_DTYPE_F32 ? ", default for float32" : ", default";
         printf("displacement rank   %lld (tolerance %.3g%s)\n", (long long)dr, tol_used,
-               tol < 0 ? ", default" : "");
+               tol < 0 ? which : "");
         printf("group matrix        %s\n", dr == 0 ? "yes (G-equivariant)" : "no");
         printf("commutator          %.3e (max over generators s of ||M L_s - L_s M||_F / ||M||_F)\n",
                comm);
