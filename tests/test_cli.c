@@ -111,6 +111,22 @@ Test(cli, group_info_cosets_follow_elements_and_count_the_rest) {
     gm_free(out);
 }
 
+/* The element names docs/groups.md gives for Cayley tables: e, then gk. */
+Test(cli, group_info_names_table_elements_e_and_gk) {
+    const char *table = ts_write_temp("3\n0 1 2\n1 2 0\n2 0 1\n");
+    char args[512];
+    snprintf(args, sizeof args, "group info table:%s --elements all", table);
+    char *out = ts_cli(args, 0);
+    ts_expect_contains(out, "generators 1: g1 [1, order 3]\n");
+    ts_expect_contains(out, "elements   e g1 g2\n");
+    gm_free(out);
+    snprintf(args, sizeof args, "group info 'C3xtable:%s' --subgroup '(2,g1)'", table);
+    out = ts_cli(args, 0);
+    ts_expect_contains(out, "\nelements   (0,e) (0,g1) (0,g2) (1,e) ");
+    ts_expect_contains(out, "  elements (0,e) (1,g2) (2,g1)\n");
+    gm_free(out);
+}
+
 Test(cli, bad_inputs_exit_with_one_line) {
     /* exit 1: the input is wrong; exit 2: the command line is */
     static const struct {

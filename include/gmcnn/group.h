@@ -130,7 +130,8 @@ const int32_t *gm_group_gens(const gm_group *g);
 /* True when all generators commute. */
 bool gm_group_is_abelian(const gm_group *g);
 /* Writes the element's printable name ("e", "3", "r^3", "f*r^2", "(1,5)",
- * "(0 2 1)(3 4)", "((1,2),r)"), snprintf-style: returns the length of the
+ * "(0 2 1)(3 4)", "((1,2),r)"; a Cayley table's element k is "gk", its
+ * identity "e"), snprintf-style: returns the length of the
  * full name, writes at most size-1 characters plus a terminating NUL. */
 int gm_group_element_name(const gm_group *g, int32_t a, char *buf, size_t size);
 
