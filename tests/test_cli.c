@@ -1,5 +1,9 @@
 /* The gmcnn tool end to end: outputs, exit codes and one-line errors. */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <ctype.h>
+#include <glob.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -260,4 +264,114 @@ Test(cli, gm_demo_shows_exactness_and_the_rank_knob) {
     ts_expect_contains(out, "group convolution    DR = 0");
     ts_expect_contains(out, "+ rank-3 displacement  DR = 3");
     gm_free(out);
+}
+
+/* --- the README's file names ----------------------------------------------------- */
+
+#define REPO_ROOT GM_FIXTURE_DIR "/../.."
+
+/* True when the path (a glob pattern) names at least one file of the repository. */
+static bool repo_has(const char *path) {
+    char pattern[1024];
+    snprintf(pattern, sizeof pattern, "%s/%s", REPO_ROOT, path);
+    glob_t gl;
+    const bool found = glob(pattern, 0, NULL, &gl) == 0 && gl.gl_pathc > 0;
+    globfree(&gl);
+    return found;
+}
+
+/* Prose names the repository's own files by their top directory. */
+static void check_prose(const char *line, int lineno) {
+    static const char *const dirs[] = {"configs/", "scripts/", "docs/", "examples/", "bench/",
+                                       "include/", "tools/",   "tests/", "cmake/",   "fuzz/"};
+    for (const char *p = line; *p; p++) {
+        if (p > line && (isalnum((unsigned char)p[-1]) || strchr("/._-", p[-1]))) continue;
+        for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
+            if (strncmp(p, dirs[d], strlen(dirs[d])) != 0) continue;
+            char name[512];
+            size_t n = 0;
+            while (p[n] && n + 1 < sizeof name &&
+                   (isalnum((unsigned char)p[n]) || strchr("/._*-", p[n])))
+                n++;
+            while (n > 0 && p[n - 1] == '.') n--; /* the end of a sentence */
+            memcpy(name, p, n);
+            name[n] = '\0';
+            cr_expect(repo_has(name), "README.md line %d names %s, which is not in the repository",
+                      lineno, name);
+        }
+    }
+}
+
+static bool has_file_extension(const char *tok) {
+    static const char *const exts[] = {".yaml", ".sh", ".md", ".npy", ".gz", ".txt", ".jsonl",
+                                       ".png", ".safetensors", ".csv", ".json", ".h", ".c"};
+    const size_t len = strlen(tok);
+    for (size_t k = 0; k < sizeof exts / sizeof exts[0]; k++) {
+        const size_t e = strlen(exts[k]);
+        if (len > e && !strcmp(tok + len - e, exts[k])) return true;
+    }
+    return false;
+}
+
+/* In a command, every file argument is in the repository, under build/ (made
+ * by make), or written by an earlier command of the README (--out, --png,
+ * output.dir=, a shell redirection). */
+static void check_command(const char *line, int lineno, char outputs[][256], int *nout) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", line);
+    bool next_is_output = false;
+    for (char *tok = strtok(buf, " \t"); tok; tok = strtok(NULL, " \t")) {
+        if (!strcmp(tok, "--out") || !strcmp(tok, "--png") || !strcmp(tok, ">")) {
+            next_is_output = true;
+            continue;
+        }
+        bool output = next_is_output;
+        next_is_output = false;
+        const char *eq = strstr(tok, "output.dir=");
+        if (eq) {
+            tok = (char *)eq + strlen("output.dir=");
+            output = true;
+        }
+        if (tok[0] == '-' || (!strchr(tok, '/') && !has_file_extension(tok))) continue;
+        if (output) {
+            cr_assert_lt(*nout, 64);
+            snprintf(outputs[(*nout)++], 256, "%s", tok);
+            continue;
+        }
+        bool ok = repo_has(tok) || !strncmp(tok, "build/", 6);
+        for (int k = 0; k < *nout && !ok; k++)
+            ok = !strncmp(tok, outputs[k], strlen(outputs[k])) &&
+                 (tok[strlen(outputs[k])] == '\0' || tok[strlen(outputs[k])] == '/');
+        cr_expect(ok, "README.md line %d: %s is neither in the repository nor made by a command "
+                      "before it", lineno, tok);
+    }
+}
+
+Test(cli, readme_names_files_that_exist_or_are_made) {
+    char *text = ts_read_file(REPO_ROOT "/README.md");
+    cr_assert_not_null(text);
+    char outputs[64][256];
+    int nout = 0, lineno = 0;
+    bool code = false;
+    for (char *line = text, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end) end = line + strlen(line) - 1; /* the last line has no newline */
+        else *end = '\0';
+        lineno++;
+        if (!strncmp(line, "```", 3)) {
+            code = !code;
+            continue;
+        }
+        char *comment = code ? strstr(line, " #") : NULL;
+        if (code && line[0] == '#') comment = line;
+        if (comment) {
+            check_prose(comment, lineno);
+            *comment = '\0';
+        }
+        if (code)
+            check_command(line, lineno, outputs, &nout);
+        else
+            check_prose(line, lineno);
+    }
+    gm_free(text);
 }
