@@ -76,6 +76,14 @@ static char *cli_in(const char *dir, const char *env, const char *args, int *rc)
     return out;
 }
 
+/* gmcnn ARGS in dir that must succeed. */
+static void cli_ok(const char *dir, const char *env, const char *args) {
+    int rc;
+    char *out = cli_in(dir, env, args, &rc);
+    cr_assert_eq(rc, 0, "gmcnn %s: exit %d: %s", args, rc, out);
+    gm_free(out);
+}
+
 static char *path_in(const char *dir, const char *name) {
     static char p[4][512];
     static int k;
@@ -105,9 +113,7 @@ Test(run_safety, a_locked_output_directory_refuses_a_second_run) {
     cr_assert(!exists(path_in(dir, "run/config.yaml")), "nothing written under another's lock");
     gm_free(out);
     gm_output_dir_unlock(lock);
-    out = cli_in(dir, NULL, "train tiny.yaml --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    cli_ok(dir, NULL, "train tiny.yaml --quiet --threads 1");
     ts_rmtree(dir);
 }
 
@@ -149,9 +155,8 @@ Test(run_safety, two_runs_at_once_into_one_directory_one_wins) {
 Test(run_safety, outputs_never_overwrite_inputs) {
     const char *dir = setup_dir();
     int rc;
-    char *out = cli_in(dir, NULL, "train tiny.yaml --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    char *out = NULL;
+    cli_ok(dir, NULL, "train tiny.yaml --quiet --threads 1");
 
     /* plot onto its own input */
     char *before = ts_read_file(path_in(dir, "run/metrics.jsonl"));
@@ -166,9 +171,7 @@ Test(run_safety, outputs_never_overwrite_inputs) {
 
     /* the run's own config.yaml: kept as written (comments and all) */
     write_text(path_in(dir, "run/config.yaml"), tiny_yaml);
-    out = cli_in(dir, NULL, "train run/config.yaml --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    cli_ok(dir, NULL, "train run/config.yaml --quiet --threads 1");
     after = ts_read_file(path_in(dir, "run/config.yaml"));
     cr_assert_str_eq(after, tiny_yaml);
     gm_free(after);
@@ -250,9 +253,8 @@ static void rewrite(const char *path, const char *key, const char *value, bool r
 Test(run_safety, checkpoint_metadata_is_checked_before_it_is_trusted) {
     const char *dir = setup_dir();
     int rc;
-    char *out = cli_in(dir, NULL, "train tiny.yaml --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    char *out = NULL;
+    cli_ok(dir, NULL, "train tiny.yaml --quiet --threads 1");
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cp '%s/run/last.safetensors' '%s/good.safetensors'", dir, dir);
     cr_assert_eq(system(cmd), 0);
@@ -389,9 +391,8 @@ static void expect_same_run(const char *ref, const char *dir, const char *what) 
 Test(run_safety, killed_at_any_point_of_an_epoch_resumes_to_the_same_run, .timeout = 300) {
     const char *dir = setup_dir();
     int rc;
-    char *out = cli_in(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    char *out = NULL;
+    cli_ok(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1");
     const char *points[] = {"train.step:6",        /* during a step of epoch 2 */
                             "safetensors.rename:3", /* inside epoch 2's checkpoint write */
                             "train.checkpoint:2",   /* between checkpoint and best model */
@@ -409,9 +410,7 @@ Test(run_safety, killed_at_any_point_of_an_epoch_resumes_to_the_same_run, .timeo
         gm_free(out);
         snprintf(args, sizeof args, "train tiny.yaml --set output.dir=%s --quiet --threads 1 "
                  "--resume %s/last.safetensors", run, run);
-        out = cli_in(dir, NULL, args, &rc);
-        cr_assert_eq(rc, 0, "%s: resume: %s", points[p], out);
-        gm_free(out);
+        cli_ok(dir, NULL, args);
         expect_same_run(path_in(dir, "ref"), path_in(dir, run), points[p]);
     }
     ts_rmtree(dir);
@@ -422,19 +421,10 @@ Test(run_safety, killed_at_any_point_of_an_epoch_resumes_to_the_same_run, .timeo
  * uninterrupted one. */
 Test(run_safety, a_checkpoint_without_history_resumes) {
     const char *dir = setup_dir();
-    int rc;
-    char *out = cli_in(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
-    out = cli_in(dir, NULL, "train tiny.yaml --set trainer.max_epochs=2 --quiet --threads 1",
-                 &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    cli_ok(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1");
+    cli_ok(dir, NULL, "train tiny.yaml --set trainer.max_epochs=2 --quiet --threads 1");
     rewrite(path_in(dir, "run/last.safetensors"), "gmcnn.train.history", NULL, false);
-    out = cli_in(dir, NULL, "train tiny.yaml --quiet --threads 1 --resume run/last.safetensors",
-                 &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    cli_ok(dir, NULL, "train tiny.yaml --quiet --threads 1 --resume run/last.safetensors");
     expect_same_run(path_in(dir, "ref"), path_in(dir, "run"), "no history");
     ts_rmtree(dir);
 }
@@ -447,9 +437,8 @@ Test(run_safety, a_checkpoint_without_history_resumes) {
 Test(run_safety, a_full_disk_leaves_a_resumable_run, .timeout = 120) {
     const char *dir = setup_dir();
     int rc;
-    char *out = cli_in(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1", &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    char *out = NULL;
+    cli_ok(dir, NULL, "train tiny.yaml --set output.dir=ref --quiet --threads 1");
     struct stat sb;
     cr_assert_eq(stat(path_in(dir, "ref/last.safetensors"), &sb), 0);
     char env[128];
@@ -464,10 +453,7 @@ Test(run_safety, a_full_disk_leaves_a_resumable_run, .timeout = 120) {
     OK(gm_metrics_jsonl_read(path_in(dir, "run/metrics.jsonl"), &n, &recs));
     gm_free(recs);
     cr_assert_eq(n, 3, "the logs stop at the last checkpoint");
-    out = cli_in(dir, NULL, "train tiny.yaml --quiet --threads 1 --resume run/last.safetensors",
-                 &rc);
-    cr_assert_eq(rc, 0, "%s", out);
-    gm_free(out);
+    cli_ok(dir, NULL, "train tiny.yaml --quiet --threads 1 --resume run/last.safetensors");
     expect_same_run(path_in(dir, "ref"), path_in(dir, "run"), "full disk");
     ts_rmtree(dir);
 }
