@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "test_support.h"
 
 static char dir[64];
@@ -61,6 +63,43 @@ TestSuite(cli_model, .init = setup, .fini = teardown, .timeout = 120);
 Test(cli_model, info_still_loads_the_saved_model) {
     char *out = cli("info run/best.safetensors", 0);
     ts_expect_contains(out, "group       C6xC6 (order 36)");
+    gm_free(out);
+}
+
+/* --json: one object per image whose probabilities are the softmax of its
+ * --logits, most likely first; --logits in the text form too. */
+Test(cli_model, predict_json_and_logits) {
+    char *out = cli("predict run/best.safetensors img.idx --top 2 --json --logits", 0);
+    int lines = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        cJSON *o = cJSON_Parse(line);
+        cr_assert_not_null(o, "%s", line);
+        cr_assert_str_eq(cJSON_GetObjectItem(o, "file")->valuestring, "img.idx");
+        cr_assert_eq(cJSON_GetObjectItem(o, "index")->valueint, lines);
+        const cJSON *top = cJSON_GetObjectItem(o, "top"), *z = cJSON_GetObjectItem(o, "logits");
+        cr_assert_eq(cJSON_GetArraySize(top), 2, "%s", line);
+        cr_assert_eq(cJSON_GetArraySize(z), 3, "%s", line);
+        double zs[3], mx = -INFINITY, sum = 0.0;
+        for (int j = 0; j < 3; j++) mx = fmax(mx, zs[j] = cJSON_GetArrayItem(z, j)->valuedouble);
+        for (int j = 0; j < 3; j++) sum += exp(zs[j] - mx);
+        for (int t = 0; t < 2; t++) {
+            const cJSON *e = cJSON_GetArrayItem(top, t);
+            const int c = cJSON_GetObjectItem(e, "class")->valueint;
+            const double prob = cJSON_GetObjectItem(e, "prob")->valuedouble;
+            cr_assert(c >= 0 && c < 3, "%s", line);
+            cr_assert(fabs(prob - exp(zs[c] - mx) / sum) < 1e-5, "%s", line);
+            if (t == 0) cr_assert(zs[c] == mx, "the first is the largest logit: %s", line);
+        }
+        cJSON_Delete(o);
+    }
+    cr_assert_eq(lines, 40);
+    gm_free(out);
+    out = cli("predict run/best.safetensors img.idx --top 1 --logits", 0);
+    double a, b, c;
+    int cls;
+    double prob;
+    cr_assert_eq(sscanf(out, "img.idx[0] %d:%lf logits %lf %lf %lf", &cls, &prob, &a, &b, &c), 5,
+                 "%s", out);
     gm_free(out);
 }
 

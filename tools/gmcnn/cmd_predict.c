@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 
 static const char predict_usage[] =
-    "usage: gmcnn predict MODEL.safetensors INPUT... [--top K]\n"
+    "usage: gmcnn predict MODEL.safetensors INPUT... [--top K] [--logits] [--json]\n"
     "\n"
     "Runs a saved classifier on every image of the INPUT files (IDX, plain or\n"
     "gzip, or .npy; images (N, H, W) or (N, C, H, W) matching the model's\n"
@@ -16,7 +18,15 @@ static const char predict_usage[] =
     "image: FILE[INDEX] followed by the K most likely classes as CLASS:PROB,\n"
     "with softmax probabilities, most likely first.\n"
     "\n"
-    "  --top K   classes per image (default 3; at most the model's classes)\n";
+    "  --top K    classes per image (default 3; at most the model's classes)\n"
+    "  --logits   also every class's logit (the model's raw output), in class order\n"
+    "  --json     one JSON object per image instead: {\"file\", \"index\", \"top\":\n"
+    "             [{\"class\", \"prob\"}, ...], and with --logits \"logits\": [...]}\n";
+
+typedef struct predict_opts {
+    int64_t top;
+    bool logits, json;
+} predict_opts;
 
 #define PREDICT_BATCH 64
 
@@ -29,24 +39,59 @@ static void softmax(const gm_real *z, int64_t k, double *p) {
     for (int64_t j = 0; j < k; j++) p[j] /= sum;
 }
 
-/* The first maximum wins among equals, as in evaluation. */
-static void print_top(const char *file, int64_t index, const double *p, int64_t k, int64_t top,
-                      bool *taken) {
-    printf("%s[%lld]", file, (long long)index);
+/* The `top` most likely classes into order[], most likely first; the first
+ * maximum wins among equals, as in evaluation. */
+static void rank_top(const double *p, int64_t k, int64_t top, bool *taken, int64_t *order) {
     memset(taken, 0, (size_t)k * sizeof *taken);
     for (int64_t t = 0; t < top; t++) {
         int64_t best = -1;
         for (int64_t j = 0; j < k; j++)
             if (!taken[j] && (best < 0 || p[j] > p[best])) best = j;
         taken[best] = true;
-        printf("  %lld:%.4f", (long long)best, p[best]);
+        order[t] = best;
     }
-    printf("\n");
+}
+
+/* One image's line: text, or a JSON object (cJSON escapes the file name). */
+static gm_status print_image(const predict_opts *o, const char *file, int64_t index,
+                             const double *p, const gm_real *z, int64_t k, const int64_t *order) {
+    if (!o->json) {
+        printf("%s[%lld]", file, (long long)index);
+        for (int64_t t = 0; t < o->top; t++)
+            printf("  %lld:%.4f", (long long)order[t], p[order[t]]);
+        if (o->logits) {
+            printf("  logits");
+            for (int64_t j = 0; j < k; j++) printf(" %.6g", (double)z[j]);
+        }
+        printf("\n");
+        return GM_OK;
+    }
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *top = obj ? cJSON_AddArrayToObject(obj, "top") : NULL;
+    bool ok = top && cJSON_AddStringToObject(obj, "file", file) &&
+              cJSON_AddNumberToObject(obj, "index", (double)index);
+    for (int64_t t = 0; ok && t < o->top; t++) {
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddItemToArray(top, e) &&
+             cJSON_AddNumberToObject(e, "class", (double)order[t]) &&
+             cJSON_AddNumberToObject(e, "prob", p[order[t]]);
+    }
+    if (ok && o->logits) {
+        cJSON *l = cJSON_AddArrayToObject(obj, "logits");
+        for (int64_t j = 0; ok && j < k; j++)
+            ok = l && cJSON_AddItemToArray(l, cJSON_CreateNumber((double)z[j]));
+    }
+    char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    if (!text) return gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
+    printf("%s\n", text);
+    cJSON_free(text);
+    return GM_OK;
 }
 
 /* Runs the model on one loaded input file and prints its lines. */
 static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, const gm_dataset *dp,
-                              int64_t top, double *p, bool *taken) {
+                              const predict_opts *o, double *p, bool *taken, int64_t *order) {
     const gm_dataset d = *dp;
     gm_status st = GM_OK;
     const int64_t per = d.channels * d.height * d.width;
@@ -64,7 +109,8 @@ static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, const 
                               "(its output is not (batch, %lld))", (long long)k);
         for (int64_t i = 0; st == GM_OK && i < b; i++) {
             softmax(logits->data + i * k, k, p);
-            print_top(file, start + i, p, k, top, taken);
+            rank_top(p, k, o->top, taken, order);
+            st = print_image(o, file, start + i, p, logits->data + i * k, k, order);
         }
         gm_ctx_reset(ctx);
     }
@@ -73,7 +119,7 @@ static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, const 
 
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *value;
-    int64_t top = 3;
+    predict_opts po = {.top = 3};
     int ninputs = 0;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     if (!inputs) {
@@ -89,8 +135,12 @@ int cmd_predict(int argc, char **argv) {
             return CLI_OK;
         }
         if ((f = cli_flag_value(argc, argv, &i, "--top", &value)) != 0) {
-            if (f < 0 || !cli_parse_i64(value, 1, 1000000, &top))
+            if (f < 0 || !cli_parse_i64(value, 1, 1000000, &po.top))
                 rc = cli_usage_error("predict", "--top needs an integer in 1..1000000");
+        } else if (!strcmp(argv[i], "--logits")) {
+            po.logits = true;
+        } else if (!strcmp(argv[i], "--json")) {
+            po.json = true;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             rc = cli_usage_error("predict", "unknown option '%s' (try --help)", argv[i]);
         } else if (!model) {
@@ -112,6 +162,7 @@ int cmd_predict(int argc, char **argv) {
     gm_ctx *ctx = NULL;
     double *p = NULL;
     bool *taken = NULL;
+    int64_t *order = NULL;
     cli_norm norm = {0};
     gm_dataset *sets = calloc((size_t)ninputs, sizeof *sets);
     gm_status st = sets ? GM_OK : gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
@@ -119,10 +170,11 @@ int cmd_predict(int argc, char **argv) {
     if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
     if (st == GM_OK) {
         const int64_t k = gm_model_description(m)->out_dim;
-        if (top > k) top = k;
+        if (po.top > k) po.top = k;
         p = calloc((size_t)k, sizeof *p);
         taken = calloc((size_t)k, sizeof *taken);
-        if (!p || !taken) st = gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
+        order = calloc((size_t)k, sizeof *order);
+        if (!p || !taken || !order) st = gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
     }
     if (st == GM_OK) {
         gm_ctx_set_grad(ctx, false);
@@ -133,12 +185,13 @@ int cmd_predict(int argc, char **argv) {
     for (int i = 0; i < ninputs && st == GM_OK; i++)
         st = cli_load_images(inputs[i], m, &norm, &sets[i]);
     for (int i = 0; i < ninputs && st == GM_OK; i++)
-        st = predict_file(m, ctx, inputs[i], &sets[i], top, p, taken);
+        st = predict_file(m, ctx, inputs[i], &sets[i], &po, p, taken, order);
     if (st != GM_OK) rc = cli_status_error("predict", st);
     for (int i = 0; sets && i < ninputs; i++) gm_dataset_free(&sets[i]);
     free(sets);
     free(p);
     free(taken);
+    free(order);
     gm_ctx_free(ctx);
     gm_model_free(m);
     cli_norm_free(&norm);
