@@ -219,8 +219,11 @@ typedef struct progress {
     bool quiet;
     bool forecast;    /* losses are RMSEs, no accuracy */
     int64_t batch;
+    int64_t epochs;   /* of the whole run, for its ETA */
     int64_t epoch;    /* the epoch whose steps are being timed */
-    double epoch_t0;  /* its start, seconds */
+    int64_t step0;    /* its first step seen, at epoch_t0 seconds */
+    double epoch_t0;
+    double step_s;    /* seconds per step, last measured (0: not yet) */
 } progress;
 
 static double now_seconds(void) {
@@ -246,22 +249,30 @@ static gm_status print_epoch(const gm_epoch_record *r, void *user) {
     return GM_OK;
 }
 
-/* A progress bar on a terminal's stderr: steps, loss, throughput and ETA. */
+/* A progress bar on a terminal's stderr: steps, loss, throughput and the ETA
+ * of the run's remaining steps (validation not counted). The rate is timed
+ * from the first step an epoch reports; until a second one, the last
+ * epoch's rate stands ("-" before any). */
 static void print_step(int64_t epoch, int64_t step, int64_t steps, double loss, void *user) {
     progress *o = user;
     const double t = now_seconds();
     if (epoch != o->epoch) {
         o->epoch = epoch;
         o->epoch_t0 = t;
+        o->step0 = step;
     }
-    const double elapsed = t - o->epoch_t0;
-    const double rate = elapsed > 0 ? (double)(step * o->batch) / elapsed : 0.0;
-    const double eta = step > 0 ? elapsed / (double)step * (double)(steps - step) : 0.0;
+    if (step > o->step0) o->step_s = (t - o->epoch_t0) / (double)(step - o->step0);
+    const int64_t left = steps - step + (o->epochs > epoch ? (o->epochs - epoch) * steps : 0);
+    char rate[32] = "-", eta[32] = "-";
+    if (o->step_s > 0) {
+        snprintf(rate, sizeof rate, "%.0f", (double)o->batch / o->step_s);
+        snprintf(eta, sizeof eta, "%.0fs", o->step_s * (double)left);
+    }
     char bar[21];
     const int fill = steps > 0 ? (int)(20 * step / steps) : 0;
     for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
     bar[20] = '\0';
-    fprintf(stderr, "\repoch %lld [%s] %lld/%lld loss %.4f %.0f samples/s ETA %.0fs ",
+    fprintf(stderr, "\repoch %lld [%s] %lld/%lld loss %.4f %s samples/s ETA %s ",
             (long long)epoch, bar, (long long)step, (long long)steps, loss, rate, eta);
     if (step == steps) fprintf(stderr, "\r%90s\r", "");
     fflush(stderr);
@@ -386,7 +397,7 @@ static int train_run(train_opts *o) {
         goto done;
     }
     const bool gm = !strcmp(o->model, "gmcnn");
-    progress ui = {.quiet = o->quiet, .batch = o->batch, .epoch = -1};
+    progress ui = {.quiet = o->quiet, .batch = o->batch, .epochs = o->epochs, .epoch = -1};
     gm_model_desc d = {
         .kind = gm ? GM_MODEL_GMCNN : !strcmp(o->model, "cnn") ? GM_MODEL_CNN : GM_MODEL_MLP,
         .group = gm ? o->group : NULL,
@@ -586,7 +597,8 @@ static int forecast_run(const config_opts *o, gm_config *cfg, const char *dir,
     const char *meta_keys[1] = {GM_FORECAST_META_KEY};
     const char *meta_values[1] = {proto};
     gm_fit_options fo = *gm_config_fit(cfg);
-    progress ui = {.quiet = o->quiet, .forecast = true, .batch = fo.batch_size, .epoch = -1};
+    progress ui = {.quiet = o->quiet, .forecast = true, .batch = fo.batch_size,
+                   .epochs = fo.epochs, .epoch = -1};
     fit_options_wire(&fo, &rp, o->resume, o->quiet, &ui);
     fo.nmeta = 1;
     fo.meta_keys = meta_keys;
@@ -736,7 +748,7 @@ static int config_run(const config_opts *o) {
     fflush(stdout);
 
     gm_fit_options fo = *gm_config_fit(cfg);
-    progress ui = {.quiet = o->quiet, .batch = fo.batch_size, .epoch = -1};
+    progress ui = {.quiet = o->quiet, .batch = fo.batch_size, .epochs = fo.epochs, .epoch = -1};
     fit_options_wire(&fo, &rp, o->resume, o->quiet, &ui);
     if (dc->normalize) {
         fo.norm_channels = train.channels;
