@@ -688,6 +688,8 @@ Test(group, spec_rejects_malformed_specs) {
         {"p4:", GM_ERR_GROUP_SPEC, "column 4", "torus size"},
         {"p4:x", GM_ERR_GROUP_SPEC, "column 4", "got 'x'"},
         {"p4m:0", GM_ERR_GROUP_SPEC, "column 5", "at least 1"},
+        {"p4:8888888888888888", GM_ERR_TOO_LARGE, "torus size exceeds 4096", NULL},
+        {"p4m:4097", GM_ERR_TOO_LARGE, "torus size exceeds 4096", NULL},
         {"p4mC3", GM_ERR_GROUP_SPEC, "column 4", "expected ':'"},
         {"perm", GM_ERR_GROUP_SPEC, "column 5", "expected ':'"},
         {"perm:", GM_ERR_GROUP_SPEC, "column 6", "expected '('"},

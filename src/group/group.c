@@ -410,7 +410,11 @@ static gm_status gm_wallpaper_new(int64_t n, bool mirror, gm_group **out) {
     const char *fam = mirror ? "p4m" : "p4";
     GM_RETURN_ERROR_IF(n < 1, GM_ERR_INVALID_ARG, "%s:%lld: the torus size must be at least 1", fam,
                        (long long)n);
-    GM_RETURN_ERROR_IF(n > 4096 || n * n * (mirror ? 8 : 4) > GM_GROUP_MAX_ORDER, GM_ERR_TOO_LARGE,
+    /* n is bounded before n * n is formed, in the message too. */
+    GM_RETURN_ERROR_IF(n > 4096, GM_ERR_TOO_LARGE,
+                       "%s:%lld: the torus size exceeds 4096, so the order exceeds the limit %lld", fam,
+                       (long long)n, (long long)GM_GROUP_MAX_ORDER);
+    GM_RETURN_ERROR_IF(n * n * (mirror ? 8 : 4) > GM_GROUP_MAX_ORDER, GM_ERR_TOO_LARGE,
                        "%s:%lld: order %lld exceeds the limit %lld", fam, (long long)n,
                        (long long)(n * n * (mirror ? 8 : 4)), (long long)GM_GROUP_MAX_ORDER);
     gm_group *cn = NULL, *torus = NULL, *h = NULL, *g = NULL;
