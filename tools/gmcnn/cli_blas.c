@@ -65,12 +65,13 @@ void cli_blas_select(char **argv) {
     gm_cpu_features f;
     gm_cpu_features_detect(&f);
     const char *user = force ? NULL : getenv("OPENBLAS_CORETYPE");
+    /* A core type the user set stays; under a memory limit that leaves no
+     * room for the check's BLAS buffers the kernels stay as they are (the
+     * commands that compute report it). */
+    if ((user && *user) || gm_threads_reserve(0, 0) != GM_OK) return;
     const char *running = gm_blas_core_name();
     gm_blas_plan p;
-    gm_blas_plan_make(&f, running, user, NULL, &p);
-    /* Under a memory limit that leaves no room for the check's BLAS buffers
-     * the kernels stay as they are (the commands that compute report it). */
-    if ((user && *user) || gm_threads_reserve(0, 0) != GM_OK) return;
+    gm_blas_plan_make(&f, running, NULL, NULL, &p);
     const char *chosen = first_passing(&p);
     char why[400];
     if (chosen) {
@@ -95,6 +96,8 @@ void cli_blas_select(char **argv) {
     setenv(GM_BLAS_CHOICE_ENV, value, 1);
     execv(SELF, argv);
     /* Could not re-execute: go on with the kernels loaded, and say why not. */
+    fprintf(stderr, "gmcnn: warning: cannot re-execute under OPENBLAS_CORETYPE=%s (%s); "
+            "going on with %s\n", chosen, strerror(errno), running);
     unsetenv(GM_BLAS_CHOICE_ENV);
     unsetenv("OPENBLAS_CORETYPE");
 }
