@@ -216,6 +216,54 @@ typedef struct gm_data_config {
     int64_t image_h, image_w;
 } gm_data_config;
 
+/* --- the data a config names ------------------------------------------------ */
+
+/* Loads the training and test sets a config's data section names; `test` is
+ * empty (n = 0, NULL arrays) when the source has no test files. Both sets
+ * get the same `classes` (the larger of max(label) + 1 of the two). Per
+ * source:
+ *   idx, npy   images (N, H, W) or (N, C, H, W), labels (N); U8 pixels are
+ *              scaled by 1/255, float pixels taken as stored
+ *   amat       (N, D) rows with D = H * W square
+ *   cifar10    the training batches concatenated in the order listed, the
+ *              test batch; (N, 3, 32, 32)
+ *   norb       the -dat files give (N, 2, H, W) stereo pairs (96x96
+ *              smallNORB, 108x108 NORB): the first camera is kept and
+ *              area-averaged (gm_image_resize_area_f32) to dc->image_h x
+ *              dc->image_w, the size the config's model takes (|G1| x |G2|
+ *              of a two-factor group); at the stored size when that is 0
+ *              or equal. (N, H, W) files are taken as one camera.
+ *   generated  gm_dataset_make with the convention of `gmcnn data make`:
+ *              digits "mnist" from <default_data_dir>/mnist10k
+ *              (images-idx3-ubyte.gz, labels-idx1-ubyte.gz), "fashion" from
+ *              the training half of /usr/share/datasets/fashion-mnist
+ *              (data.split pooled: num_train + num_test drawn from it); with
+ *              data.split official (fashion only) the training set is the
+ *              first num_train images of train-*-ubyte.gz and the test set
+ *              the first num_test of t10k-*-ubyte.gz (the official split;
+ *              data.max_angle passes to the generator); the
+ *              back-image kinds take backgrounds from Fashion-MNIST's
+ *              training images; data.path, when not "", replaces the source
+ *              directory. default_data_dir NULL means "build/data".
+ *   plume      not a classification set: GM_ERR_INVALID_ARG (forecasting
+ *              data load with gm_plume_data_load of gmcnn/forecast.h).
+ * Returns GM_OK; GM_ERR_IO when a file is missing or unreadable (for
+ * generated sources the detail says to run `make data`, i.e.
+ * scripts/setup-data.sh); the readers' GM_ERR_FORMAT / GM_ERR_SHAPE;
+ * GM_ERR_INVALID_ARG for a config without the paths its source needs;
+ * GM_ERR_NOMEM. Outputs are overwritten, and zeroed on failure. */
+GM_NODISCARD gm_status gm_data_load(const gm_data_config *dc, const char *default_data_dir,
+                                    gm_dataset *train, gm_dataset *test);
+/* gm_data_load for a model with `classes` outputs (its model.num_classes):
+ * every label of both sets must lie in 0..classes-1, else GM_ERR_INVALID_ARG
+ * naming the file (or the data source) and the sample, and both sets get
+ * `classes` classes. classes = 0 is gm_data_load. Every image value must be
+ * finite (both functions): GM_ERR_INVALID_ARG naming the file and the
+ * sample otherwise. */
+GM_NODISCARD gm_status gm_data_load_classes(const gm_data_config *dc,
+                                            const char *default_data_dir, int64_t classes,
+                                            gm_dataset *train, gm_dataset *test);
+
 typedef struct gm_config gm_config;
 
 /* model.num_classes when a config leaves it out (gm_config_new_default). */

@@ -30,7 +30,6 @@
 #include "gmcnn/data.h"
 #include "gmcnn/nn.h"
 #include "gmcnn/tensor.h"
-#include "gmcnn/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -162,6 +161,18 @@ GM_NODISCARD gm_status gm_safetensors_save_model(const char *path, gm_model *m, 
 GM_NODISCARD gm_status gm_safetensors_load_model(const char *path, gm_model *m);
 
 /* --- metric logs and plots ------------------------------------------------ */
+
+/* One epoch of a training run: a line of the metric log (gmcnn/train.h
+ * writes it, the readers and plots below take it). */
+typedef struct gm_epoch_record {
+    int64_t epoch; /* 1-based */
+    double lr;
+    double train_loss, train_accuracy;
+    double val_loss, val_accuracy;
+    double seconds;
+    double samples_per_second;
+    bool best; /* the selection criterion improved: the best checkpoint was updated */
+} gm_epoch_record;
 
 /* Reads the JSON-lines metric log the trainer writes (one object per epoch:
  * "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
