@@ -169,7 +169,7 @@ Test(hardening, train_rejects_a_label_beyond_the_default_classes) {
     char *out = cli("train --images img.idx --labels lab250.idx --group C6xC6 --channels 4 "
                     "--epochs 1 --batch 8 --out run250 --quiet", 1);
     ts_expect_one_line_error(out, "gmcnn: train: labels 'lab250.idx': label 250 of sample 7 is "
-                                  "outside 0..9 (at most 10 classes)");
+                                  "outside 0..9 (10 classes)");
     gm_free(out);
     cr_assert(!exists("run250/last.safetensors"));
     cr_assert(!exists("run250/best.safetensors"));

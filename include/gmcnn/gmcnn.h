@@ -17,5 +17,6 @@
 #include "gmcnn/config.h"
 #include "gmcnn/train.h"
 #include "gmcnn/forecast.h"
+#include "gmcnn/run.h"
 
 #endif

@@ -194,6 +194,11 @@ GM_NODISCARD gm_status gm_metrics_jsonl_parse(const char *text, size_t len, cons
 
 /* --- output directories -------------------------------------------------- */
 
+/* True when both paths exist and name the same file or directory (the same
+ * device and inode, however the paths spell it): outputs are checked
+ * against inputs with it, so that no output overwrites an input. */
+bool gm_same_file(const char *a, const char *b);
+
 /* The lock file inside a run's output directory. */
 #define GM_OUTPUT_DIR_LOCK ".gmcnn-lock"
 

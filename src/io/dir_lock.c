@@ -1,17 +1,25 @@
 /* The lock of a run's output directory: one training run at a time writes
  * there. An flock(2) on DIR/.gmcnn-lock, which the kernel releases when the
  * process ends however it ends, so a crash never leaves a stale lock; the
- * file holds the owner's process id for the message a second run gets. */
+ * file holds the owner's process id for the message a second run gets.
+ * And the check that an output is not an input (gm_same_file). */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core_internal.h"
 #include "gmcnn/io.h"
+
+bool gm_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0) return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 gm_status gm_output_dir_lock(const char *dir, int *fd_out) {
     GM_RETURN_ERROR_IF(!dir || !fd_out, GM_ERR_INVALID_ARG,

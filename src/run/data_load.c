@@ -170,7 +170,8 @@ static gm_status load_norb(const gm_data_config *dc, pair *tr, pair *te) {
 static gm_status must_exist(const char *path) {
     if (access(path, R_OK) == 0) return GM_OK;
     return gm_error_set(GM_ERR_IO, "generated data: source file '%s' is missing; run `make data` "
-                        "(scripts/setup-data.sh)", path);
+                        "(scripts/setup-data.sh), or set the data directory (GMCNN_DATA) to "
+                        "where it made them", path);
 }
 
 static gm_status load_generated(const gm_data_config *dc, const char *data_dir, pair *tr,

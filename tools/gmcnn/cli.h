@@ -33,40 +33,9 @@ int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char *
 #define CLI_BLAS_CHECK "__blas-check"
 void cli_blas_select(char **argv);
 int cli_blas_check_main(void);
-/* True when both paths exist and name the same file (or directory). */
-bool cli_same_file(const char *a, const char *b);
 /* Resolves an element given by index ("17") or by printed name ("f*r^2",
  * "(1,3)") in g. */
 bool cli_parse_element(const gm_group *g, const char *s, int32_t *out);
-
-/* The input standardisation a saved model was trained with
- * (GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY); channels 0 = none. */
-typedef struct cli_norm {
-    int64_t channels;
-    double *mean, *std;
-} cli_norm;
-void cli_norm_free(cli_norm *n);
-/* Applies (x - mean[c]) / std[c] (std 0 as 1) to d; a no-op without
- * statistics, GM_ERR_SHAPE when d's channel count differs from theirs. */
-gm_status cli_norm_apply(const cli_norm *n, gm_dataset *d);
-
-/* Builds the model a saved .safetensors file describes (GM_MODEL_META_KEY)
- * and loads its parameters; *out is NULL on failure. When norm is not NULL
- * it receives the file's normalisation statistics (none when the keys are
- * absent; GM_ERR_FORMAT naming the file and key when they are malformed or
- * do not match the model's input channels). */
-gm_status cli_load_model(const char *path, gm_model **out, cli_norm *norm);
-/* Reads images (N, H, W) or (N, C, H, W) from an IDX file (or .npy by its
- * extension), scaled as for training (U8 / 255) and then standardised by
- * norm (may be NULL), into a dataset with zero labels; errors name the file
- * and any mismatch with the model's input. */
-gm_status cli_load_images(const char *path, const gm_model *m, const cli_norm *norm,
-                          gm_dataset *out);
-
-/* The forecasting protocol a saved model was trained with (its
- * GM_FORECAST_META_KEY metadata), else the reference protocol's with input_frames =
- * in_channels / 2; GM_ERR_FORMAT naming the file for malformed metadata. */
-gm_status cli_forecast_protocol(const char *path, const gm_model *m, gm_forecast_protocol *out);
 
 int cmd_group(int argc, char **argv);
 int cmd_gm(int argc, char **argv);

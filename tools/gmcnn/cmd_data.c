@@ -238,9 +238,9 @@ static int make(int argc, char **argv) {
     }
     if (plume_flag) return cli_usage_error(ctx, "%s applies only to plume recipes", plume_flag);
     /* The outputs carry the source layout's names: never write over a source. */
-    if (cli_same_file(out, src_dir) || cli_same_file(out, bg_dir))
+    if (gm_same_file(out, src_dir) || gm_same_file(out, bg_dir))
         return cli_usage_error(ctx, "--out '%s' is a source directory (%s); choose another", out,
-                               cli_same_file(out, src_dir) ? "--source-dir" : "--background-dir");
+                               gm_same_file(out, src_dir) ? "--source-dir" : "--background-dir");
     if (seed < 0) return cli_usage_error(ctx, "missing --seed S");
     gm_dataset_kind kind;
     if (gm_dataset_kind_parse(kind_name, &kind) != GM_OK)

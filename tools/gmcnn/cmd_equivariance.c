@@ -163,28 +163,18 @@ static int equiv_saved(int argc, char **argv) {
     }
     if (!data) return cli_usage_error("equivariance", "DATA (IDX images) is required after %s",
                                       model);
-    gm_model *m = NULL;
-    gm_ctx *ctx = NULL;
+    gm_saved_model sm = {0};
     gm_dataset d = {0};
     gm_equiv_report rep;
-    gm_tensor *x = NULL;
-    int64_t n = 0;
-    cli_norm norm = {0};
-    gm_status st = cli_load_model(model, &m, &norm);
+    gm_status st = gm_model_load(model, &sm);
+    const gm_model *m = sm.model;
     if (st == GM_OK && !gm_model_group(m))
         st = gm_error_set(GM_ERR_UNSUPPORTED, "model '%s' has no group (a baseline): there is "
                           "no equivariance to measure", model);
-    if (st == GM_OK) st = cli_load_images(data, m, &norm, &d);
+    if (st == GM_OK) st = gm_saved_model_read_images(&sm, data, &d);
     if (st == GM_OK && d.n == 0) st = gm_error_set(GM_ERR_SHAPE, "images '%s': no images", data);
-    if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
-    if (st == GM_OK) {
-        n = d.n < samples ? d.n : samples;
-        st = gm_tensor_new3(gm_ctx_arena(ctx), n, d.channels, d.height * d.width, &x);
-    }
-    if (st == GM_OK) {
-        for (int64_t j = 0; j < x->numel; j++) x->data[j] = (gm_real)d.x[j];
-        st = gm_model_equivariance(m, ctx, x, &rep);
-    }
+    if (st == GM_OK) st = gm_run_equivariance(&sm, &d, samples, &rep);
+    const int64_t n = d.n < samples ? d.n : samples;
     int rc = CLI_OK;
     if (st != GM_OK) {
         rc = cli_status_error("equivariance", st);
@@ -197,10 +187,8 @@ static int equiv_saved(int argc, char **argv) {
                (long long)d.channels, (long long)d.height, (long long)d.width);
         print_report(&rep);
     }
-    gm_ctx_free(ctx);
     gm_dataset_free(&d);
-    gm_model_free(m);
-    cli_norm_free(&norm);
+    gm_saved_model_free(&sm);
     return rc;
 }
 

@@ -38,7 +38,7 @@ int cmd_plot(int argc, char **argv) {
     }
     if (!metrics) return cli_usage_error("plot", "METRICS.jsonl is required (try --help)");
     if (!out) return cli_usage_error("plot", "--out PLOT.png is required");
-    if (cli_same_file(metrics, out))
+    if (gm_same_file(metrics, out))
         return cli_usage_error("plot", "--out '%s' is the metrics file itself; choose another "
                                "file for the PNG", out);
 

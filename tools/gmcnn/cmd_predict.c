@@ -28,40 +28,16 @@ typedef struct predict_opts {
     bool logits, json;
 } predict_opts;
 
-#define PREDICT_BATCH 64
-
-/* Softmax of one row of logits into p, in double so that large logits do
- * not overflow. */
-static void softmax(const gm_real *z, int64_t k, double *p) {
-    double mx = -INFINITY, sum = 0.0;
-    for (int64_t j = 0; j < k; j++) mx = fmax(mx, (double)z[j]);
-    for (int64_t j = 0; j < k; j++) sum += p[j] = exp((double)z[j] - mx);
-    for (int64_t j = 0; j < k; j++) p[j] /= sum;
-}
-
-/* The `top` most likely classes into order[], most likely first; the first
- * maximum wins among equals, as in evaluation. */
-static void rank_top(const double *p, int64_t k, int64_t top, bool *taken, int64_t *order) {
-    memset(taken, 0, (size_t)k * sizeof *taken);
-    for (int64_t t = 0; t < top; t++) {
-        int64_t best = -1;
-        for (int64_t j = 0; j < k; j++)
-            if (!taken[j] && (best < 0 || p[j] > p[best])) best = j;
-        taken[best] = true;
-        order[t] = best;
-    }
-}
-
 /* One image's line: text, or a JSON object (cJSON escapes the file name). */
 static gm_status print_image(const predict_opts *o, const char *file, int64_t index,
-                             const double *p, const gm_real *z, int64_t k, const int64_t *order) {
+                             const double *p, const double *z, int64_t k, const int64_t *order) {
     if (!o->json) {
         printf("%s[%lld]", file, (long long)index);
         for (int64_t t = 0; t < o->top; t++)
             printf("  %lld:%.4f", (long long)order[t], p[order[t]]);
         if (o->logits) {
             printf("  logits");
-            for (int64_t j = 0; j < k; j++) printf(" %.6g", (double)z[j]);
+            for (int64_t j = 0; j < k; j++) printf(" %.6g", z[j]);
         }
         printf("\n");
         return GM_OK;
@@ -79,7 +55,7 @@ static gm_status print_image(const predict_opts *o, const char *file, int64_t in
     if (ok && o->logits) {
         cJSON *l = cJSON_AddArrayToObject(obj, "logits");
         for (int64_t j = 0; ok && j < k; j++)
-            ok = l && cJSON_AddItemToArray(l, cJSON_CreateNumber((double)z[j]));
+            ok = l && cJSON_AddItemToArray(l, cJSON_CreateNumber(z[j]));
     }
     char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
@@ -89,30 +65,14 @@ static gm_status print_image(const predict_opts *o, const char *file, int64_t in
     return GM_OK;
 }
 
-/* Runs the model on one loaded input file and prints its lines. */
-static gm_status predict_file(gm_model *m, gm_ctx *ctx, const char *file, const gm_dataset *dp,
-                              const predict_opts *o, double *p, bool *taken, int64_t *order) {
-    const gm_dataset d = *dp;
+/* The lines of one input file's images. */
+static gm_status print_file(const predict_opts *o, const char *file, const gm_predictions *pr,
+                            int64_t *order) {
     gm_status st = GM_OK;
-    const int64_t per = d.channels * d.height * d.width;
-    const int64_t k = gm_model_description(m)->out_dim;
-    for (int64_t start = 0; start < d.n && st == GM_OK; start += PREDICT_BATCH) {
-        const int64_t b = d.n - start < PREDICT_BATCH ? d.n - start : PREDICT_BATCH;
-        gm_tensor *x = NULL, *logits = NULL;
-        st = gm_tensor_new3(gm_ctx_arena(ctx), b, d.channels, d.height * d.width, &x);
-        if (st == GM_OK) {
-            for (int64_t j = 0; j < b * per; j++) x->data[j] = (gm_real)d.x[start * per + j];
-            st = gm_model_forward(m, ctx, x, &logits);
-        }
-        if (st == GM_OK && (logits->ndim != 2 || logits->shape[1] != k))
-            st = gm_error_set(GM_ERR_UNSUPPORTED, "predict: the model is not a classifier "
-                              "(its output is not (batch, %lld))", (long long)k);
-        for (int64_t i = 0; st == GM_OK && i < b; i++) {
-            softmax(logits->data + i * k, k, p);
-            rank_top(p, k, o->top, taken, order);
-            st = print_image(o, file, start + i, p, logits->data + i * k, k, order);
-        }
-        gm_ctx_reset(ctx);
+    for (int64_t i = 0; i < pr->n && st == GM_OK; i++) {
+        gm_predictions_top(pr, i, o->top, order);
+        st = print_image(o, file, i, pr->prob + i * pr->classes, pr->logits + i * pr->classes,
+                         pr->classes, order);
     }
     return st;
 }
@@ -158,43 +118,33 @@ int cmd_predict(int argc, char **argv) {
         return rc;
     }
 
-    gm_model *m = NULL;
-    gm_ctx *ctx = NULL;
-    double *p = NULL;
-    bool *taken = NULL;
+    gm_saved_model sm = {0};
     int64_t *order = NULL;
-    cli_norm norm = {0};
     gm_dataset *sets = calloc((size_t)ninputs, sizeof *sets);
-    gm_status st = sets ? GM_OK : gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
-    if (st == GM_OK) st = cli_load_model(model, &m, &norm);
-    if (st == GM_OK) st = gm_ctx_new(0, 0, &ctx);
+    gm_predictions *preds = calloc((size_t)ninputs, sizeof *preds);
+    gm_status st = sets && preds ? GM_OK : gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
+    if (st == GM_OK) st = gm_model_load(model, &sm);
     if (st == GM_OK) {
-        const int64_t k = gm_model_description(m)->out_dim;
+        const int64_t k = gm_model_description(sm.model)->out_dim;
         if (po.top > k) po.top = k;
-        p = calloc((size_t)k, sizeof *p);
-        taken = calloc((size_t)k, sizeof *taken);
         order = calloc((size_t)k, sizeof *order);
-        if (!p || !taken || !order) st = gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
+        if (!order) st = gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
     }
-    if (st == GM_OK) {
-        gm_ctx_set_grad(ctx, false);
-        gm_ctx_set_training(ctx, false);
+    /* Every input is read and run before the first line is printed, so that
+     * a bad file leaves no partial output. */
+    for (int i = 0; i < ninputs && st == GM_OK; i++) {
+        st = gm_saved_model_read_images(&sm, inputs[i], &sets[i]);
+        if (st == GM_OK) st = gm_run_predict(&sm, &sets[i], 0, &preds[i]);
+        gm_dataset_free(&sets[i]);
     }
-    /* Every input is read and checked before the first line is printed, so
-     * that a bad file leaves no partial output. */
     for (int i = 0; i < ninputs && st == GM_OK; i++)
-        st = cli_load_images(inputs[i], m, &norm, &sets[i]);
-    for (int i = 0; i < ninputs && st == GM_OK; i++)
-        st = predict_file(m, ctx, inputs[i], &sets[i], &po, p, taken, order);
+        st = print_file(&po, inputs[i], &preds[i], order);
     if (st != GM_OK) rc = cli_status_error("predict", st);
-    for (int i = 0; sets && i < ninputs; i++) gm_dataset_free(&sets[i]);
+    for (int i = 0; preds && i < ninputs; i++) gm_predictions_free(&preds[i]);
     free(sets);
-    free(p);
-    free(taken);
+    free(preds);
     free(order);
-    gm_ctx_free(ctx);
-    gm_model_free(m);
-    cli_norm_free(&norm);
+    gm_saved_model_free(&sm);
     free(inputs);
     return rc;
 }

@@ -24,26 +24,6 @@ static const char rollout_usage[] =
     "  --png FILE   write the picture (atomically)\n"
     "  --rows K     steps drawn, 1..32 (default 8)\n";
 
-gm_status cli_forecast_protocol(const char *path, const gm_model *m, gm_forecast_protocol *out) {
-    *out = gm_forecast_protocol_default();
-    out->input_frames = gm_model_description(m)->in_channels / 2;
-    gm_safetensors *sf = NULL;
-    gm_status st = gm_safetensors_read(path, &sf);
-    if (st != GM_OK) return st;
-    const char *json = gm_safetensors_meta_get(sf, GM_FORECAST_META_KEY);
-    if (json) {
-        st = gm_forecast_protocol_from_json(json, out);
-        if (st != GM_OK) {
-            char detail[256];
-            snprintf(detail, sizeof detail, "%s", gm_error_detail());
-            st = gm_error_set(st, "model file '%s': metadata \"%s\": %s", path,
-                              GM_FORECAST_META_KEY, detail);
-        }
-    }
-    gm_safetensors_free(sf);
-    return st;
-}
-
 typedef struct rollout_opts {
     const char *model, *sim, *png;
     int64_t start, steps, rows;
@@ -82,7 +62,7 @@ static int rollout_parse(int argc, char **argv, rollout_opts *o, bool *help) {
     }
     if (!o->model || !o->sim)
         return cli_usage_error("rollout", "MODEL.safetensors and SIM.npy are required");
-    if (cli_same_file(o->png, o->model) || cli_same_file(o->png, o->sim))
+    if (gm_same_file(o->png, o->model) || gm_same_file(o->png, o->sim))
         return cli_usage_error("rollout", "--png '%s' is an input file; choose another", o->png);
     return CLI_OK;
 }
@@ -130,14 +110,14 @@ int cmd_rollout(int argc, char **argv) {
         fputs(rollout_usage, stdout);
         return CLI_OK;
     }
-    gm_model *m = NULL;
+    gm_saved_model sm = {0};
     gm_plume_data data = {0};
     gm_forecast_set set = {0};
     gm_forecast_metrics mt = {0};
-    gm_forecast_protocol p;
     float *pred = NULL;
-    gm_status st = cli_load_model(o.model, &m, NULL);
-    if (st == GM_OK) st = cli_forecast_protocol(o.model, m, &p);
+    gm_status st = gm_model_load(o.model, &sm);
+    gm_model *m = sm.model;
+    const gm_forecast_protocol p = sm.forecast;
     if (st == GM_OK) st = gm_plume_data_load_sim(o.sim, &data);
     if (st == GM_OK)
         st = gm_forecast_set_window(&data, 0, o.start, p.input_frames, p.input_offset, o.steps,
@@ -162,6 +142,6 @@ int cmd_rollout(int argc, char **argv) {
     gm_forecast_metrics_free(&mt);
     gm_forecast_set_free(&set);
     gm_plume_data_free(&data);
-    gm_model_free(m);
+    gm_saved_model_free(&sm);
     return rc;
 }
