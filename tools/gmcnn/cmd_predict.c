@@ -1,10 +1,7 @@
 /* gmcnn predict: the most likely classes of images under a saved model. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cjson/cJSON.h>
 
 #include "cli.h"
 
@@ -28,9 +25,25 @@ typedef struct predict_opts {
     bool logits, json;
 } predict_opts;
 
-/* One image's line: text, or a JSON object (cJSON escapes the file name). */
-static gm_status print_image(const predict_opts *o, const char *file, int64_t index,
-                             const double *p, const double *z, int64_t k, const int64_t *order) {
+/* s as a JSON string: quotes, backslashes and control characters escaped
+ * (file names may hold any byte but NUL). */
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
+}
+
+/* One image's line: text, or a JSON object. Reals are printed with 17
+ * significant digits, which read back exactly. */
+static void print_image(const predict_opts *o, const char *file, int64_t index, const double *p,
+                        const double *z, int64_t k, const int64_t *order) {
     if (!o->json) {
         printf("%s[%lld]", file, (long long)index);
         for (int64_t t = 0; t < o->top; t++)
@@ -40,41 +53,31 @@ static gm_status print_image(const predict_opts *o, const char *file, int64_t in
             for (int64_t j = 0; j < k; j++) printf(" %.6g", z[j]);
         }
         printf("\n");
-        return GM_OK;
+        return;
     }
-    cJSON *obj = cJSON_CreateObject();
-    cJSON *top = obj ? cJSON_AddArrayToObject(obj, "top") : NULL;
-    bool ok = top && cJSON_AddStringToObject(obj, "file", file) &&
-              cJSON_AddNumberToObject(obj, "index", (double)index);
-    for (int64_t t = 0; ok && t < o->top; t++) {
-        cJSON *e = cJSON_CreateObject();
-        ok = e && cJSON_AddItemToArray(top, e) &&
-             cJSON_AddNumberToObject(e, "class", (double)order[t]) &&
-             cJSON_AddNumberToObject(e, "prob", p[order[t]]);
+    printf("{\"file\":");
+    print_json_string(file);
+    printf(",\"index\":%lld,\"top\":[", (long long)index);
+    for (int64_t t = 0; t < o->top; t++)
+        printf("%s{\"class\":%lld,\"prob\":%.17g}", t ? "," : "", (long long)order[t],
+               p[order[t]]);
+    printf("]");
+    if (o->logits) {
+        printf(",\"logits\":[");
+        for (int64_t j = 0; j < k; j++) printf("%s%.17g", j ? "," : "", z[j]);
+        printf("]");
     }
-    if (ok && o->logits) {
-        cJSON *l = cJSON_AddArrayToObject(obj, "logits");
-        for (int64_t j = 0; ok && j < k; j++)
-            ok = l && cJSON_AddItemToArray(l, cJSON_CreateNumber(z[j]));
-    }
-    char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
-    cJSON_Delete(obj);
-    if (!text) return gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
-    printf("%s\n", text);
-    cJSON_free(text);
-    return GM_OK;
+    printf("}\n");
 }
 
 /* The lines of one input file's images. */
-static gm_status print_file(const predict_opts *o, const char *file, const gm_predictions *pr,
-                            int64_t *order) {
-    gm_status st = GM_OK;
-    for (int64_t i = 0; i < pr->n && st == GM_OK; i++) {
+static void print_file(const predict_opts *o, const char *file, const gm_predictions *pr,
+                       int64_t *order) {
+    for (int64_t i = 0; i < pr->n; i++) {
         gm_predictions_top(pr, i, o->top, order);
-        st = print_image(o, file, i, pr->prob + i * pr->classes, pr->logits + i * pr->classes,
-                         pr->classes, order);
+        print_image(o, file, i, pr->prob + i * pr->classes, pr->logits + i * pr->classes,
+                    pr->classes, order);
     }
-    return st;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -137,8 +140,7 @@ int cmd_predict(int argc, char **argv) {
         if (st == GM_OK) st = gm_run_predict(&sm, &sets[i], 0, &preds[i]);
         gm_dataset_free(&sets[i]);
     }
-    for (int i = 0; i < ninputs && st == GM_OK; i++)
-        st = print_file(&po, inputs[i], &preds[i], order);
+    for (int i = 0; i < ninputs && st == GM_OK; i++) print_file(&po, inputs[i], &preds[i], order);
     if (st != GM_OK) rc = cli_status_error("predict", st);
     for (int i = 0; preds && i < ninputs; i++) gm_predictions_free(&preds[i]);
     free(sets);
