@@ -247,3 +247,48 @@ Test(run, the_data_directory_follows_GMCNN_DATA) {
     cr_assert_str_eq(gm_run_data_dir(), "/srv/sets");
     unsetenv("GMCNN_DATA");
 }
+
+/* A stop request in the middle of epoch 2 leaves the files of epoch 1;
+ * resuming gives the parameters of a run that was never stopped. */
+static volatile sig_atomic_t stop_flag;
+
+static void stop_in_epoch_2(int64_t epoch, int64_t step, int64_t steps, double loss,
+                            void *user) {
+    (void)steps, (void)loss, (void)user;
+    if (epoch == 2 && step == 2) stop_flag = 1;
+}
+
+Test(run, a_stop_request_interrupts_cleanly_and_resumes_exactly) {
+    gm_config *cfg = tiny_config("train", "stop", "");
+    gm_config *ref = tiny_config("train", "nostop", "");
+    stop_flag = 0;
+    gm_run_options o = {.stop = &stop_flag,
+                        .hooks = {.on_step = stop_in_epoch_2, .progress_every = 1}};
+    cr_assert_eq(gm_run_train(cfg, &o, NULL), GM_ERR_INTERRUPTED);
+    cr_assert(strstr(gm_error_detail(), "before step 3 of 5 of epoch 2; the checkpoint holds "
+                                        "epoch 1"), "%s", gm_error_detail());
+    char *log = ts_read_file(in_dir("stop/metrics.jsonl"));
+    cr_assert(strstr(log, "\"epoch\":1") || strstr(log, "\"epoch\": 1"), "%s", log);
+    cr_assert(!strstr(log, "\"epoch\":2") && !strstr(log, "\"epoch\": 2"), "%s", log);
+    gm_free(log);
+    stop_flag = 0;
+    o = (gm_run_options){.resume = in_dir("stop/last.safetensors")};
+    gm_run_result a, b;
+    OK(gm_run_train(cfg, &o, &a));
+    OK(gm_run_train(ref, NULL, &b));
+    cr_assert_eq(a.epochs, 3);
+    cr_assert_eq(a.test_accuracy, b.test_accuracy);
+    gm_saved_model ma, mb;
+    OK(gm_model_load(in_dir("stop/last.safetensors"), &ma));
+    OK(gm_model_load(in_dir("nostop/last.safetensors"), &mb));
+    for (int64_t i = 0; i < gm_model_param_count(ma.model); i++) {
+        const gm_tensor *x = gm_model_param(ma.model, i), *y = gm_model_param(mb.model, i);
+        cr_assert_eq(x->numel, y->numel);
+        cr_assert(memcmp(x->data, y->data, (size_t)x->numel * sizeof *x->data) == 0, "%s",
+                  gm_model_param_name(ma.model, i));
+    }
+    gm_saved_model_free(&ma);
+    gm_saved_model_free(&mb);
+    gm_config_free(cfg);
+    gm_config_free(ref);
+}

@@ -45,7 +45,8 @@ extern "C" {
     X(GM_ERR_NUMERIC, -9, "numerical failure")                               \
     X(GM_ERR_NOT_FOUND, -10, "not found")                                    \
     X(GM_ERR_UNSUPPORTED, -11, "unsupported")                                \
-    X(GM_ERR_BUSY, -12, "in use")
+    X(GM_ERR_BUSY, -12, "in use")                                            \
+    X(GM_ERR_INTERRUPTED, -13, "interrupted")
 
 typedef enum gm_status {
 #define GM_X_ENUM(name, value, msg) name = value,

@@ -25,6 +25,7 @@
 #ifndef GMCNN_RUN_H
 #define GMCNN_RUN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -105,6 +106,10 @@ typedef struct gm_run_options {
      * gm_run_data_dir(). */
     const char *data_dir;
     gm_run_hooks hooks;
+    /* A stop request (gm_fit_options.stop): once non-zero, the run stops
+     * before the next training step with GM_ERR_INTERRUPTED, its checkpoint
+     * that of the last finished epoch (resume continues from there). */
+    const volatile sig_atomic_t *stop;
 } gm_run_options;
 
 /* What a run measured. Accuracies in %, NaN where not measured (no test set;
@@ -130,6 +135,7 @@ typedef struct gm_run_result {
 
 /* Performs the run the config describes, as described at the top. Returns
  * GM_OK; GM_ERR_BUSY when another process is running into output.dir;
+ * GM_ERR_INTERRUPTED after a stop request;
  * GM_ERR_INVALID_ARG for an input that is one of the run's outputs (the
  * detail names both) or a config that does not fit its data; the loaders',
  * the trainer's and the writers' errors. A run that fails before training

@@ -8,6 +8,7 @@
 #ifndef GMCNN_TRAIN_H
 #define GMCNN_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -156,6 +157,11 @@ typedef struct gm_fit_options {
     gm_epoch_fn on_epoch;
     gm_step_fn on_step;
     void *user;
+    /* When not NULL: read before every step; once non-zero (e.g. set by a
+     * signal handler), training stops with GM_ERR_INTERRUPTED before the
+     * next step. Files are left as after the last finished epoch, so
+     * resuming from the checkpoint gives what an uninterrupted run gives. */
+    const volatile sig_atomic_t *stop;
 } gm_fit_options;
 
 typedef struct gm_fit_result {

@@ -159,6 +159,7 @@ static gm_fit_options fit_options(const gm_config *cfg, const run_paths *p,
     fo.on_step = o->hooks.on_step;
     fo.progress_every = o->hooks.on_step ? o->hooks.progress_every : 0;
     fo.user = o->hooks.user;
+    fo.stop = o->stop;
     return fo;
 }
 
