@@ -121,6 +121,9 @@ const gm_group *gm_group_factor(const gm_group *g, int i);
  * debug builds). */
 int32_t gm_group_mul(const gm_group *g, int32_t a, int32_t b);
 int32_t gm_group_inv(const gm_group *g, int32_t a);
+/* The Cayley table: out[a * |G| + b] = ab for all elements, |G|^2 entries
+ * (the caller allocates them). */
+void gm_group_cayley_table(const gm_group *g, int32_t *out);
 /* Order of an element (smallest k >= 1 with a^k = e). */
 int64_t gm_group_element_order(const gm_group *g, int32_t a);
 /* A generating set fixed by construction (see each constructor); empty for

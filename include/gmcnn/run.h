@@ -63,6 +63,11 @@ typedef struct gm_saved_model {
 GM_NODISCARD gm_status gm_model_load(const char *path, gm_saved_model *out);
 void gm_saved_model_free(gm_saved_model *s);
 
+/* gm_model_load into a new heap object, for bindings that hold handles
+ * (*out NULL on failure); gm_saved_model_close frees it (NULL is a no-op). */
+GM_NODISCARD gm_status gm_saved_model_open(const char *path, gm_saved_model **out);
+void gm_saved_model_close(gm_saved_model *s);
+
 /* Standardises d in place with the model's statistics (nothing without
  * them). GM_ERR_SHAPE when d's channel count differs from theirs. */
 GM_NODISCARD gm_status gm_saved_model_normalize(const gm_saved_model *s, gm_dataset *d);
@@ -191,6 +196,15 @@ void gm_predictions_free(gm_predictions *p);
  * first; the first of equal probabilities wins, as in evaluation. k is at
  * most p->classes. */
 void gm_predictions_top(const gm_predictions *p, int64_t i, int64_t k, int64_t *order);
+
+/* --- for bindings ----------------------------------------------------------- */
+
+/* sizeof of the structs a binding mirrors, by name: "gm_run_options",
+ * "gm_run_hooks", "gm_run_result", "gm_epoch_record", "gm_dataset",
+ * "gm_metrics", "gm_predictions", "gm_saved_model", "gm_forecast_protocol",
+ * "gm_equiv_report"; 0 for any other name. A binding compares them with its
+ * own layout when it loads the library. */
+size_t gm_run_sizeof(const char *type_name);
 
 #ifdef __cplusplus
 }

@@ -101,6 +101,12 @@ static int32_t gm_dihedral_mul(int64_t n, int32_t a, int32_t b) {
     return (int32_t)((fa ^ fb) * n + r);
 }
 
+void gm_group_cayley_table(const gm_group *g, int32_t *out) {
+    const int64_t n = g->order;
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t b = 0; b < n; b++) out[a * n + b] = gm_group_mul(g, (int32_t)a, (int32_t)b);
+}
+
 int32_t gm_group_mul(const gm_group *g, int32_t a, int32_t b) {
     GM_DEBUG_ASSERT(a >= 0 && a < g->order && b >= 0 && b < g->order);
     switch (g->kind) {

@@ -115,6 +115,26 @@ gm_status gm_model_load(const char *path, gm_saved_model *out) {
     return st;
 }
 
+gm_status gm_saved_model_open(const char *path, gm_saved_model **out) {
+    GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, "gm_saved_model_open: NULL argument");
+    *out = NULL;
+    gm_saved_model *s = gm_calloc(1, sizeof *s);
+    GM_RETURN_ERROR_IF(!s, GM_ERR_NOMEM, "model file '%s': out of memory", path ? path : "");
+    const gm_status st = gm_model_load(path, s);
+    if (st != GM_OK) {
+        gm_free(s);
+        return st;
+    }
+    *out = s;
+    return GM_OK;
+}
+
+void gm_saved_model_close(gm_saved_model *s) {
+    if (!s) return;
+    gm_saved_model_free(s);
+    gm_free(s);
+}
+
 static bool ends_with(const char *s, const char *suffix) {
     const size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);

@@ -142,3 +142,20 @@ void gm_predictions_top(const gm_predictions *p, int64_t i, int64_t k, int64_t *
         order[t] = best;
     }
 }
+
+size_t gm_run_sizeof(const char *type_name) {
+#define GM__SIZEOF(t) {#t, sizeof(t)}
+    static const struct {
+        const char *name;
+        size_t size;
+    } sizes[] = {
+        GM__SIZEOF(gm_run_options), GM__SIZEOF(gm_run_hooks),    GM__SIZEOF(gm_run_result),
+        GM__SIZEOF(gm_epoch_record), GM__SIZEOF(gm_dataset),     GM__SIZEOF(gm_metrics),
+        GM__SIZEOF(gm_predictions), GM__SIZEOF(gm_saved_model), GM__SIZEOF(gm_forecast_protocol),
+        GM__SIZEOF(gm_equiv_report),
+    };
+#undef GM__SIZEOF
+    for (size_t i = 0; type_name && i < sizeof sizes / sizeof sizes[0]; i++)
+        if (!strcmp(sizes[i].name, type_name)) return sizes[i].size;
+    return 0;
+}
