@@ -6,7 +6,9 @@ set -euo pipefail
 packages=(
   gcc make cmake ninja-build pkg-config
   libopenblas-openmp-dev liblapacke-dev
-  libcriterion-dev libcjson-dev libyaml-dev zlib1g-dev libcairo2-dev libfftw3-dev
+  libcriterion-dev libjansson-dev libyaml-dev zlib1g-dev libcairo2-dev libfftw3-dev
+  # cJSON: only tests/test_cli_model.c still reads JSON with it
+  libcjson-dev
   python3-numpy
   # the fuzz build (make test-fuzz): clang, libFuzzer and the sanitizer
   # runtimes, and clang's OpenMP

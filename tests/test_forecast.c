@@ -4,7 +4,7 @@
  * plume config keys, the field plot, and train / eval / rollout end to end.
  * Every dataset is a tiny synthetic one written to a temporary directory. */
 #define _POSIX_C_SOURCE 200809L
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -633,23 +633,27 @@ Test(forecast_train, resume_is_bit_identical) {
     }
     char *ja = ts_read_file(js_a), *jb = ts_read_file(js_b);
     /* The same numbers apart from the timings. */
-    cJSON *la = NULL, *lb = NULL;
+    json_t *la = NULL, *lb = NULL;
     const char *pa = ja, *pb = jb;
     for (int e = 0; e < 4; e++) {
-        la = cJSON_ParseWithOpts(pa, &pa, false);
-        lb = cJSON_ParseWithOpts(pb, &pb, false);
+        json_error_t ea, eb;
+        la = json_loads(pa, JSON_DISABLE_EOF_CHECK, &ea);
+        lb = json_loads(pb, JSON_DISABLE_EOF_CHECK, &eb);
         cr_assert(la && lb, "epoch %d", e + 1);
+        pa += ea.position;
+        pb += eb.position;
         const char *keys[] = {"epoch", "lr", "train_loss", "val_loss", "best"};
         for (int k = 0; k < 5; k++) {
-            char *va_s = cJSON_PrintUnformatted(cJSON_GetObjectItem(la, keys[k]));
-            char *vb_s = cJSON_PrintUnformatted(cJSON_GetObjectItem(lb, keys[k]));
+            char *va_s = json_dumps(json_object_get(la, keys[k]), JSON_ENCODE_ANY | JSON_COMPACT);
+            char *vb_s = json_dumps(json_object_get(lb, keys[k]), JSON_ENCODE_ANY | JSON_COMPACT);
+            cr_assert(va_s && vb_s, "epoch %d %s", e + 1, keys[k]);
             cr_assert_str_eq(va_s, vb_s, "epoch %d %s", e + 1, keys[k]);
-            cJSON_free(va_s);
-            cJSON_free(vb_s);
+            free(va_s);
+            free(vb_s);
         }
-        cr_assert(cJSON_IsNull(cJSON_GetObjectItem(la, "train_acc")));
-        cJSON_Delete(la);
-        cJSON_Delete(lb);
+        cr_assert(json_is_null(json_object_get(la, "train_acc")));
+        json_decref(la);
+        json_decref(lb);
     }
     gm_free(ja);
     gm_free(jb);
@@ -1019,18 +1023,18 @@ Test(forecast_cli, train_eval_rollout_end_to_end, .timeout = 120) {
     }
     snprintf(path, sizeof path, "%s/results.json", run);
     char *res = ts_read_file(path);
-    cJSON *j = cJSON_Parse(res);
+    json_t *j = json_loads(res, 0, NULL);
     cr_assert(j, "%s", res);
     const char *keys[] = {"rmse_future", "rmse_domain", "rmse_future_last", "rmse_domain_last",
                           "params", "seconds", "epochs", "best_epoch", "n_future", "n_domain"};
     for (int i = 0; i < 10; i++)
-        cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, keys[i])), "%s in %s", keys[i], res);
-    const double rf = cJSON_GetObjectItem(j, "rmse_future")->valuedouble;
-    const double rd = cJSON_GetObjectItem(j, "rmse_domain")->valuedouble;
+        cr_assert(json_is_number(json_object_get(j, keys[i])), "%s in %s", keys[i], res);
+    const double rf = json_number_value(json_object_get(j, "rmse_future"));
+    const double rd = json_number_value(json_object_get(j, "rmse_domain"));
     cr_assert(fabs(rf - printed_future) < 1e-5 && fabs(rd - printed_domain) < 1e-5, "%s", res);
-    cr_assert_eq(cJSON_GetObjectItem(j, "n_future")->valueint, 8);
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "plume");
-    cJSON_Delete(j);
+    cr_assert_eq(json_number_value(json_object_get(j, "n_future")), 8);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "model")), "plume");
+    json_decref(j);
     gm_free(res);
 
     /* eval reads the protocol from the model file: the same numbers. */

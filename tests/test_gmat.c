@@ -1,7 +1,7 @@
 /* gmat: index tables against the reference fixture, the group-matrix algebra,
  * structured == dense, the diagonal expansion, displacement rank and the
  * equivariance measures, each with a negative control. */
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -160,37 +160,37 @@ static int32_t parse_element(bool dihedral, int64_t n, const char *name) {
 Test(gmat, plan_equals_reference_index_matrix) {
     char *text = ts_read_file(GM_FIXTURE_DIR "/reference-index.json");
     cr_assert_not_null(text, "cannot read the fixture");
-    cJSON *root = cJSON_Parse(text);
+    json_t *root = json_loads(text, 0, NULL);
     cr_assert_not_null(root, "fixture is not JSON");
     const char *names[] = {"cyclic-6-t1",   "cyclic-5-t2",   "cyclic-2-t1",
                            "dihedral-3-t1", "dihedral-4-t1", "dihedral-14-t1"};
     int seen = 0;
     for (size_t e = 0; e < sizeof names / sizeof names[0]; e++) {
-        const cJSON *ent = cJSON_GetObjectItemCaseSensitive(root, names[e]);
+        const json_t *ent = json_object_get(root, names[e]);
         cr_assert_not_null(ent, "fixture entry %s missing", names[e]);
-        const char *kind = cJSON_GetObjectItemCaseSensitive(ent, "group")->valuestring;
+        const char *kind = json_string_value(json_object_get(ent, "group"));
         const bool dihedral = strcmp(kind, "dihedral") == 0;
         cr_assert(dihedral || strcmp(kind, "cyclic") == 0);
-        const int64_t order = (int64_t)cJSON_GetObjectItemCaseSensitive(ent, "order")->valuedouble;
-        const int64_t t = (int64_t)cJSON_GetObjectItemCaseSensitive(ent, "t")->valuedouble;
+        const int64_t order = (int64_t)json_number_value(json_object_get(ent, "order"));
+        const int64_t t = (int64_t)json_number_value(json_object_get(ent, "t"));
         const int64_t n1 = dihedral ? 2 * order : order;
 
         /* The axis order of the reference is our element order. */
-        const cJSON *axis = cJSON_GetObjectItemCaseSensitive(ent, "axis_elements");
-        cr_assert_eq(cJSON_GetArraySize(axis), n1);
+        const json_t *axis = json_object_get(ent, "axis_elements");
+        cr_assert_eq(json_array_size(axis), (size_t)n1);
         for (int64_t i = 0; i < n1; i++) {
-            const char *name = cJSON_GetArrayItem(axis, (int)i)->valuestring;
+            const char *name = json_string_value(json_array_get(axis, (size_t)i));
             cr_assert_eq(parse_element(dihedral, order, name), i, "%s: axis element %lld is '%s'",
                          names[e], (long long)i, name);
         }
 
         /* Its 1-D neighbourhood is the spec's radius-t rule. */
-        const cJSON *nb = cJSON_GetObjectItemCaseSensitive(ent, "neighbourhood_1d");
-        const int64_t k1 = cJSON_GetArraySize(nb);
+        const json_t *nb = json_object_get(ent, "neighbourhood_1d");
+        const int64_t k1 = (int64_t)json_array_size(nb);
         int32_t s1[64], rule[64];
         cr_assert_leq(k1, 64);
         for (int64_t k = 0; k < k1; k++)
-            s1[k] = parse_element(dihedral, order, cJSON_GetArrayItem(nb, (int)k)->valuestring);
+            s1[k] = parse_element(dihedral, order, json_string_value(json_array_get(nb, (size_t)k)));
         cr_assert_eq(radius_support(dihedral, order, t, rule), k1);
         for (int64_t k = 0; k < k1; k++)
             cr_assert_eq(s1[k], rule[k], "%s: neighbourhood entry %lld", names[e], (long long)k);
@@ -205,20 +205,20 @@ Test(gmat, plan_equals_reference_index_matrix) {
         gm_gmat_plan *p = make_plan(g2, nb2);
 
         const int64_t kk = gm_gmat_plan_support_size(p), nn = gm_gmat_plan_order(p);
-        cr_assert_eq(kk, (int64_t)cJSON_GetObjectItemCaseSensitive(ent, "K")->valuedouble);
-        cr_assert_eq(nn, (int64_t)cJSON_GetObjectItemCaseSensitive(ent, "N")->valuedouble);
+        cr_assert_eq(kk, (int64_t)json_number_value(json_object_get(ent, "K")));
+        cr_assert_eq(nn, (int64_t)json_number_value(json_object_get(ent, "N")));
         cr_assert_eq(kk, k1 * k1);
         cr_assert_eq(nn, n1 * n1);
-        const cJSON *im = cJSON_GetObjectItemCaseSensitive(ent, "index_matrix");
-        cr_assert_eq(cJSON_GetArraySize(im), kk);
+        const json_t *im = json_object_get(ent, "index_matrix");
+        cr_assert_eq(json_array_size(im), (size_t)kk);
         const int32_t *tab = gm_gmat_plan_table(p), *tinv = gm_gmat_plan_table_inverse(p);
         int64_t mismatches = 0;
         for (int64_t k = 0; k < kk; k++) {
-            const cJSON *row = cJSON_GetArrayItem(im, (int)k);
-            cr_assert_eq(cJSON_GetArraySize(row), nn);
-            int64_t l = 0;
-            for (const cJSON *c = row->child; c; c = c->next, l++) {
-                if (tab[k * nn + l] != (int32_t)c->valuedouble) mismatches++;
+            const json_t *row = json_array_get(im, (size_t)k);
+            cr_assert_eq(json_array_size(row), (size_t)nn);
+            for (int64_t l = 0; l < nn; l++) {
+                if (tab[k * nn + l] != (int32_t)json_number_value(json_array_get(row, (size_t)l)))
+                    mismatches++;
                 /* Tinv is the inverse permutation of T, row by row. */
                 cr_assert_eq(tab[k * nn + tinv[k * nn + l]], l);
             }
@@ -253,7 +253,7 @@ Test(gmat, plan_equals_reference_index_matrix) {
         seen++;
     }
     cr_assert_eq(seen, 6);
-    cJSON_Delete(root);
+    json_decref(root);
     gm_free(text);
 }
 

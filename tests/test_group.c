@@ -1,7 +1,7 @@
 /* Groups: axioms of every constructor, the fixed orderings, element names,
  * the spec parser and the Cayley table reader (including malformed input),
  * large groups and out-of-memory behaviour. */
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -808,24 +808,26 @@ Test(group, abelian_or_not) {
 Test(group, fixture_axis_orderings_match) {
     char *text = ts_read_file(GM_FIXTURE_DIR "/reference-index.json");
     cr_assert(text, "cannot read the fixture");
-    cJSON *root = cJSON_Parse(text);
+    json_t *root = json_loads(text, 0, NULL);
     cr_assert(root, "fixture is not JSON");
     int checked = 0;
-    const cJSON *entry;
-    cJSON_ArrayForEach(entry, root) {
-        const char *family = cJSON_GetObjectItem(entry, "group")->valuestring;
-        const int n = cJSON_GetObjectItem(entry, "order")->valueint;
-        const cJSON *axis = cJSON_GetObjectItem(entry, "axis_elements");
+    const char *entry_name;
+    json_t *entry;
+    json_object_foreach(root, entry_name, entry) {
+        const char *family = json_string_value(json_object_get(entry, "group"));
+        const int n = (int)json_integer_value(json_object_get(entry, "order"));
+        const json_t *axis = json_object_get(entry, "axis_elements");
         const bool dihedral = strcmp(family, "dihedral") == 0;
         char spec[16];
         snprintf(spec, sizeof spec, "%c%d", dihedral ? 'D' : 'C', n);
         gm_group *g = ts_group(spec);
-        cr_assert_eq(cJSON_GetArraySize(axis), gm_group_order(g), "%s", entry->string);
+        cr_assert_eq((int64_t)json_array_size(axis), gm_group_order(g), "%s", entry_name);
         int32_t i = 0;
-        const cJSON *name;
-        cJSON_ArrayForEach(name, axis) {
+        size_t index;
+        json_t *name;
+        json_array_foreach(axis, index, name) {
             int fpow = 0, rpow = 0, mod = 0;
-            const char *s = name->valuestring;
+            const char *s = json_string_value(name);
             int32_t want;
             if (dihedral) {
                 if (sscanf(s, "f^%d * r^%d", &fpow, &rpow) != 2) {
@@ -836,19 +838,19 @@ Test(group, fixture_axis_orderings_match) {
                 want = fpow * n + rpow;
                 const int32_t r = n > 1 ? 1 : 0, f = n;
                 cr_assert_eq(gm_group_mul(g, power(g, f, fpow), power(g, r, rpow)), i,
-                             "%s: '%s' as f^a*r^b", entry->string, s);
+                             "%s: '%s' as f^a*r^b", entry_name, s);
             } else {
                 cr_assert_eq(sscanf(s, "%d (mod %d)", &rpow, &mod), 2, "name '%s'", s);
                 want = rpow;
             }
-            cr_assert_eq(want, i, "%s: element %d is '%s'", entry->string, i, s);
+            cr_assert_eq(want, i, "%s: element %d is '%s'", entry_name, i, s);
             i++;
         }
         checked += dihedral;
         gm_group_free(g);
     }
     cr_assert_eq(checked, 3, "dihedral-3, -4 and -14 are in the fixture");
-    cJSON_Delete(root);
+    json_decref(root);
     gm_free(text);
     leak_check();
 }

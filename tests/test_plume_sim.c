@@ -1,7 +1,7 @@
 /* The smoke-plume simulator, the dataset recipes and `gmcnn data make plume-*`. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -495,21 +495,21 @@ static void check_manifest(const char *dir, int64_t frames) {
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     char *text = ts_read_file(path);
     cr_assert(text, "no manifest in %s", dir);
-    cJSON *root = cJSON_Parse(text);
+    json_t *root = json_loads(text, 0, NULL);
     gm_free(text);
     cr_assert(root, "manifest does not parse");
-    cr_assert_str_eq(cJSON_GetObjectItem(root, "format")->valuestring, "gmcnn-plume");
-    cr_assert_str_eq(cJSON_GetObjectItem(root, "recipe")->valuestring, "translation");
-    cr_assert_eq(cJSON_GetObjectItem(root, "frames")->valuedouble, (double)frames);
-    const cJSON *sims = cJSON_GetObjectItem(root, "sims");
-    cr_assert_eq(cJSON_GetArraySize(sims), 35);
+    cr_assert_str_eq(json_string_value(json_object_get(root, "format")), "gmcnn-plume");
+    cr_assert_str_eq(json_string_value(json_object_get(root, "recipe")), "translation");
+    cr_assert_eq(json_number_value(json_object_get(root, "frames")), (double)frames);
+    const json_t *sims = json_object_get(root, "sims");
+    cr_assert_eq(json_array_size(sims), 35);
     int held = 0;
     for (int i = 0; i < 35; i++) {
-        const cJSON *o = cJSON_GetArrayItem(sims, i);
+        const json_t *o = json_array_get(sims, (size_t)i);
         char want[32];
         snprintf(want, sizeof want, "sim_%03d.npy", i);
-        cr_assert_str_eq(cJSON_GetObjectItem(o, "file")->valuestring, want);
-        held += cJSON_IsTrue(cJSON_GetObjectItem(o, "held_out"));
+        cr_assert_str_eq(json_string_value(json_object_get(o, "file")), want);
+        held += json_is_true(json_object_get(o, "held_out"));
         snprintf(path, sizeof path, "%s/%s", dir, want);
         gm_array a = {0};
         OK(gm_npy_read(path, &a));
@@ -518,7 +518,7 @@ static void check_manifest(const char *dir, int64_t frames) {
         gm_array_free(&a);
     }
     cr_assert_eq(held, 10);
-    cJSON_Delete(root);
+    json_decref(root);
 }
 
 static bool same_file(const char *a, const char *b) {

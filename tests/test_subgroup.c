@@ -1,5 +1,5 @@
 /* Subgroups, cosets, homogeneous spaces and neighbourhoods. */
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,36 +774,37 @@ static int32_t fixture_element(const char *name, int64_t n) {
 Test(nbhd, reference_matches_the_fixture) {
     char *text = ts_read_file(GM_FIXTURE_DIR "/reference-index.json");
     cr_assert_not_null(text, "cannot read the fixture");
-    cJSON *root = cJSON_Parse(text);
+    json_t *root = json_loads(text, 0, NULL);
     gm_free(text);
     cr_assert_not_null(root, "fixture is not JSON");
     int entries = 0;
-    const cJSON *e = NULL;
-    cJSON_ArrayForEach(e, root) {
-        const char *kind = cJSON_GetObjectItem(e, "group")->valuestring;
-        const int64_t n = (int64_t)cJSON_GetObjectItem(e, "order")->valuedouble;
-        const int64_t t = (int64_t)cJSON_GetObjectItem(e, "t")->valuedouble;
-        const int64_t K = (int64_t)cJSON_GetObjectItem(e, "K")->valuedouble;
-        const int64_t N = (int64_t)cJSON_GetObjectItem(e, "N")->valuedouble;
+    const char *name = NULL;
+    json_t *e = NULL;
+    json_object_foreach(root, name, e) {
+        const char *kind = json_string_value(json_object_get(e, "group"));
+        const int64_t n = (int64_t)json_number_value(json_object_get(e, "order"));
+        const int64_t t = (int64_t)json_number_value(json_object_get(e, "t"));
+        const int64_t K = (int64_t)json_number_value(json_object_get(e, "K"));
+        const int64_t N = (int64_t)json_number_value(json_object_get(e, "N"));
         const bool dihedral = strcmp(kind, "dihedral") == 0;
         cr_assert(dihedral || strcmp(kind, "cyclic") == 0, "%s", kind);
         gm_group *g = dihedral ? dih(n) : cyc(n);
         const int64_t order = gm_group_order(g);
 
         /* The reference orders the axis like we do. */
-        const cJSON *axis = cJSON_GetObjectItem(e, "axis_elements");
-        cr_assert_eq(cJSON_GetArraySize(axis), order);
+        const json_t *axis = json_object_get(e, "axis_elements");
+        cr_assert_eq((int64_t)json_array_size(axis), order);
         for (int i = 0; i < order; i++)
-            cr_assert_eq(fixture_element(cJSON_GetArrayItem(axis, i)->valuestring, n), i);
+            cr_assert_eq(fixture_element(json_string_value(json_array_get(axis, (size_t)i)), n), i);
 
-        const cJSON *nb1 = cJSON_GetObjectItem(e, "neighbourhood_1d");
+        const json_t *nb1 = json_object_get(e, "neighbourhood_1d");
         gm_nbhd *s1 = reference(g, t);
-        cr_assert_eq(gm_nbhd_size(s1), cJSON_GetArraySize(nb1), "%s", e->string);
+        cr_assert_eq(gm_nbhd_size(s1), (int64_t)json_array_size(nb1), "%s", name);
         cr_assert_eq(gm_nbhd_group_order(s1), order);
         for (int k = 0; k < gm_nbhd_size(s1); k++)
             cr_assert_eq(gm_nbhd_elements(s1)[k],
-                         fixture_element(cJSON_GetArrayItem(nb1, k)->valuestring, n),
-                         "%s entry %d", e->string, k);
+                         fixture_element(json_string_value(json_array_get(nb1, (size_t)k)), n),
+                         "%s entry %d", name, k);
 
         /* On G x G: the product support, and the reference's index matrix
          * index_matrix[k][l] = g_l s_k^-1. */
@@ -811,20 +812,20 @@ Test(nbhd, reference_matches_the_fixture) {
         cr_assert_eq(gm_group_order(gg), N);
         gm_nbhd *s2 = reference(gg, t);
         const int64_t k1n = gm_nbhd_size(s1);
-        cr_assert_eq(gm_nbhd_size(s2), K, "%s: K", e->string);
+        cr_assert_eq(gm_nbhd_size(s2), K, "%s: K", name);
         for (int64_t k = 0; k < K; k++)
             cr_assert_eq(gm_nbhd_elements(s2)[k],
                          gm_nbhd_elements(s1)[k / k1n] * order + gm_nbhd_elements(s1)[k % k1n]);
-        const cJSON *im = cJSON_GetObjectItem(e, "index_matrix");
-        cr_assert_eq(cJSON_GetArraySize(im), K);
+        const json_t *im = json_object_get(e, "index_matrix");
+        cr_assert_eq((int64_t)json_array_size(im), K);
         for (int k = 0; k < K; k++) {
-            const cJSON *row = cJSON_GetArrayItem(im, k);
+            const json_t *row = json_array_get(im, (size_t)k);
             const int32_t sinv = gm_group_inv(gg, gm_nbhd_elements(s2)[k]);
-            cr_assert_eq(cJSON_GetArraySize(row), N);
+            cr_assert_eq((int64_t)json_array_size(row), N);
             for (int32_t l = 0; l < N; l++)
                 cr_assert_eq(gm_group_mul(gg, l, sinv),
-                             (int32_t)cJSON_GetArrayItem(row, l)->valuedouble,
-                             "%s index_matrix[%d][%d]", e->string, k, l);
+                             (int32_t)json_number_value(json_array_get(row, (size_t)l)),
+                             "%s index_matrix[%d][%d]", name, k, l);
         }
         gm_nbhd_free(s2);
         gm_nbhd_free(s1);
@@ -833,7 +834,7 @@ Test(nbhd, reference_matches_the_fixture) {
         entries++;
     }
     cr_assert_eq(entries, 6);
-    cJSON_Delete(root);
+    json_decref(root);
 }
 
 Test(nbhd, reference_sizes_and_order) {

@@ -3,7 +3,7 @@
  * selection by accuracy in the trainer; exact validation counts; results.json
  * of classification runs. */
 #define _POSIX_C_SOURCE 200809L
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -284,34 +284,35 @@ Test(train_recipe, cli_writes_results_json, .timeout = 120) {
     gm_free(out);
     snprintf(path, sizeof path, "%s/out/results.json", dir);
     char *text = ts_read_file(path);
-    cJSON *j = cJSON_Parse(text);
+    json_t *j = json_loads(text, 0, NULL);
     cr_assert(j, "results.json: %s", text);
     const char *nums[] = {"test_accuracy", "test_accuracy_last", "best_val_accuracy",
                           "train_seconds", "test_loss", "best_val_loss"};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        const cJSON *v = cJSON_GetObjectItem(j, nums[i]);
-        cr_assert(cJSON_IsNumber(v), "%s missing in %s", nums[i], text);
+        const json_t *v = json_object_get(j, nums[i]);
+        cr_assert(json_is_number(v), "%s missing in %s", nums[i], text);
     }
-    const double acc = cJSON_GetObjectItem(j, "test_accuracy")->valuedouble;
+    const double acc = json_number_value(json_object_get(j, "test_accuracy"));
     cr_assert(acc >= 0.0 && acc <= 100.0);
-    cr_assert_eq(cJSON_GetObjectItem(j, "epochs_run")->valueint, 3);
-    cr_assert_eq(cJSON_GetObjectItem(j, "n_test")->valueint, 12);
-    const int best = cJSON_GetObjectItem(j, "best_epoch")->valueint;
+    cr_assert_eq(json_number_value(json_object_get(j, "epochs_run")), 3);
+    cr_assert_eq(json_number_value(json_object_get(j, "n_test")), 12);
+    const int best = (int)json_number_value(json_object_get(j, "best_epoch"));
     cr_assert(best >= 1 && best <= 3);
-    cr_assert_gt(cJSON_GetObjectItem(j, "parameters")->valueint, 0);
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "gmcnn");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "source")->valuestring, "idx");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "select")->valuestring, "val_accuracy");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "config")->valuestring, cfg);
-    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "kind")));
+    const int params = (int)json_number_value(json_object_get(j, "parameters"));
+    cr_assert_gt(params, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "model")), "gmcnn");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "source")), "idx");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "select")), "val_accuracy");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "config")), cfg);
+    cr_assert(json_is_null(json_object_get(j, "kind")));
     /* The parameter count is the model's. */
     char *info = NULL;
     snprintf(args, sizeof args, "info '%s/out/best.safetensors'", dir);
     info = ts_cli(args, 0);
     char want[64];
-    snprintf(want, sizeof want, "%d", cJSON_GetObjectItem(j, "parameters")->valueint);
+    snprintf(want, sizeof want, "%d", params);
     ts_expect_contains(info, want);
     gm_free(info);
-    cJSON_Delete(j);
+    json_decref(j);
     gm_free(text);
 }

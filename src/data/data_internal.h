@@ -1,5 +1,6 @@
-/* Private helpers of the data module: atomic file replacement (npy.c) and a
- * byte source that reads plain or gzip-compressed files alike (idx.c). */
+/* Private helpers of the data module: atomic file replacement (npy.c), the
+ * flags of the JSON readers, and a byte source that reads plain or
+ * gzip-compressed files alike (idx.c). */
 #ifndef GMCNN_DATA_INTERNAL_H
 #define GMCNN_DATA_INTERNAL_H
 
@@ -28,6 +29,16 @@ gm_status gm__data_write_atomic(const char *kind, const char *path, gm__data_wri
 
 /* write(2) until all n bytes are out; 0, or the errno of the failure. */
 int gm__data_write_all(int fd, const void *buf, size_t n);
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+/* The jansson flags of every JSON reader of the library: the leading value of
+ * the text, of any type (what follows it is not read); numbers as doubles,
+ * which the readers check against their ranges; \u0000 kept (a string ends
+ * there for C); and a key given twice is an error, not a silent choice. */
+#define GM__JSON_READ_FLAGS                                                              \
+    (JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL | \
+     JSON_REJECT_DUPLICATES)
 
 /* ---- byte sources (idx.c) ------------------------------------------------ */
 

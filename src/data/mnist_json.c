@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 
 #include "data_internal.h"
 #include "gmcnn/datasets.h"
@@ -33,17 +33,15 @@ static gm_status read_digit_file(const char *path, digit_file *d) {
     gm__src_close(&src);
     if (st != GM_OK) return st;
 
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)len, &end, 0);
-    if (!root) {
-        const long long at = end ? (long long)(end - text) : 0;
-        gm_free(text);
-        return gm_error_set(GM_ERR_FORMAT, "mnist json file '%s' at byte %lld: invalid JSON",
-                            path, at);
-    }
+    json_error_t err;
+    json_t *root = json_loadb(text, (size_t)len, GM__JSON_READ_FLAGS, &err);
     gm_free(text);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    const int64_t n = cJSON_IsArray(data) ? cJSON_GetArraySize(data) : -1;
+    if (!root) {
+        return gm_error_set(GM_ERR_FORMAT, "mnist json file '%s' at byte %lld: invalid JSON",
+                            path, (long long)err.position);
+    }
+    const json_t *data = json_object_get(root, "data");
+    const int64_t n = json_is_array(data) ? (int64_t)json_array_size(data) : -1;
     if (n < 0) {
         st = gm_error_set(GM_ERR_FORMAT, "mnist json file '%s': no \"data\" array", path);
     } else if (n == 0 || n % PIXELS != 0) {
@@ -54,9 +52,9 @@ static gm_status read_digit_file(const char *path, digit_file *d) {
     } else if (!(d->pixels = gm_malloc((size_t)n))) {
         st = gm__nomem("mnist digits");
     } else {
-        int64_t i = 0;
-        for (const cJSON *v = data->child; v; v = v->next, i++) {
-            const double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        for (int64_t i = 0; i < n; i++) {
+            const json_t *v = json_array_get(data, (size_t)i);
+            const double x = json_is_number(v) ? json_number_value(v) : NAN;
             if (!(x >= 0.0 && x <= 1.0)) {
                 st = gm_error_set(GM_ERR_FORMAT,
                                   "mnist json file '%s': \"data\" element %lld is not a number "
@@ -73,7 +71,7 @@ static gm_status read_digit_file(const char *path, digit_file *d) {
             d->count = 0;
         }
     }
-    cJSON_Delete(root);
+    json_decref(root);
     return st;
 }
 

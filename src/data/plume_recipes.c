@@ -3,16 +3,16 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "core/core_internal.h"
 #include "data/data_internal.h"
@@ -324,11 +324,6 @@ static gm_status make_dirs(const char *dir) {
     return st;
 }
 
-static cJSON *number_pair(double a, double b) {
-    const double v[2] = {a, b};
-    return cJSON_CreateDoubleArray(v, 2);
-}
-
 static gm_status write_text(int fd, const char *tmp, void *ctx) {
     const char *text = ctx;
     const int err = gm__data_write_all(fd, text, strlen(text));
@@ -337,68 +332,95 @@ static gm_status write_text(int fd, const char *tmp, void *ctx) {
     return GM_OK;
 }
 
-static gm_status write_manifest(const gen_job *J) {
-    cJSON *root = cJSON_CreateObject(), *sims = cJSON_CreateArray();
-    bool ok = root && sims;
-    if (ok) {
-        const int64_t first = J->recipe == GM_PLUME_TRANSLATION ? 0 : 1;
-        cJSON_AddStringToObject(root, "format", "gmcnn-plume");
-        cJSON_AddNumberToObject(root, "version", 1);
-        cJSON_AddStringToObject(root, "recipe", recipe_names[J->recipe]);
-        cJSON_AddNumberToObject(root, "steps", (double)J->steps);
-        cJSON_AddNumberToObject(root, "frames", (double)(J->steps - first));
-        cJSON_AddNumberToObject(root, "height", SIDE);
-        cJSON_AddNumberToObject(root, "width", SIDE);
-        cJSON_AddItemToObject(root, "sims", sims);
-    } else {
-        cJSON_Delete(sims);
+/* The text of manifest.json, in a buffer sized for it. */
+typedef struct manifest {
+    char *text;
+    size_t len, cap;
+} manifest;
+
+static void mf_put(manifest *m, const char *fmt, ...) GM_PRINTF(2, 3);
+
+static void mf_put(manifest *m, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(m->text + m->len, m->cap - m->len, fmt, ap);
+    va_end(ap);
+    GM_ASSERT(n >= 0 && (size_t)n < m->cap - m->len);
+    m->len += (size_t)n;
+}
+
+/* null for NaN and infinities, else the shorter of %.15g and %.17g that
+ * reads back as v up to a relative DBL_EPSILON (0.1 * 3 prints as 0.3, 1e15
+ * as 1e+15). */
+static void mf_number(manifest *m, double v) {
+    char buf[32] = "null";
+    if (isfinite(v)) {
+        snprintf(buf, sizeof buf, "%1.15g", v);
+        double back = 0;
+        if (sscanf(buf, "%lg", &back) != 1 ||
+            !(fabs(back - v) <= fmax(fabs(back), fabs(v)) * DBL_EPSILON))
+            snprintf(buf, sizeof buf, "%1.17g", v);
     }
-    for (int64_t i = 0; ok && i < J->total; i++) {
+    mf_put(m, "%s", buf);
+}
+
+static void mf_pair(manifest *m, double a, double b) {
+    mf_put(m, "[");
+    mf_number(m, a);
+    mf_put(m, ", ");
+    mf_number(m, b);
+    mf_put(m, "]");
+}
+
+/* A member of a simulation's object: "\t\t\t\"key\":\t<v>,\n". */
+static void mf_member(manifest *m, const char *key, double v) {
+    mf_put(m, "\t\t\t\"%s\":\t", key);
+    mf_number(m, v);
+    mf_put(m, ",\n");
+}
+
+/* manifest.json: the recipe and one object per simulation, a member a line,
+ * indented with tabs. File names and labels are the recipe's own and need no
+ * escapes. */
+static gm_status write_manifest(const gen_job *J) {
+    manifest m = {.cap = (size_t)(J->total + 1) * 1024};
+    m.text = gm_malloc(m.cap);
+    if (!m.text) return gm__nomem("plume manifest");
+    const int64_t first = J->recipe == GM_PLUME_TRANSLATION ? 0 : 1;
+    mf_put(&m, "{\n\t\"format\":\t\"gmcnn-plume\",\n\t\"version\":\t1,\n");
+    mf_put(&m, "\t\"recipe\":\t\"%s\",\n\t\"steps\":\t", recipe_names[J->recipe]);
+    mf_number(&m, (double)J->steps);
+    mf_put(&m, ",\n\t\"frames\":\t");
+    mf_number(&m, (double)(J->steps - first));
+    mf_put(&m, ",\n\t\"height\":\t%d,\n\t\"width\":\t%d,\n\t\"sims\":\t[", SIDE, SIDE);
+    for (int64_t i = 0; i < J->total; i++) {
         gm_plume_task t;
         if (gm_plume_recipe_task(J->recipe, i, &t) != GM_OK) GM_ASSERT(0);
-        char name[32];
-        snprintf(name, sizeof name, "sim_%03lld.npy", (long long)i);
-        cJSON *o = cJSON_CreateObject(), *b = cJSON_CreateArray();
-        ok = o && b;
-        if (ok) {
-            cJSON_AddItemToArray(sims, o);
-            cJSON_AddStringToObject(o, "file", name);
-            cJSON_AddStringToObject(o, "label", t.label);
-            cJSON_AddBoolToObject(o, "held_out", t.held_out);
-            cJSON_AddItemToObject(o, "inflow", number_pair(t.setup.inflow_x, t.setup.inflow_y));
-            cJSON_AddNumberToObject(o, "radius", t.setup.inflow_radius);
-            cJSON_AddItemToArray(b, number_pair(t.setup.buoyancy[0][0], t.setup.buoyancy[0][1]));
-            cJSON_AddItemToArray(b, number_pair(t.setup.buoyancy[1][0], t.setup.buoyancy[1][1]));
-            cJSON_AddItemToObject(o, "buoyancy", b);
-            cJSON_AddNumberToObject(o, "split_x", t.setup.split_x);
-            cJSON_AddNumberToObject(o, "dt_velocity", t.setup.dt_velocity);
-            cJSON_AddNumberToObject(o, "scale", t.scale);
-            cJSON_AddNumberToObject(o, "resolution", (double)t.setup.n);
-            cJSON_AddNumberToObject(o, "seconds", round(J->res[i].seconds * 1000) / 1000);
-        } else {
-            cJSON_Delete(o);
-            cJSON_Delete(b);
-        }
+        for (const char *c = t.label; *c; c++) GM_ASSERT(*c >= 0x20 && *c != '"' && *c != '\\');
+        mf_put(&m, "%s{\n\t\t\t\"file\":\t\"sim_%03lld.npy\",\n", i ? ", " : "", (long long)i);
+        mf_put(&m, "\t\t\t\"label\":\t\"%s\",\n", t.label);
+        mf_put(&m, "\t\t\t\"held_out\":\t%s,\n\t\t\t\"inflow\":\t", t.held_out ? "true" : "false");
+        mf_pair(&m, t.setup.inflow_x, t.setup.inflow_y);
+        mf_put(&m, ",\n");
+        mf_member(&m, "radius", t.setup.inflow_radius);
+        mf_put(&m, "\t\t\t\"buoyancy\":\t[");
+        mf_pair(&m, t.setup.buoyancy[0][0], t.setup.buoyancy[0][1]);
+        mf_put(&m, ", ");
+        mf_pair(&m, t.setup.buoyancy[1][0], t.setup.buoyancy[1][1]);
+        mf_put(&m, "],\n");
+        mf_member(&m, "split_x", t.setup.split_x);
+        mf_member(&m, "dt_velocity", t.setup.dt_velocity);
+        mf_member(&m, "scale", t.scale);
+        mf_member(&m, "resolution", (double)t.setup.n);
+        mf_put(&m, "\t\t\t\"seconds\":\t");
+        mf_number(&m, round(J->res[i].seconds * 1000) / 1000);
+        mf_put(&m, "\n\t\t}");
     }
-    char *text = ok ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (!text) return gm__nomem("plume manifest");
-    /* cJSON_Print leaves out the final newline. */
-    const size_t len = strlen(text);
-    char *line = gm_malloc(len + 2);
-    gm_status st = GM_OK;
-    if (!line) {
-        st = gm__nomem("plume manifest");
-    } else {
-        memcpy(line, text, len);
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        char path[4096];
-        snprintf(path, sizeof path, "%s/manifest.json", J->dir);
-        st = gm__data_write_atomic("manifest", path, write_text, line);
-    }
-    cJSON_free(text);
-    gm_free(line);
+    mf_put(&m, "]\n}\n");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.json", J->dir);
+    const gm_status st = gm__data_write_atomic("manifest", path, write_text, m.text);
+    gm_free(m.text);
     return st;
 }
 

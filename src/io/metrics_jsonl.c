@@ -8,9 +8,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 
 #include "core/core_internal.h"
+#include "data/data_internal.h"
 #include "gmcnn/io.h"
 
 /* A log of a million epochs is about 250 MB; nothing larger is read. */
@@ -18,29 +19,29 @@
 
 /* The writer turns NaN into null, so null reads back as NaN; a missing
  * optional member is NaN as well. */
-static gm_status get_num(const cJSON *obj, const char *key, bool required, const char *path,
+static gm_status get_num(const json_t *obj, const char *key, bool required, const char *path,
                          int64_t line, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const json_t *v = json_object_get(obj, key);
     *out = NAN;
     if (!v) {
         if (!required) return GM_OK;
         return gm_error_set(GM_ERR_FORMAT, "%s line %lld: missing \"%s\"", path,
                             (long long)line, key);
     }
-    if (cJSON_IsNull(v)) return GM_OK;
-    if (!cJSON_IsNumber(v))
+    if (json_is_null(v)) return GM_OK;
+    if (!json_is_number(v))
         return gm_error_set(GM_ERR_FORMAT,
                             "%s line %lld: \"%s\" must be a number or null", path,
                             (long long)line, key);
-    *out = v->valuedouble;
+    *out = json_number_value(v);
     return GM_OK;
 }
 
-static gm_status parse_line(const char *text, const char *path, int64_t line,
+static gm_status parse_line(const char *text, size_t len, const char *path, int64_t line,
                             gm_epoch_record *r) {
-    cJSON *obj = cJSON_Parse(text);
-    if (!obj || !cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
+    json_t *obj = json_loadb(text, len, GM__JSON_READ_FLAGS, NULL);
+    if (!obj || !json_is_object(obj)) {
+        json_decref(obj);
         return gm_error_set(GM_ERR_FORMAT, "%s line %lld: not a JSON object",
                             path, (long long)line);
     }
@@ -63,14 +64,14 @@ static gm_status parse_line(const char *text, const char *path, int64_t line,
     if (st == GM_OK)
         st = get_num(obj, "samples_per_s", false, path, line, &r->samples_per_second);
     if (st == GM_OK) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "best");
-        if (b && !cJSON_IsBool(b))
+        const json_t *b = json_object_get(obj, "best");
+        if (b && !json_is_boolean(b))
             st = gm_error_set(GM_ERR_FORMAT, "%s line %lld: \"best\" must be "
                               "true or false", path, (long long)line);
         else
-            r->best = b && cJSON_IsTrue(b);
+            r->best = b && json_is_true(b);
     }
-    cJSON_Delete(obj);
+    json_decref(obj);
     return st;
 }
 
@@ -88,7 +89,6 @@ gm_status gm_metrics_jsonl_parse(const char *text, size_t len, const char *name,
     *records = NULL;
     gm_epoch_record *recs = NULL;
     int64_t count = 0, cap = 0, line = 0;
-    char *buf = NULL;
     gm_status st = GM_OK;
     for (size_t pos = 0; pos < len && st == GM_OK;) {
         const char *nl = memchr(text + pos, '\n', len - pos);
@@ -97,7 +97,7 @@ gm_status gm_metrics_jsonl_parse(const char *text, size_t len, const char *name,
         pos = end;
         line++;
         if (blank(l, ll)) continue;
-        /* A NUL would end the text cJSON sees early: binary data, not JSON. */
+        /* A NUL byte: binary data, not JSON. */
         if (memchr(l, '\0', ll)) {
             st = gm_error_set(GM_ERR_FORMAT, "%s line %lld: not a JSON object",
                               name, (long long)line);
@@ -113,18 +113,9 @@ gm_status gm_metrics_jsonl_parse(const char *text, size_t len, const char *name,
             recs = p;
             cap = ncap;
         }
-        char *b = gm_realloc(buf, ll + 1);
-        if (!b) {
-            st = gm__nomem("metrics line");
-            break;
-        }
-        buf = b;
-        memcpy(buf, l, ll);
-        buf[ll] = '\0';
-        st = parse_line(buf, name, line, &recs[count]);
+        st = parse_line(l, ll, name, line, &recs[count]);
         if (st == GM_OK) count++;
     }
-    gm_free(buf);
     if (st != GM_OK) {
         gm_free(recs);
         return st;

@@ -1,10 +1,12 @@
 /* gm_model_desc <-> JSON, the "gmcnn.model" metadata of saved models. */
-#include <cjson/cJSON.h>
+#include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/core_internal.h"
+#include "data/data_internal.h"
 #include "gmcnn/io.h"
 #include "train/train_internal.h"
 
@@ -21,6 +23,37 @@ static int name_index(const char *const *names, int n, const char *s) {
     return -1;
 }
 
+/* The length of s as a JSON string literal, which is written to buf when it
+ * fits in cap bytes (not NUL-terminated). Quotes, backslashes and control
+ * characters are escaped (\b \f \n \r \t, else \u00xx); other bytes are
+ * copied. */
+static size_t json_string_literal(const char *s, char *buf, size_t cap) {
+    size_t len = 0;
+#define EMIT(c_)                                                                         \
+    do {                                                                                 \
+        if (len < cap) buf[len] = (char)(c_);                                            \
+        len++;                                                                           \
+    } while (0)
+    static const char plain[] = "\"\\\b\f\n\r\t", escaped[] = "\"\\bfnrt";
+    EMIT('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        const char *e = strchr(plain, *c);
+        if (e) {
+            EMIT('\\');
+            EMIT(escaped[e - plain]);
+        } else if (*c < 0x20) {
+            char hex[8];
+            snprintf(hex, sizeof hex, "\\u%04x", (unsigned)*c);
+            for (const char *h = hex; *h; h++) EMIT(*h);
+        } else {
+            EMIT(*c);
+        }
+    }
+    EMIT('"');
+#undef EMIT
+    return len;
+}
+
 gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
     GM_RETURN_ERROR_IF(!d || !json, GM_ERR_INVALID_ARG,
                        "gm_model_desc_to_json: desc and json are required");
@@ -35,8 +68,8 @@ gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
     GM_RETURN_ERROR_IF(d->nblocks < 0 || d->nblocks > GM_MODEL_MAX_BLOCKS, GM_ERR_INVALID_ARG,
                        "model description: nblocks %lld outside 0..%d", (long long)d->nblocks,
                        GM_MODEL_MAX_BLOCKS);
-    /* Written by hand: cJSON prints doubles with 15 digits, and integers must
-     * not go through double. */
+    /* Written by hand: the bytes are fixed (checkpoints compare them), and
+     * integers must not go through double. */
     char buf[4096];
     size_t len = 0;
 #define PUT(...)                                                                         \
@@ -47,16 +80,12 @@ gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
     } while (0)
     PUT("{\"kind\":\"%s\",\"group\":", kind_names[d->kind]);
     if (d->group) {
-        cJSON *s = cJSON_CreateString(d->group);
-        char *q = s ? cJSON_PrintUnformatted(s) : NULL;
-        cJSON_Delete(s);
-        if (!q) return gm__nomem("model description JSON");
-        const size_t ql = strlen(q);
-        GM_RETURN_ERROR_IF(ql + len + 2048 > sizeof buf, GM_ERR_TOO_LARGE,
+        /* What is left after the group leaves room for the other members. */
+        const size_t room = sizeof buf - len > 2048 ? sizeof buf - len - 2048 : 0;
+        const size_t ql = json_string_literal(d->group, buf + len, room);
+        GM_RETURN_ERROR_IF(ql > room, GM_ERR_TOO_LARGE,
                            "model description: group spec of %zu bytes is too long", ql);
-        memcpy(buf + len, q, ql);
         len += ql;
-        cJSON_free(q);
     } else {
         PUT("null");
     }
@@ -103,40 +132,40 @@ gm_status gm_model_desc_to_json(const gm_model_desc *d, char **json) {
     return GM_OK;
 }
 
-/* Integers go through valuedouble, exact up to 2^53, far beyond any size here. */
-static gm_status get_int(const cJSON *obj, const char *key, int64_t lo, int64_t hi, int64_t *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+/* Integers are read as doubles, exact up to 2^53, far beyond any size here. */
+static gm_status get_int(const json_t *obj, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    const json_t *v = json_object_get(obj, key);
     if (!v) return GM_OK;
-    GM_RETURN_ERROR_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-                           v->valuedouble < (double)lo || v->valuedouble > (double)hi,
+    const double x = json_number_value(v);
+    GM_RETURN_ERROR_IF(!json_is_number(v) || x != floor(x) || x < (double)lo || x > (double)hi,
                        GM_ERR_FORMAT, "model description: \"%s\" must be an integer in %lld..%lld",
                        key, (long long)lo, (long long)hi);
-    *out = (int64_t)v->valuedouble;
+    *out = (int64_t)x;
     return GM_OK;
 }
 
-static gm_status get_bool(const cJSON *obj, const char *key, bool *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+static gm_status get_bool(const json_t *obj, const char *key, bool *out) {
+    const json_t *v = json_object_get(obj, key);
     if (!v) return GM_OK;
-    GM_RETURN_ERROR_IF(!cJSON_IsBool(v), GM_ERR_FORMAT,
+    GM_RETURN_ERROR_IF(!json_is_boolean(v), GM_ERR_FORMAT,
                        "model description: \"%s\" must be true or false", key);
-    *out = cJSON_IsTrue(v);
+    *out = json_is_true(v);
     return GM_OK;
 }
 
-static gm_status get_enum(const cJSON *obj, const char *key, const char *const *names, int n,
+static gm_status get_enum(const json_t *obj, const char *key, const char *const *names, int n,
                           int *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const json_t *v = json_object_get(obj, key);
     if (!v) return GM_OK;
-    const int i = cJSON_IsString(v) ? name_index(names, n, v->valuestring) : -1;
+    const int i = json_is_string(v) ? name_index(names, n, json_string_value(v)) : -1;
     GM_RETURN_ERROR_IF(i < 0, GM_ERR_FORMAT, "model description: \"%s\" has an unknown value",
                        key);
     *out = i;
     return GM_OK;
 }
 
-static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
-    GM_RETURN_ERROR_IF(!cJSON_IsObject(o), GM_ERR_FORMAT,
+static gm_status parse_obj(const json_t *o, gm_model_desc *d, char **group) {
+    GM_RETURN_ERROR_IF(!json_is_object(o), GM_ERR_FORMAT,
                        "model description: expected a JSON object");
     int kind = 0, form = 0, pool = 0;
     GM_FORWARD_IF_ERROR(get_enum(o, "kind", kind_names, COUNT(kind_names), &kind));
@@ -168,39 +197,40 @@ static gm_status parse_obj(const cJSON *o, gm_model_desc *d, char **group) {
     int norm = 0;
     GM_FORWARD_IF_ERROR(get_enum(o, "norm", norm_names, COUNT(norm_names), &norm));
     d->norm = (gm_norm_kind)norm;
-    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
+    const json_t *dr = json_object_get(o, "dropout");
     if (dr) {
-        GM_RETURN_ERROR_IF(!cJSON_IsNumber(dr), GM_ERR_FORMAT,
+        GM_RETURN_ERROR_IF(!json_is_number(dr), GM_ERR_FORMAT,
                            "model description: \"dropout\" must be a number");
-        d->dropout = dr->valuedouble;
+        d->dropout = json_number_value(dr);
     }
-    const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(o, "blocks");
+    const json_t *blocks = json_object_get(o, "blocks");
     if (blocks) {
-        GM_RETURN_ERROR_IF(!cJSON_IsArray(blocks), GM_ERR_FORMAT,
+        GM_RETURN_ERROR_IF(!json_is_array(blocks), GM_ERR_FORMAT,
                            "model description: \"blocks\" must be an array");
-        const int n = cJSON_GetArraySize(blocks);
+        const size_t size = json_array_size(blocks);
+        const int n = size > INT_MAX ? INT_MAX : (int)size;
         GM_RETURN_ERROR_IF(n > GM_MODEL_MAX_BLOCKS, GM_ERR_FORMAT,
                            "model description: %d blocks, at most %d", n, GM_MODEL_MAX_BLOCKS);
         d->nblocks = n;
         for (int b = 0; b < n; b++) {
-            const cJSON *bo = cJSON_GetArrayItem(blocks, b);
-            GM_RETURN_ERROR_IF(!cJSON_IsObject(bo), GM_ERR_FORMAT,
+            const json_t *bo = json_array_get(blocks, (size_t)b);
+            GM_RETURN_ERROR_IF(!json_is_object(bo), GM_ERR_FORMAT,
                                "model description: block %d must be an object", b);
             GM_FORWARD_IF_ERROR(get_int(bo, "layers", 0, 1000, &d->blocks[b].num_layers));
             GM_FORWARD_IF_ERROR(get_int(bo, "channels", 0, 65536, &d->blocks[b].out_channels));
             GM_FORWARD_IF_ERROR(get_bool(bo, "pool", &d->blocks[b].pool));
         }
     }
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "group");
-    if (g && !cJSON_IsNull(g)) {
-        GM_RETURN_ERROR_IF(!cJSON_IsString(g), GM_ERR_FORMAT,
+    const json_t *g = json_object_get(o, "group");
+    if (g && !json_is_null(g)) {
+        GM_RETURN_ERROR_IF(!json_is_string(g), GM_ERR_FORMAT,
                            "model description: \"group\" must be a string or null");
         /* A saved model names its group by itself: a spec that reads a file
          * would let a model file make the loader open (and quote) any path. */
-        GM_RETURN_ERROR_IF(!strncmp(g->valuestring, "table:", 6), GM_ERR_FORMAT,
+        GM_RETURN_ERROR_IF(!strncmp(json_string_value(g), "table:", 6), GM_ERR_FORMAT,
                            "model description: \"group\" names a Cayley-table file; a model "
                            "file cannot load its group from a path");
-        *group = gm_strdup(g->valuestring);
+        *group = gm_strdup(json_string_value(g));
         if (!*group) return gm__nomem("model description group");
         d->group = *group;
     }
@@ -212,14 +242,14 @@ gm_status gm_model_desc_from_json(const char *json, gm_model_desc *out, char **g
                        "gm_model_desc_from_json: json, out and group are required");
     memset(out, 0, sizeof *out);
     *group = NULL;
-    cJSON *root = cJSON_Parse(json);
+    json_error_t err;
+    json_t *root = json_loads(json, GM__JSON_READ_FLAGS, &err);
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        const long off = at && at >= json ? (long)(at - json) : -1;
-        return gm_error_set(GM_ERR_FORMAT, "model description: malformed JSON at byte %ld", off);
+        return gm_error_set(GM_ERR_FORMAT, "model description: malformed JSON at byte %ld",
+                            (long)err.position);
     }
     gm_status st = parse_obj(root, out, group);
-    cJSON_Delete(root);
+    json_decref(root);
     if (st != GM_OK) {
         gm_free(*group);
         *group = NULL;

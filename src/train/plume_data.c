@@ -1,12 +1,13 @@
 /* Plume datasets (manifest.json + one .npy per simulation), the forecasting
  * protocol and its windows. */
-#include <cjson/cJSON.h>
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/core_internal.h"
+#include "data/data_internal.h"
 #include "gmcnn/forecast.h"
 #include "train/train_internal.h"
 
@@ -101,16 +102,15 @@ gm_status gm_forecast_protocol_to_json(const gm_forecast_protocol *p, char **jso
     return GM_OK;
 }
 
-static bool gm__fc_json_int(const cJSON *v, int64_t *out) {
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-        fabs(v->valuedouble) > (double)GM__FC_MAX)
-        return false;
-    *out = (int64_t)v->valuedouble;
+static bool gm__fc_json_int(const json_t *v, int64_t *out) {
+    const double x = json_number_value(v);
+    if (!json_is_number(v) || x != floor(x) || fabs(x) > (double)GM__FC_MAX) return false;
+    *out = (int64_t)x;
     return true;
 }
 
-static gm_status gm__fc_protocol_parse(const cJSON *o, gm_forecast_protocol *p) {
-    GM_RETURN_ERROR_IF(!cJSON_IsObject(o), GM_ERR_FORMAT,
+static gm_status gm__fc_protocol_parse(const json_t *o, gm_forecast_protocol *p) {
+    GM_RETURN_ERROR_IF(!json_is_object(o), GM_ERR_FORMAT,
                        "forecast protocol: expected a JSON object");
     const struct {
         const char *key;
@@ -121,17 +121,17 @@ static gm_status gm__fc_protocol_parse(const cJSON *o, gm_forecast_protocol *p) 
         {"train_stride", &p->train_stride},   {"eval_stride", &p->eval_stride},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, ints[i].key);
+        const json_t *v = json_object_get(o, ints[i].key);
         GM_RETURN_ERROR_IF(v && !gm__fc_json_int(v, ints[i].dst), GM_ERR_FORMAT,
                            "forecast protocol: \"%s\" must be an integer", ints[i].key);
     }
     for (int s = 0; s < 4; s++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, gm__fc_split_names[s]);
+        const json_t *v = json_object_get(o, gm__fc_split_names[s]);
         if (!v) continue;
         gm_forecast_range *r = (gm_forecast_range *)gm__fc_range(p, (gm_forecast_split)s);
-        const bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2 &&
-                        gm__fc_json_int(cJSON_GetArrayItem(v, 0), &r->begin) &&
-                        gm__fc_json_int(cJSON_GetArrayItem(v, 1), &r->end);
+        const bool ok = json_is_array(v) && json_array_size(v) == 2 &&
+                        gm__fc_json_int(json_array_get(v, 0), &r->begin) &&
+                        gm__fc_json_int(json_array_get(v, 1), &r->end);
         GM_RETURN_ERROR_IF(!ok, GM_ERR_FORMAT,
                            "forecast protocol: \"%s\" must be a list of two integers",
                            gm__fc_split_names[s]);
@@ -148,10 +148,10 @@ gm_status gm_forecast_protocol_from_json(const char *json, gm_forecast_protocol 
     GM_RETURN_ERROR_IF(!json || !out, GM_ERR_INVALID_ARG,
                        "gm_forecast_protocol_from_json: json and out are required");
     gm_forecast_protocol p = gm_forecast_protocol_default();
-    cJSON *root = cJSON_Parse(json);
+    json_t *root = json_loads(json, GM__JSON_READ_FLAGS, NULL);
     if (!root) return gm_error_set(GM_ERR_FORMAT, "forecast protocol: malformed JSON");
     const gm_status st = gm__fc_protocol_parse(root, &p);
-    cJSON_Delete(root);
+    json_decref(root);
     if (st == GM_OK) *out = p;
     return st;
 }
@@ -257,9 +257,9 @@ static char *gm__fc_read_text(const char *path, gm_status *st) {
     return buf;
 }
 
-static gm_status gm__fc_manifest_int(const cJSON *o, const char *mpath, const char *key,
+static gm_status gm__fc_manifest_int(const json_t *o, const char *mpath, const char *key,
                                      int64_t *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    const json_t *v = json_object_get(o, key);
     GM_RETURN_ERROR_IF(!v, GM_ERR_FORMAT, "plume data '%s': \"%s\" is missing", mpath, key);
     GM_RETURN_ERROR_IF(!gm__fc_json_int(v, out) || *out < 1, GM_ERR_FORMAT,
                        "plume data '%s': \"%s\" must be a positive integer", mpath, key);
@@ -267,9 +267,9 @@ static gm_status gm__fc_manifest_int(const cJSON *o, const char *mpath, const ch
 }
 
 /* The manifest's sims, checked; the files are read afterwards. */
-static gm_status gm__fc_manifest(const cJSON *root, const char *mpath, gm_plume_data *d,
-                                 const cJSON **sims) {
-    GM_RETURN_ERROR_IF(!cJSON_IsObject(root), GM_ERR_FORMAT,
+static gm_status gm__fc_manifest(const json_t *root, const char *mpath, gm_plume_data *d,
+                                 const json_t **sims) {
+    GM_RETURN_ERROR_IF(!json_is_object(root), GM_ERR_FORMAT,
                        "plume data '%s': expected a JSON object", mpath);
     GM_FORWARD_IF_ERROR(gm__fc_manifest_int(root, mpath, "frames", &d->frames));
     GM_FORWARD_IF_ERROR(gm__fc_manifest_int(root, mpath, "height", &d->height));
@@ -279,30 +279,31 @@ static gm_status gm__fc_manifest(const cJSON *root, const char *mpath, gm_plume_
                            gm_mul_overflow_i64(per, d->width, &per),
                        GM_ERR_FORMAT, "plume data '%s': frames x 2 x height x width overflows",
                        mpath);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "sims");
+    const json_t *s = json_object_get(root, "sims");
     GM_RETURN_ERROR_IF(!s, GM_ERR_FORMAT, "plume data '%s': \"sims\" is missing", mpath);
-    GM_RETURN_ERROR_IF(!cJSON_IsArray(s) || cJSON_GetArraySize(s) < 1, GM_ERR_FORMAT,
+    GM_RETURN_ERROR_IF(!json_is_array(s) || json_array_size(s) < 1, GM_ERR_FORMAT,
                        "plume data '%s': \"sims\" must be a non-empty array", mpath);
     int i = 0;
-    for (const cJSON *e = s->child; e; e = e->next, i++) {
-        GM_RETURN_ERROR_IF(!cJSON_IsObject(e), GM_ERR_FORMAT,
+    for (; (size_t)i < json_array_size(s); i++) {
+        const json_t *e = json_array_get(s, (size_t)i);
+        GM_RETURN_ERROR_IF(!json_is_object(e), GM_ERR_FORMAT,
                            "plume data '%s': sims[%d] must be an object", mpath, i);
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
+        const json_t *f = json_object_get(e, "file");
         GM_RETURN_ERROR_IF(!f, GM_ERR_FORMAT, "plume data '%s': sims[%d].file is missing", mpath,
                            i);
-        GM_RETURN_ERROR_IF(!cJSON_IsString(f) || !f->valuestring[0] ||
-                               strchr(f->valuestring, '/') || !strcmp(f->valuestring, ".") ||
-                               !strcmp(f->valuestring, ".."),
+        const char *fs = json_string_value(f);
+        GM_RETURN_ERROR_IF(!fs || !fs[0] || strchr(fs, '/') || !strcmp(fs, ".") ||
+                               !strcmp(fs, ".."),
                            GM_ERR_FORMAT,
                            "plume data '%s': sims[%d].file must be a file name in the dataset "
                            "directory", mpath, i);
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "held_out");
+        const json_t *h = json_object_get(e, "held_out");
         GM_RETURN_ERROR_IF(!h, GM_ERR_FORMAT, "plume data '%s': sims[%d].held_out is missing",
                            mpath, i);
-        GM_RETURN_ERROR_IF(!cJSON_IsBool(h), GM_ERR_FORMAT,
+        GM_RETURN_ERROR_IF(!json_is_boolean(h), GM_ERR_FORMAT,
                            "plume data '%s': sims[%d].held_out must be true or false", mpath, i);
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "label");
-        GM_RETURN_ERROR_IF(l && !cJSON_IsString(l), GM_ERR_FORMAT,
+        const json_t *l = json_object_get(e, "label");
+        GM_RETURN_ERROR_IF(l && !json_is_string(l), GM_ERR_FORMAT,
                            "plume data '%s': sims[%d].label must be a string", mpath, i);
     }
     int64_t bytes;
@@ -331,17 +332,16 @@ static gm_status gm__fc_load_dir(const char *dir, gm_plume_data *d) {
     snprintf(path, cap, "%s/manifest.json", dir);
     gm_status st = GM_OK;
     char *text = gm__fc_read_text(path, &st);
-    cJSON *root = NULL;
+    json_t *root = NULL;
     if (text) {
-        root = cJSON_Parse(text);
+        json_error_t err;
+        root = json_loads(text, GM__JSON_READ_FLAGS, &err);
         if (!root) {
-            const char *at = cJSON_GetErrorPtr();
-            const long off = at && at >= text ? (long)(at - text) : -1;
             st = gm_error_set(GM_ERR_FORMAT, "plume data '%s': malformed JSON at byte %ld", path,
-                              off);
+                              (long)err.position);
         }
     }
-    const cJSON *sims = NULL;
+    const json_t *sims = NULL;
     if (st == GM_OK) st = gm__fc_manifest(root, path, d, &sims);
     if (st == GM_OK) st = gm__fc_alloc_meta(d);
     /* The manifest's sizes are not trusted with memory before the files bear
@@ -349,11 +349,12 @@ static gm_status gm__fc_load_dir(const char *dir, gm_plume_data *d) {
     const int64_t per = d->frames * 2 * d->height * d->width;
     int64_t xcap = 0;
     int64_t i = 0;
-    for (const cJSON *e = sims ? sims->child : NULL; e && st == GM_OK; e = e->next, i++) {
-        const char *file = cJSON_GetObjectItemCaseSensitive(e, "file")->valuestring;
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "label");
-        d->held_out[i] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "held_out"));
-        d->labels[i] = gm_strdup(l ? l->valuestring : "");
+    for (; sims && (size_t)i < json_array_size(sims) && st == GM_OK; i++) {
+        const json_t *e = json_array_get(sims, (size_t)i);
+        const char *file = json_string_value(json_object_get(e, "file"));
+        const json_t *l = json_object_get(e, "label");
+        d->held_out[i] = json_is_true(json_object_get(e, "held_out"));
+        d->labels[i] = gm_strdup(l ? json_string_value(l) : "");
         if (!d->labels[i]) {
             st = gm__nomem("plume data labels");
             break;
@@ -382,7 +383,7 @@ static gm_status gm__fc_load_dir(const char *dir, gm_plume_data *d) {
         gm_free(v);
         gm_free(sp);
     }
-    cJSON_Delete(root);
+    json_decref(root);
     gm_free(text);
     gm_free(path);
     return st;
