@@ -1,0 +1,374 @@
+/* The rules of a config across its keys: which keys apply to which data
+ * source, optimizer and schedule kind (and what a change of kind keeps), and
+ * the validation that ends every parse and every set of overrides: the group
+ * spec resolved and checked, the model's keys against its kind, each data
+ * source's required keys, the plume protocol, the training recipe, and the
+ * optimizer's and schedule's own checks (config_internal.h). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+#include "gmcnn/config.h"
+#include "gmcnn/group.h"
+#include "run/config_internal.h"
+
+/* ---- which keys apply ------------------------------------------------------------ */
+
+/* Which data keys each source takes. */
+bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src) {
+    switch (f) {
+    case F_D_IMAGES: case F_D_LABELS: case F_D_TEST_IMAGES: case F_D_TEST_LABELS:
+        return src == GM_DATA_IDX || src == GM_DATA_NPY;
+    case F_D_TRAIN: return src == GM_DATA_AMAT || src == GM_DATA_CIFAR10;
+    case F_D_TEST: return src == GM_DATA_AMAT || src == GM_DATA_CIFAR10;
+    case F_D_TRAIN_DAT: case F_D_TRAIN_CAT: case F_D_TEST_DAT: case F_D_TEST_CAT:
+        return src == GM_DATA_NORB;
+    case F_D_GEN_KIND: case F_D_GEN_SEED: case F_D_GEN_NTRAIN: case F_D_GEN_NTEST:
+    case F_D_GEN_DIGITS: case F_D_SPLIT: case F_D_MAXANGLE:
+        return src == GM_DATA_GENERATED;
+    case F_D_GEN_PATH: return src == GM_DATA_GENERATED || src == GM_DATA_PLUME;
+    case F_D_IN_FRAMES: case F_D_IN_OFFSET: case F_D_ROLLOUT: case F_D_EVAL_STEPS:
+    case F_D_TRAIN_RANGE: case F_D_VAL_RANGE: case F_D_FUTURE_RANGE: case F_D_DOMAIN_RANGE:
+    case F_D_TRAIN_STRIDE: case F_D_EVAL_STRIDE:
+        return src == GM_DATA_PLUME;
+    /* Plume windows are split by time, and the reference uses raw velocities. */
+    case F_D_VAL: case F_D_NORM: case F_D_VALSIZE: return src != GM_DATA_PLUME;
+    default: return true;
+    }
+}
+
+bool gm__cfg_optim_key_applies(gm__cfg_field f, gm_optim_kind k) {
+    if (f == F_O_MOM || f == F_O_DAMP || f == F_O_NEST) return k == GM_OPTIM_SGD;
+    if (f == F_O_BETAS || f == F_O_EPS) return k != GM_OPTIM_SGD;
+    return true;
+}
+
+bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k) {
+    if (f == F_S_STEP || f == F_S_GAMMA) return k == GM_LR_STEP;
+    if (f == F_S_TMAX || f == F_S_ETAMIN) return k == GM_LR_COSINE;
+    if (f == F_S_WARMUP) return k == GM_LR_COSINE || k == GM_LR_CONSTANT;
+    if (f >= F_S_MODE && f <= F_S_EPS) return k == GM_LR_PLATEAU;
+    return true;
+}
+
+/* The members behind the keys of the optimizer and scheduler sections: what
+ * a change of kind keeps. */
+typedef struct gm__cfg_member {
+    gm__cfg_field field;
+    size_t offset, size;
+} gm__cfg_member;
+
+#define GM__CFG_MEMBER(f, type, m) {f, offsetof(type, m), sizeof(((type *)0)->m)}
+static const gm__cfg_member gm__cfg_optim_members[] = {
+    GM__CFG_MEMBER(F_O_LR, gm_optim_config, lr),
+    GM__CFG_MEMBER(F_O_WD, gm_optim_config, weight_decay),
+    GM__CFG_MEMBER(F_O_MOM, gm_optim_config, momentum),
+    GM__CFG_MEMBER(F_O_DAMP, gm_optim_config, dampening),
+    GM__CFG_MEMBER(F_O_NEST, gm_optim_config, nesterov),
+    GM__CFG_MEMBER(F_O_BETAS, gm_optim_config, beta1),
+    GM__CFG_MEMBER(F_O_BETAS, gm_optim_config, beta2),
+    GM__CFG_MEMBER(F_O_EPS, gm_optim_config, eps),
+    GM__CFG_MEMBER(F_O_DECAY, gm_optim_config, decay),
+};
+static const gm__cfg_member gm__cfg_sched_members[] = {
+    GM__CFG_MEMBER(F_S_STEP, gm_lr_sched_config, step_size),
+    GM__CFG_MEMBER(F_S_GAMMA, gm_lr_sched_config, gamma),
+    GM__CFG_MEMBER(F_S_TMAX, gm_lr_sched_config, t_max),
+    GM__CFG_MEMBER(F_S_ETAMIN, gm_lr_sched_config, eta_min),
+    GM__CFG_MEMBER(F_S_WARMUP, gm_lr_sched_config, warmup_epochs),
+    GM__CFG_MEMBER(F_S_MODE, gm_lr_sched_config, mode),
+    GM__CFG_MEMBER(F_S_FACTOR, gm_lr_sched_config, factor),
+    GM__CFG_MEMBER(F_S_PATIENCE, gm_lr_sched_config, patience),
+    GM__CFG_MEMBER(F_S_THRESH, gm_lr_sched_config, threshold),
+    GM__CFG_MEMBER(F_S_THMODE, gm_lr_sched_config, threshold_mode),
+    GM__CFG_MEMBER(F_S_COOLDOWN, gm_lr_sched_config, cooldown),
+    GM__CFG_MEMBER(F_S_MINLR, gm_lr_sched_config, min_lr),
+    GM__CFG_MEMBER(F_S_EPS, gm_lr_sched_config, eps),
+};
+#undef GM__CFG_MEMBER
+
+/* A new kind starts from its defaults, but every value given so far (in the
+ * file or by an override) that applies to the new kind is kept, so the
+ * outcome does not depend on the order of the keys; a given value that no
+ * longer applies is dropped with a warning. */
+static void gm__cfg_keep_given(gm__cfg_ctx *c, const gm__cfg_member *members, size_t n,
+                               const void *old, void *fresh, const char *kind_key,
+                               const char *kind, bool (*applies)(gm__cfg_field, const void *)) {
+    gm_config *cfg = c->cfg;
+    for (size_t i = 0; i < n; i++) {
+        const gm__cfg_field f = members[i].field;
+        if (!cfg->given[f]) continue;
+        if (applies(f, fresh)) {
+            memcpy((char *)fresh + members[i].offset, (const char *)old + members[i].offset,
+                   members[i].size);
+            continue;
+        }
+        if (i > 0 && members[i - 1].field == f) continue; /* a pair, reported once */
+        const char *path = gm__cfg_field_path(f);
+        const char *nm = cfg->str[GM__S_NAME] ? cfg->str[GM__S_NAME] : "<string>";
+        if (cfg->line[f] > 0)
+            gm_log(GM_LOG_WARN, "config '%s': %s (line %d) does not apply to %s %s; dropped", nm,
+                   path, cfg->line[f], kind_key, kind);
+        else
+            gm_log(GM_LOG_WARN, "config '%s': %s does not apply to %s %s; dropped", nm, path,
+                   kind_key, kind);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!applies(members[i].field, fresh)) cfg->given[members[i].field] = false;
+}
+
+static bool gm__cfg_optim_applies(gm__cfg_field f, const void *o) {
+    return gm__cfg_optim_key_applies(f, ((const gm_optim_config *)o)->kind);
+}
+
+static bool gm__cfg_sched_applies(gm__cfg_field f, const void *s) {
+    return gm__cfg_sched_key_applies(f, ((const gm_lr_sched_config *)s)->kind);
+}
+
+void gm__cfg_keep_given_optim(gm__cfg_ctx *c, const gm_optim_config *old,
+                              gm_optim_config *fresh) {
+    gm__cfg_keep_given(c, gm__cfg_optim_members, (size_t)GM__CFG_LEN(gm__cfg_optim_members), old,
+                       fresh, "optimizer.kind", gm_optim_kind_name(fresh->kind),
+                       gm__cfg_optim_applies);
+}
+
+void gm__cfg_keep_given_sched(gm__cfg_ctx *c, const gm_lr_sched_config *old,
+                              gm_lr_sched_config *fresh) {
+    gm__cfg_keep_given(c, gm__cfg_sched_members, (size_t)GM__CFG_LEN(gm__cfg_sched_members), old,
+                       fresh, "scheduler.kind", gm_lr_sched_kind_name(fresh->kind),
+                       gm__cfg_sched_applies);
+}
+
+/* ---- validation across fields ----------------------------------------------------- */
+
+static bool gm__cfg_gm_kind(gm_model_kind k) {
+    return k == GM_MODEL_GMCNN || k == GM_MODEL_PLUME || k == GM_MODEL_GMCNN_DEEP;
+}
+
+/* data.source plume: a dataset directory, a consistent protocol, and a model
+ * that maps 2F input channels to one frame. */
+static gm_status gm__cfg_validate_plume(gm__cfg_ctx *c, int dl) {
+    gm_config *cfg = c->cfg;
+    const gm_model_desc *m = &cfg->model;
+    const gm_forecast_protocol *p = &cfg->data.forecast;
+    const int *ln = cfg->line;
+    GM__CFG_FAIL_IF(!cfg->str[GM__S_GEN_PATH] || !cfg->str[GM__S_GEN_PATH][0], c, dl,
+                    GM_ERR_INVALID_ARG,
+                    "data.source plume needs data.path (a dataset directory with manifest.json)");
+    if (gm_forecast_protocol_check(p) != GM_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        GM__CFG_FAIL_IF(true, c, dl, GM_ERR_INVALID_ARG, "data: %s", detail);
+    }
+    GM__CFG_FAIL_IF(m->kind != GM_MODEL_PLUME && !m->regressor, c,
+                    ln[F_M_KIND] ? ln[F_M_KIND] : dl, GM_ERR_INVALID_ARG,
+                    "data.source plume needs a regressor: model.kind plume, or cnn/mlp with "
+                    "model.regressor: true (model.kind is %s)",
+                    gm_config_model_kind_name(m->kind));
+    GM__CFG_FAIL_IF(m->in_channels != 2 * p->input_frames, c,
+                    ln[F_M_IN] ? ln[F_M_IN] : ln[F_D_IN_FRAMES] ? ln[F_D_IN_FRAMES] : dl,
+                    GM_ERR_INVALID_ARG,
+                    "model.in_channels is %lld but data.input_frames %lld x 2 velocity channels "
+                    "= %lld", (long long)m->in_channels, (long long)p->input_frames,
+                    (long long)(2 * p->input_frames));
+    GM__CFG_FAIL_IF(m->out_dim != 2, c, ln[F_M_CLASSES] ? ln[F_M_CLASSES] : dl,
+                    GM_ERR_INVALID_ARG,
+                    "model.out_dim is %lld but the model predicts one velocity frame (2 "
+                    "channels)", (long long)m->out_dim);
+    return GM_OK;
+}
+
+gm_status gm__cfg_validate(gm__cfg_ctx *c) {
+    gm_config *cfg = c->cfg;
+    gm_model_desc *m = &cfg->model;
+    const int *ln = cfg->line;
+
+    /* The group: model.spec, else the reference's group + order. */
+    GM__CFG_FAIL_IF(!cfg->str[GM__S_SPEC] && (cfg->ref_group != 0) != (cfg->ref_order != 0), c,
+                    ln[F_M_GROUP] ? ln[F_M_GROUP] : ln[F_M_ORDER], GM_ERR_INVALID_ARG,
+                    "model.group and model.order go together (%s is missing)",
+                    cfg->ref_group ? "model.order" : "model.group");
+    char ref[64];
+    const char *spec = cfg->str[GM__S_SPEC];
+    int spec_line = ln[F_M_SPEC];
+    if (!spec && cfg->ref_group) {
+        snprintf(ref, sizeof ref, "%c%lldx%c%lld", cfg->ref_group, (long long)cfg->ref_order,
+                 cfg->ref_group, (long long)cfg->ref_order);
+        spec = ref;
+        spec_line = ln[F_M_GROUP];
+    }
+    GM__CFG_FAIL_IF(!spec && gm__cfg_gm_kind(m->kind), c, ln[F_MODEL], GM_ERR_INVALID_ARG,
+                    "model.kind %s needs a group: model.spec, or model.group and model.order",
+                    gm_config_model_kind_name(m->kind));
+    GM__CFG_FAIL_IF(!spec && m->image_h == 0, c, ln[F_MODEL], GM_ERR_INVALID_ARG,
+                    "model.kind %s needs model.image_h and model.image_w, or a group",
+                    gm_config_model_kind_name(m->kind));
+    /* A table spec names a file, read when the model is built. */
+    /* The model's image size for the data loader: CNN/MLP take model.image_h
+     * x model.image_w when given, GM models (and the rest) |G1| x |G2|. */
+    const bool sized = !gm__cfg_gm_kind(m->kind) && m->image_h > 0;
+    cfg->data.image_h = sized ? m->image_h : 0;
+    cfg->data.image_w = sized ? m->image_w : 0;
+    if (spec && strncmp(spec, "table:", 6) != 0) {
+        gm_group *g = NULL;
+        const gm_status st = gm_group_from_spec(spec, &g);
+        if (st == GM_OK && !sized && gm_group_kind_of(g) == GM_GROUP_PRODUCT) {
+            cfg->data.image_h = gm_group_order(gm_group_factor(g, 0));
+            cfg->data.image_w = gm_group_order(gm_group_factor(g, 1));
+        }
+        /* A wallpaper group's deep model reads an n x n image (the torus). */
+        if (st == GM_OK && !sized && m->kind == GM_MODEL_GMCNN_DEEP &&
+            gm_group_wallpaper_points(g) > 0)
+            cfg->data.image_h = cfg->data.image_w = gm_group_param(g);
+        gm_group_free(g);
+        if (st == GM_ERR_NOMEM) return st;
+        if (st != GM_OK) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "%s", gm_error_detail());
+            GM__CFG_FAIL_IF(true, c, spec_line, st, "model.spec: %s", detail);
+        }
+    }
+    GM_FORWARD_IF_ERROR(gm__cfg_set_str(&cfg->str[GM__S_RESOLVED], spec));
+
+    GM__CFG_FAIL_IF((m->image_h == 0) != (m->image_w == 0), c,
+                    ln[F_M_IMH] ? ln[F_M_IMH] : ln[F_M_IMW], GM_ERR_INVALID_ARG,
+                    "model.image_h and model.image_w go together");
+    GM__CFG_FAIL_IF(m->modulated && m->ldr_rank > 0, c, ln[F_M_MOD], GM_ERR_INVALID_ARG,
+                    "model.modulated excludes model.ldr_rank");
+    GM__CFG_FAIL_IF(!gm__cfg_gm_kind(m->kind) && m->modulated, c, ln[F_M_MOD],
+                    GM_ERR_INVALID_ARG, "model.modulated applies to GM models only");
+    GM__CFG_FAIL_IF(!gm__cfg_gm_kind(m->kind) && m->kind != GM_MODEL_LDR && m->ldr_rank > 0, c,
+                    ln[F_M_LDR], GM_ERR_INVALID_ARG,
+                    "model.ldr_rank applies to GM models and model.kind ldr only");
+    /* The LDR model is one n x n layer: its own keys only, and no blocks. */
+    const bool ldr = m->kind == GM_MODEL_LDR;
+    GM__CFG_FAIL_IF(!ldr && (m->structure != GM_LDR_TOEPLITZ || ln[F_M_STRUCTURE]), c,
+                    ln[F_M_STRUCTURE], GM_ERR_INVALID_ARG,
+                    "model.structure applies to model.kind ldr only");
+    GM__CFG_FAIL_IF(ldr && (ln[F_M_BLOCKS] || c->seen[F_M_BLOCKS]), c, ln[F_M_BLOCKS],
+                    GM_ERR_INVALID_ARG,
+                    "model.blocks does not apply to model.kind ldr (one n x n layer)");
+    GM__CFG_FAIL_IF(ldr && m->hidden > 0, c, ln[F_M_HIDDEN], GM_ERR_INVALID_ARG,
+                    "model.hidden does not apply to model.kind ldr (the layer is n x n, n = "
+                    "in_channels x image size)");
+    GM__CFG_FAIL_IF(ldr && m->structure == GM_LDR_UNSTRUCTURED && m->ldr_rank > 0, c,
+                    ln[F_M_LDR], GM_ERR_INVALID_ARG,
+                    "model.ldr_rank does not apply to model.structure unstructured");
+    if (ldr) m->nblocks = 0;
+    for (int64_t i = 0; i < m->nblocks; i++)
+        GM__CFG_FAIL_IF(m->blocks[i].pool && m->kind != GM_MODEL_GMCNN_DEEP &&
+                            m->kind != GM_MODEL_CNN,
+                        c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
+                        "model.blocks[%lld].pool: only deep and cnn models pool", (long long)i);
+    GM__CFG_FAIL_IF(m->center && m->kind != GM_MODEL_GMCNN_DEEP, c, ln[F_M_CENTER],
+                    GM_ERR_INVALID_ARG, "model.center applies to deep models on p4:n or p4m:n");
+    GM__CFG_FAIL_IF(m->modulated_in_place && !m->modulated, c, ln[F_M_MOD_INPLACE],
+                    GM_ERR_INVALID_ARG, "model.modulated_in_place needs model.modulated: true");
+    GM__CFG_FAIL_IF(m->norm == GM_NORM_BATCH && m->kind != GM_MODEL_GMCNN_DEEP &&
+                        m->kind != GM_MODEL_CNN,
+                    c, ln[F_M_NORM], GM_ERR_INVALID_ARG,
+                    "model.norm batch applies to deep and cnn models");
+    GM__CFG_FAIL_IF(m->regressor && m->kind != GM_MODEL_CNN && m->kind != GM_MODEL_MLP, c,
+                    ln[F_M_REGRESSOR], GM_ERR_INVALID_ARG,
+                    "model.regressor applies to cnn and mlp models (plume is a regressor by "
+                    "construction)");
+    for (int64_t i = 0; i < m->nblocks && m->regressor; i++)
+        GM__CFG_FAIL_IF(m->blocks[i].pool, c, ln[F_M_BLOCKS], GM_ERR_INVALID_ARG,
+                        "model.blocks[%lld].pool: a regressor keeps the input's resolution",
+                        (long long)i);
+
+    /* The reference reads batch_size under data; the trainer uses it. */
+    cfg->fit.batch_size = cfg->data.batch_size;
+
+    const gm_data_config *d = &cfg->data;
+    const int dl = ln[F_D_SOURCE] ? ln[F_D_SOURCE] : ln[F_DATA];
+    switch (d->source) {
+    case GM_DATA_IDX: case GM_DATA_NPY:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_IMAGES] || !cfg->str[GM__S_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG, "data.source %s needs data.images and data.labels",
+                        gm_data_source_name(d->source));
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_TEST_IMAGES] != !cfg->str[GM__S_TEST_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG, "data.test_images and data.test_labels go together");
+        break;
+    case GM_DATA_AMAT:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_IMAGES], c, dl, GM_ERR_INVALID_ARG,
+                        "data.source amat needs data.train");
+        break;
+    case GM_DATA_CIFAR10:
+        GM__CFG_FAIL_IF(cfg->nfiles < 1, c, dl, GM_ERR_INVALID_ARG,
+                        "data.source cifar10 needs data.train (a list of batch files)");
+        break;
+    case GM_DATA_NORB:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_IMAGES] || !cfg->str[GM__S_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG,
+                        "data.source norb needs data.train_dat and data.train_cat");
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_TEST_IMAGES] != !cfg->str[GM__S_TEST_LABELS], c, dl,
+                        GM_ERR_INVALID_ARG, "data.test_dat and data.test_cat go together");
+        break;
+    case GM_DATA_GENERATED:
+        GM__CFG_FAIL_IF(!cfg->str[GM__S_GEN_KIND], c, dl, GM_ERR_INVALID_ARG,
+                        "data.source generated needs data.kind");
+        break;
+    case GM_DATA_PLUME:
+        GM_FORWARD_IF_ERROR(gm__cfg_validate_plume(c, dl));
+        break;
+    }
+    const bool regressor = m->kind == GM_MODEL_PLUME || m->regressor;
+    GM__CFG_FAIL_IF(regressor && d->source != GM_DATA_PLUME, c,
+                    ln[F_M_REGRESSOR] ? ln[F_M_REGRESSOR] : ln[F_M_KIND] ? ln[F_M_KIND] : dl,
+                    GM_ERR_INVALID_ARG,
+                    "model.kind %s%s is a regressor: it needs data.source plume",
+                    gm_config_model_kind_name(m->kind),
+                    m->regressor ? " with model.regressor" : "");
+
+    /* The training recipe: classification only, and keys that qualify others. */
+    gm_fit_options *fo = &cfg->fit;
+    const bool plume = d->source == GM_DATA_PLUME;
+    GM__CFG_FAIL_IF(plume && gm_augment_enabled(&fo->augment), c,
+                    ln[F_A_ROTATE] ? ln[F_A_ROTATE] : ln[F_A_FLIP] ? ln[F_A_FLIP]
+                                                                     : ln[F_AUGMENT],
+                    GM_ERR_INVALID_ARG, "augment applies to classification, not to data.source "
+                    "plume");
+    GM__CFG_FAIL_IF(plume && fo->label_smoothing != 0.0, c, ln[F_T_SMOOTH], GM_ERR_INVALID_ARG,
+                    "trainer.label_smoothing applies to classification, not to data.source "
+                    "plume");
+    GM__CFG_FAIL_IF(plume && fo->select != GM_SELECT_VAL_LOSS, c, ln[F_T_SELECT],
+                    GM_ERR_INVALID_ARG,
+                    "trainer.select val_accuracy needs a classifier (data.source plume has no "
+                    "accuracy)");
+    GM__CFG_FAIL_IF(fo->augment.max_angle > 0.0 && fo->augment.rotate != GM_AUGMENT_ROTATE_ANY,
+                    c, ln[F_A_MAXANGLE], GM_ERR_INVALID_ARG,
+                    "augment.max_angle needs augment.rotate: any");
+    const char *gk = cfg->str[GM__S_GEN_KIND];
+    GM__CFG_FAIL_IF(d->source == GM_DATA_GENERATED && d->gen_max_angle > 0.0 && gk &&
+                        strcmp(gk, "rotated") != 0 && strcmp(gk, "rot-back-image") != 0,
+                    c, ln[F_D_MAXANGLE], GM_ERR_INVALID_ARG,
+                    "data.max_angle applies to the rotated kinds (rotated, fashion-rotated, "
+                    "rotated-background), not to %s", gk);
+    GM__CFG_FAIL_IF(d->source == GM_DATA_GENERATED && d->gen_official &&
+                        (!d->gen_digits || strcmp(d->gen_digits, "fashion") != 0 ||
+                         (gk && !strcmp(gk, "rectangles"))),
+                    c, ln[F_D_SPLIT], GM_ERR_INVALID_ARG,
+                    "data.split official needs Fashion-MNIST digits (data.kind fashion or "
+                    "fashion-rotated, or data.digits: fashion)");
+    if (fo->sched.kind == GM_LR_COSINE && !cfg->given[F_S_TMAX]) fo->sched.t_max = fo->epochs;
+
+    /* The optimizer and schedule modules own their rules; these catch the
+     * combinations a single key cannot (nesterov without momentum). */
+    if (gm_optim_config_check(&cfg->fit.optim) != GM_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        GM__CFG_FAIL_IF(true, c, ln[F_OPTIM], GM_ERR_INVALID_ARG, "optimizer: %s", detail);
+    }
+    gm_lr_sched sched;
+    if (gm_lr_sched_init(&sched, &cfg->fit.sched, cfg->fit.optim.lr) != GM_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", gm_error_detail());
+        GM__CFG_FAIL_IF(true, c, ln[F_SCHED], GM_ERR_INVALID_ARG, "scheduler: %s", detail);
+    }
+    gm__cfg_sync(cfg);
+    return GM_OK;
+}
