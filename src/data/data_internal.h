@@ -1,6 +1,6 @@
-/* Private helpers of the data module: atomic file replacement (npy.c), the
- * flags of the JSON readers, and a byte source that reads plain or
- * gzip-compressed files alike (idx.c). */
+/* Private helpers of the data module: atomic file replacement
+ * (write_atomic.c), the flags of the JSON readers, and a byte source that
+ * reads plain or gzip-compressed files alike (idx.c). */
 #ifndef GMCNN_DATA_INTERNAL_H
 #define GMCNN_DATA_INTERNAL_H
 
@@ -13,17 +13,19 @@
 #include "core/core_internal.h"
 #include "gmcnn/data.h"
 
-/* ---- atomic writes (npy.c) ----------------------------------------------- */
+/* ---- atomic writes (write_atomic.c) -------------------------------------- */
 
 /* Writes the whole file to `fd` (the temporary named `tmp`); must not close
  * fd. Returns GM_OK or an error with its detail set. */
 typedef gm_status (*gm__data_writer)(int fd, const char *tmp, void *ctx);
 
-/* Replaces `path` atomically: creates "<path>.tmp.XXXXXX" with the mode an
- * ordinary create would give, calls `write`, fsyncs, renames it over `path`;
- * on failure removes the temporary and leaves `path` untouched. `kind` names
- * the format in details ("npy", "idx"). GM_OK, GM_ERR_IO, GM_ERR_NOMEM or
- * whatever `write` returns. */
+/* Replaces `path` atomically, for every file the library writes: creates
+ * "<path>.tmp.XXXXXX" (a training run's cleanup looks for that pattern) with
+ * the mode an ordinary create would give, calls `write`, fsyncs, renames it
+ * over `path`; on failure removes the temporary and leaves `path` untouched.
+ * `kind` names the format in details ("npy", "safetensors") and the fail
+ * point "<kind>.rename" between the fsync and the rename (core_internal.h).
+ * GM_OK, GM_ERR_IO, GM_ERR_NOMEM or whatever `write` returns. */
 gm_status gm__data_write_atomic(const char *kind, const char *path, gm__data_writer write,
                                 void *ctx);
 

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "core/core_internal.h"
+#include "data/data_internal.h"
 #include "gmcnn/io.h"
 
 /* Elements are copied between file and memory unchanged, which is only right
@@ -327,101 +328,6 @@ static gm_status st_build_header(const char *path, int64_t n, const gm_st_entry 
     return GM_OK;
 }
 
-/* ---- writing: the atomic file -------------------------------------------- */
-
-/* A file written under a temporary name and renamed into place once complete,
- * so that readers never see a partial file and a failure leaves the old one. */
-typedef struct st_atomic {
-    const char *path;
-    char *tmp;
-    FILE *f;
-    int err; /* errno of the first failed write, 0 while all is well */
-} st_atomic;
-
-/* Permission bits an ordinary fopen(path, "w") would give: those of the file
- * being replaced, else 0666 less the umask. The umask can only be read by
- * changing it; the brief window uses the most private value. */
-static mode_t st_atomic_mode(const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) return sb.st_mode & 07777;
-    mode_t mask = umask(077);
-    umask(mask);
-    return 0666 & ~mask;
-}
-
-static gm_status st_atomic_open(st_atomic *af, const char *path) {
-    static const char suffix[] = ".tmp.XXXXXX";
-    *af = (st_atomic){.path = path};
-    size_t len = strlen(path);
-    af->tmp = gm_malloc(len + sizeof suffix);
-    if (!af->tmp) return gm__nomem("safetensors temporary path");
-    memcpy(af->tmp, path, len);
-    memcpy(af->tmp + len, suffix, sizeof suffix);
-    mode_t mode = st_atomic_mode(path);
-    int fd = mkstemp(af->tmp);
-    if (fd < 0) {
-        int err = errno;
-        gm_free(af->tmp);
-        af->tmp = NULL;
-        return gm_error_set(GM_ERR_IO, "safetensors '%s': cannot create a temporary file: %s",
-                            path, strerror(err));
-    }
-    /* A failed chmod keeps mkstemp's private 0600, which is safe. */
-    (void)fchmod(fd, mode);
-    af->f = fdopen(fd, "wb");
-    if (!af->f) {
-        int err = errno;
-        close(fd);
-        remove(af->tmp);
-        gm_free(af->tmp);
-        af->tmp = NULL;
-        return gm_error_set(GM_ERR_IO, "safetensors '%s': cannot open a temporary file: %s",
-                            path, strerror(err));
-    }
-    return GM_OK;
-}
-
-static void st_atomic_write(st_atomic *af, const void *data, size_t n) {
-    if (af->err || n == 0) return;
-    errno = 0;
-    if (fwrite(data, 1, n, af->f) != n) af->err = errno ? errno : EIO;
-}
-
-static void st_atomic_abort(st_atomic *af) {
-    if (af->f) fclose(af->f);
-    if (af->tmp) remove(af->tmp);
-    gm_free(af->tmp);
-    *af = (st_atomic){0};
-}
-
-static gm_status st_atomic_commit(st_atomic *af) {
-    if (!af->err && fflush(af->f) != 0) af->err = errno ? errno : EIO;
-    /* Without fsync the rename can reach the disk before the data, and a
-     * crash would leave an empty or partial file under the final name. */
-    if (!af->err && fsync(fileno(af->f)) != 0) af->err = errno ? errno : EIO;
-    int rc = fclose(af->f);
-    af->f = NULL;
-    if (!af->err && rc != 0) af->err = errno ? errno : EIO;
-    if (af->err) {
-        int err = af->err;
-        const char *path = af->path;
-        st_atomic_abort(af);
-        return gm_error_set(GM_ERR_IO, "safetensors '%s': write failed: %s", path,
-                            strerror(err));
-    }
-    gm__failpoint("safetensors.rename");
-    if (rename(af->tmp, af->path) != 0) {
-        int err = errno;
-        const char *path = af->path;
-        st_atomic_abort(af);
-        return gm_error_set(GM_ERR_IO, "safetensors '%s': cannot rename the temporary over it: %s",
-                            path, strerror(err));
-    }
-    gm_free(af->tmp);
-    *af = (st_atomic){0};
-    return GM_OK;
-}
-
 /* ---- writing ------------------------------------------------------------- */
 
 static gm_status st_check_args(const char *path, int64_t n, const gm_st_entry *entries,
@@ -465,6 +371,31 @@ static gm_status st_check_unique(const char *path, int64_t n, const gm_st_entry 
     return GM_OK;
 }
 
+/* The file's bytes: the header's size, the header, the tensors' data. */
+typedef struct st_write_ctx {
+    const char *path;
+    const st_buf *hdr;
+    int64_t n;
+    const gm_st_entry *entries;
+    const int64_t *offsets;
+} st_write_ctx;
+
+static gm_status st_write_body(int fd, const char *tmp, void *ctx) {
+    (void)tmp;
+    const st_write_ctx *c = ctx;
+    unsigned char size_le[8];
+    for (int k = 0; k < 8; k++) size_le[k] = (unsigned char)((uint64_t)c->hdr->len >> (8 * k));
+    int err = gm__data_write_all(fd, size_le, sizeof size_le);
+    if (!err) err = gm__data_write_all(fd, c->hdr->p, c->hdr->len);
+    for (int64_t i = 0; !err && i < c->n; i++) {
+        err = gm__data_write_all(fd, c->entries[i].data,
+                                 (size_t)(c->offsets[i + 1] - c->offsets[i]));
+    }
+    GM_RETURN_ERROR_IF(err, GM_ERR_IO, "safetensors '%s': write failed: %s", c->path,
+                       strerror(err));
+    return GM_OK;
+}
+
 gm_status gm_safetensors_write(const char *path, int64_t n, const gm_st_entry *entries,
                                int64_t nmeta, const char *const *meta_keys,
                                const char *const *meta_values) {
@@ -476,16 +407,10 @@ gm_status gm_safetensors_write(const char *path, int64_t n, const gm_st_entry *e
     if (st == GM_OK) st = st_check_unique(path, n, entries, nmeta, meta_keys);
     if (st == GM_OK)
         st = st_build_header(path, n, entries, offsets, nmeta, meta_keys, meta_values, &hdr);
-    st_atomic af = {0};
-    if (st == GM_OK) st = st_atomic_open(&af, path);
     if (st == GM_OK) {
-        unsigned char size_le[8];
-        for (int k = 0; k < 8; k++) size_le[k] = (unsigned char)((uint64_t)hdr.len >> (8 * k));
-        st_atomic_write(&af, size_le, sizeof size_le);
-        st_atomic_write(&af, hdr.p, hdr.len);
-        for (int64_t i = 0; i < n; i++)
-            st_atomic_write(&af, entries[i].data, (size_t)(offsets[i + 1] - offsets[i]));
-        st = st_atomic_commit(&af);
+        st_write_ctx ctx = {.path = path, .hdr = &hdr, .n = n, .entries = entries,
+                            .offsets = offsets};
+        st = gm__data_write_atomic("safetensors", path, st_write_body, &ctx);
     }
     gm_free(hdr.p);
     gm_free(offsets);
