@@ -9,6 +9,8 @@ The entry points:
     model = gmcnn.load("runs/default/best.safetensors")
     logits = model.predict(images)        # float32 (N, C, H, W) or (N, |G|) -> (N, classes)
     model.equivariance(images)            # the symmetry defect of every stage
+    gmcnn.data.make("rotated", "build/data/mnist10k/images-idx3-ubyte.gz",
+                    "build/data/mnist10k/labels-idx1-ubyte.gz")   # generated sets
 
 Arrays go in and out as NumPy arrays; inputs are passed to the library
 without copies where their layout allows. Errors raise gmcnn.GmcnnError
@@ -17,11 +19,12 @@ cleanly (KeyboardInterrupt, the last checkpoint intact). The library runs
 without the GIL, so other Python threads go on while it computes.
 """
 from ._lib import GmcnnError, lib
+from . import data
 from .groups import Group, displacement_rank, group_matrix
 from .models import Model, load
 from .training import train
 
-__all__ = ["GmcnnError", "Group", "Model", "load", "train", "group_matrix",
+__all__ = ["GmcnnError", "Group", "Model", "load", "train", "group_matrix", "data",
            "displacement_rank", "set_threads", "build_info", "__version__"]
 
 __version__ = "0.1.0"

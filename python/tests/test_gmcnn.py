@@ -187,6 +187,42 @@ class Training(unittest.TestCase):
         self.assertIn("trainer.max_epochs", str(cm.exception))
 
 
+class Data(unittest.TestCase):
+    def test_generated_sets_and_idx_round_trip(self):
+        d = Env.setup()
+        x8, y = shapes(40, 7)
+        x = np.zeros((40, 28, 28), np.uint8)  # the generators take 28x28 digits
+        x[:, 10:18, 10:18] = x8
+        write_idx(os.path.join(d, "src-images.idx"), x)
+        write_idx(os.path.join(d, "src-labels.idx"), y)
+        self.assertTrue(np.array_equal(gmcnn.data.read_idx(os.path.join(d, "src-images.idx")), x))
+        sets = gmcnn.data.make("rotated", os.path.join(d, "src-images.idx"),
+                               os.path.join(d, "src-labels.idx"), ntrain=30, ntest=10, seed=3)
+        tr, tl, te, tel = sets
+        self.assertEqual((tr.shape, tl.shape, te.shape, tel.shape),
+                         ((30, 28, 28), (30,), (10, 28, 28), (10,)))
+        self.assertEqual(tr.dtype, np.uint8)
+        again = gmcnn.data.make("rotated", os.path.join(d, "src-images.idx"),
+                                os.path.join(d, "src-labels.idx"), ntrain=30, ntest=10, seed=3)
+        self.assertTrue(all(np.array_equal(a, b) for a, b in zip(sets, again)))
+        r = gmcnn.data.make("rectangles", ntrain=5, ntest=2)
+        self.assertEqual(r[0].shape, (5, 28, 28))
+        with self.assertRaises(gmcnn.GmcnnError) as cm:
+            gmcnn.data.make("rotated", os.path.join(d, "none.idx"), os.path.join(d, "none.idx"))
+        self.assertIn("none.idx", str(cm.exception))
+        with self.assertRaises(ValueError):
+            gmcnn.data.make("spirals")
+
+    def test_plume_simulations_do_not_depend_on_threads(self):
+        d = Env.setup()
+        a = gmcnn.data.plume("translation", os.path.join(d, "p1"), steps=3, threads=1)
+        b = gmcnn.data.plume("translation", os.path.join(d, "p2"), steps=3, threads=2)
+        for name in ("sim_000.npy", "sim_007.npy"):
+            x, y = np.load(os.path.join(a, name)), np.load(os.path.join(b, name))
+            self.assertEqual(x.shape[1:], (2, 64, 64))
+            self.assertTrue(np.array_equal(x, y))
+
+
 class Interrupts(unittest.TestCase):
     def test_ctrl_c_stops_cleanly_and_the_run_resumes(self):
         def on_step(epoch, step, steps, loss):
