@@ -190,7 +190,8 @@ Test(gmat, plan_equals_reference_index_matrix) {
         int32_t s1[64], rule[64];
         cr_assert_leq(k1, 64);
         for (int64_t k = 0; k < k1; k++)
-            s1[k] = parse_element(dihedral, order, json_string_value(json_array_get(nb, (size_t)k)));
+            s1[k] = parse_element(dihedral, order,
+                                  json_string_value(json_array_get(nb, (size_t)k)));
         cr_assert_eq(radius_support(dihedral, order, t, rule), k1);
         for (int64_t k = 0; k < k1; k++)
             cr_assert_eq(s1[k], rule[k], "%s: neighbourhood entry %lld", names[e], (long long)k);

@@ -144,8 +144,8 @@ const char *gm_safetensors_meta_get(const gm_safetensors *st, const char *key);
  * gm_safetensors_write: F32, or F64 in a build where gm_real is double.
  * Returns what gm_safetensors_write returns, or GM_ERR_INVALID_ARG for a NULL
  * model. */
-GM_NODISCARD gm_status gm_safetensors_save_model(const char *path, gm_model *m, int64_t nmeta,
-                                                 const char *const *meta_keys,
+GM_NODISCARD gm_status gm_safetensors_save_model(const char *path, const gm_model *m,
+                                                 int64_t nmeta, const char *const *meta_keys,
                                                  const char *const *meta_values);
 
 /* Reads `path` and copies its tensors into m's parameters by name. Every

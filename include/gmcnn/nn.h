@@ -186,6 +186,8 @@ GM_NODISCARD gm_status gm_model_forward(gm_model *m, gm_ctx *ctx, gm_tensor *x, 
 int64_t gm_model_param_count(const gm_model *m);
 const char *gm_model_param_name(const gm_model *m, int64_t i);
 gm_tensor *gm_model_param(gm_model *m, int64_t i);
+/* The same parameter, read-only, for code that holds a const model. */
+const gm_tensor *gm_model_param_const(const gm_model *m, int64_t i);
 /* Total number of trained scalar parameters (running statistics excluded). */
 int64_t gm_model_num_params(const gm_model *m);
 /* Zeroes every trained parameter's gradient (allocating them on first use). */

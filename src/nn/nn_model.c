@@ -219,6 +219,10 @@ gm_tensor *gm_model_param(gm_model *m, int64_t i) {
     return i >= 0 && i < m->params.count ? m->params.tensors[i] : NULL;
 }
 
+const gm_tensor *gm_model_param_const(const gm_model *m, int64_t i) {
+    return i >= 0 && i < m->params.count ? m->params.tensors[i] : NULL;
+}
+
 int64_t gm_model_num_params(const gm_model *m) {
     int64_t total = 0;
     for (int64_t i = 0; i < m->params.count; i++)
