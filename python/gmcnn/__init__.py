@@ -40,3 +40,12 @@ def set_threads(n: int) -> None:
 def build_info() -> str:
     """The library's build: version, compiler, BLAS and the kernels in use."""
     return lib.gm_build_info().decode()
+
+
+def __getattr__(name):
+    # gmcnn.torch (PyTorch modules of gmcnn models) imports PyTorch, so it is
+    # imported on first use: `import gmcnn` works without PyTorch.
+    if name == "torch":
+        import importlib
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
