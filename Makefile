@@ -1,12 +1,16 @@
 # gmcnn: the two commands of the README and their building blocks.
 #   make run    set up, build, fetch the data (make data), and run the main job
 #   make test   set up, build, and pass the test suite, again under ASan+UBSan,
-#               check that the installed library links through pkg-config, and
-#               run each fuzz target for FUZZ_SECONDS (make test-fuzz)
+#               check that the installed library links through pkg-config,
+#               run each fuzz target for FUZZ_SECONDS (make test-fuzz), and
+#               check the embedding builds (make test-slim, make test-static)
+#   make static a fully static gmcnn tool, build-static/gmcnn
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+SLIM_BUILD ?= build-slim
+STATIC_BUILD ?= build-static
 # Seconds of fuzzing per target in make test-fuzz.
 FUZZ_SECONDS ?= 20
 BUILD_TYPE ?= Release
@@ -14,7 +18,8 @@ BUILD_TYPE ?= Release
 WERROR     ?= $(if $(CI),ON,OFF)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup build data run test test-fast test-sanitize test-fuzz install install-check clean bench
+.PHONY: all setup build data run test test-fast test-sanitize test-fuzz test-slim static test-static \
+	install install-check clean bench
 
 all: build
 
@@ -54,7 +59,30 @@ install-check: build
 test-fuzz: setup
 	FUZZ_BUILD=$(FUZZ_BUILD) JOBS=$(JOBS) scripts/fuzz.sh $(FUZZ_SECONDS)
 
-test: test-fast test-sanitize install-check test-fuzz
+# The slim library (-DGM_SLIM=ON: no plotting, YAML configs, FFTW or LAPACKE;
+# cmake/features.cmake): builds, trains a model from code, saves and loads
+# it, and needs none of cairo, libyaml, FFTW and LAPACKE (tests/slim/).
+$(SLIM_BUILD)/build.ninja:
+	cmake -S . -B $(SLIM_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DGM_SLIM=ON \
+	  -DGM_WERROR=$(WERROR) >/dev/null
+
+test-slim: setup $(SLIM_BUILD)/build.ninja
+	ninja -C $(SLIM_BUILD)
+	ctest --test-dir $(SLIM_BUILD) --output-on-failure
+
+# The gmcnn tool linked -static from Debian's static archives
+# (cmake/static.cmake); `ldd build-static/gmcnn`: not a dynamic executable.
+$(STATIC_BUILD)/build.ninja:
+	cmake -S . -B $(STATIC_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DGM_STATIC_TOOL=ON \
+	  -DGM_WERROR=$(WERROR) >/dev/null
+
+static: setup $(STATIC_BUILD)/build.ninja
+	ninja -C $(STATIC_BUILD) gmcnn_cli
+
+test-static: static
+	tests/static/smoke.sh $(STATIC_BUILD)/gmcnn
+
+test: test-fast test-sanitize install-check test-fuzz test-slim test-static
 
 # gmcnn against its PyTorch peer on the same shapes, with the ratios and the
 # targets of docs/performance.md (about 10 minutes on 2 cores).
@@ -65,4 +93,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(SLIM_BUILD) $(STATIC_BUILD)

@@ -10,6 +10,9 @@ packages=(
   # cJSON: only tests/test_cli_model.c still reads JSON with it
   libcjson-dev
   python3-numpy
+  # the static gmcnn (make static): libgfortran.a, which OpenBLAS's archive
+  # needs; the other archives come with the -dev packages above
+  libgfortran-12-dev
   # the fuzz build (make test-fuzz): clang, libFuzzer and the sanitizer
   # runtimes, and clang's OpenMP
   clang libclang-rt-14-dev libomp-dev

@@ -147,6 +147,17 @@ GM_NODISCARD gm_status gm_threads_reserve(int threads, int64_t extra_bytes);
  * BLAS backend, thread count and the kernels in use with why they run
  * (gm_blas_kernels in gmcnn/kernels.h). Static storage, not thread-safe. */
 const char *gm_build_info(void);
+/* The optional parts compiled into this build, space-separated, from
+ *   plot    PNG plots (cairo): gm_plot_metrics_png, gm_plot_fields_png
+ *   config  YAML configs (libyaml): gmcnn/config.h, gm_run_train
+ *   fft     the FFT path of full-form GMConv (FFTW); without it GMConv
+ *           always takes the gather path, with results equal to rounding
+ *   rank    numerical and displacement rank (LAPACKE): gm_gmat_rank,
+ *           gm_gmat_displacement_rank, gm_gmat_displacement_rank_eps
+ * "plot config fft rank" in a full build, "" in a slim one (GM_SLIM). The
+ * functions of a part left out exist and return GM_ERR_UNSUPPORTED with a
+ * detail naming the build option. Static storage. */
+const char *gm_build_features(void);
 
 #ifdef __cplusplus
 }
