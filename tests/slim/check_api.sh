@@ -6,6 +6,7 @@
 set -eu
 lib=$1
 inc=$2
+[ -f "$lib" ] || { echo "check_api: no library $lib (build it first)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Declarations start at column 0; the name is the first gm_ identifier
