@@ -103,30 +103,18 @@ static bool print_class_counts(const gm_array *a) {
 }
 
 static int import_json(int argc, char **argv) {
-    const char *pkg = NULL, *out = NULL, *value;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(data_usage, stdout);
-            return CLI_OK;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--out", &value)) != 0) {
-            if (m < 0) return cli_usage_error("data import-mnist-json", "--out needs a directory");
-            out = value;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error("data import-mnist-json", "unknown option '%s' (try --help)",
-                                   argv[i]);
-        } else if (!pkg) {
-            pkg = argv[i];
-        } else {
-            return cli_usage_error("data import-mnist-json", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!pkg) return cli_usage_error("data import-mnist-json", "missing PACKAGE_DIR (try --help)");
+    const char *pkg = NULL, *out = NULL;
+    cli_opt opts[] = {{CLI_STRING("--out", &out, "a directory")}};
+    const cli_pos pos[] = {{.name = "PACKAGE_DIR", .dst = &pkg, .required = true}};
+    cli_args args = {.context = "data import-mnist-json", .opts = opts,
+                     .nopts = CLI_COUNT(opts), .pos = pos, .npos = CLI_COUNT(pos)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, data_usage);
     if (!out) return cli_usage_error("data import-mnist-json", "missing --out DIR");
     gm_array img, lab;
     gm_status st = gm_mnist_json_import(pkg, &img, &lab);
     if (st != GM_OK) return cli_status_error("data import-mnist-json", st);
-    int rc = ensure_dir("data import-mnist-json", out);
+    rc = ensure_dir("data import-mnist-json", out);
     if (rc == CLI_OK) rc = write_pair("data import-mnist-json", out, IMAGES_NAME, LABELS_NAME,
                                       &img, &lab);
     if (rc == CLI_OK) {
@@ -171,72 +159,40 @@ static int make_plume(const char *recipe_name, const char *out, int64_t steps, i
     return CLI_OK;
 }
 
+/* The forms of data make: a generated image set, or a plume recipe. */
+enum { MAKE_IMAGES = 1, MAKE_PLUME = 2 };
+
 static int make(int argc, char **argv) {
     const char *ctx = "data make";
-    const char *kind_name = NULL, *out = NULL, *value;
+    const char *kind_name = NULL, *out = NULL;
     const char *src_dir = "build/data/mnist10k";
     const char *bg_dir = "/usr/share/datasets/fashion-mnist";
     int64_t seed = -1, ntrain = 8000, ntest = 2000;
     double max_angle = 0.0;
     int64_t steps = GM_PLUME_DEFAULT_STEPS, threads = 0;
-    const char *image_flag = NULL, *plume_flag = NULL;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(data_usage, stdout);
-            return CLI_OK;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--out", &value)) != 0) {
-            if (m < 0) return cli_usage_error(ctx, "--out needs a directory");
-            out = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--source-dir", &value)) != 0) {
-            if (m < 0) return cli_usage_error(ctx, "--source-dir needs a directory");
-            src_dir = value;
-            image_flag = "--source-dir";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--background-dir", &value)) != 0) {
-            if (m < 0) return cli_usage_error(ctx, "--background-dir needs a directory");
-            bg_dir = value;
-            image_flag = "--background-dir";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--seed", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, INT64_MAX, &seed))
-                return cli_usage_error(ctx, "--seed needs a non-negative integer");
-            image_flag = "--seed";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--train", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, INT32_MAX, &ntrain))
-                return cli_usage_error(ctx, "--train needs a count");
-            image_flag = "--train";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--test", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, INT32_MAX, &ntest))
-                return cli_usage_error(ctx, "--test needs a count");
-            image_flag = "--test";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--max-angle", &value)) != 0) {
-            if (m < 0 || !cli_parse_double(value, &max_angle) ||
-                !(max_angle > 0.0 && max_angle <= 180.0))
-                return cli_usage_error(ctx, "--max-angle needs degrees in (0, 180]");
-            image_flag = "--max-angle";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--steps", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 1, 1000000, &steps))
-                return cli_usage_error(ctx, "--steps needs a count in 1..1000000");
-            plume_flag = "--steps";
-        } else if ((m = cli_flag_value(argc, argv, &i, "--threads", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, 1024, &threads))
-                return cli_usage_error(ctx, "--threads needs a count in 0..1024");
-            plume_flag = "--threads";
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error(ctx, "unknown option '%s' (try --help)", argv[i]);
-        } else if (!kind_name) {
-            kind_name = argv[i];
-        } else {
-            return cli_usage_error(ctx, "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!kind_name) return cli_usage_error(ctx, "missing KIND (try --help)");
+    cli_opt opts[] = {
+        {CLI_STRING("--out", &out, "a directory")},
+        {CLI_STRING("--source-dir", &src_dir, "a directory"), .forms = MAKE_IMAGES},
+        {CLI_STRING("--background-dir", &bg_dir, "a directory"), .forms = MAKE_IMAGES},
+        {CLI_INT("--seed", &seed, 0, INT64_MAX), .forms = MAKE_IMAGES},
+        {CLI_INT("--train", &ntrain, 0, INT32_MAX), .forms = MAKE_IMAGES},
+        {CLI_INT("--test", &ntest, 0, INT32_MAX), .forms = MAKE_IMAGES},
+        {CLI_REAL("--max-angle", &max_angle, 0.0, 180.0), .open_lo = true, .forms = MAKE_IMAGES},
+        {CLI_INT("--steps", &steps, 1, 1000000), .forms = MAKE_PLUME},
+        {CLI_INT("--threads", &threads, 0, 1024), .forms = MAKE_PLUME},
+    };
+    const cli_pos pos[] = {{.name = "KIND", .dst = &kind_name, .required = true}};
+    cli_args args = {.context = ctx, .opts = opts, .nopts = CLI_COUNT(opts), .pos = pos,
+                     .npos = CLI_COUNT(pos)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, data_usage);
     if (!out) return cli_usage_error(ctx, "missing --out DIR");
-    if (!strncmp(kind_name, "plume-", 6)) {
-        if (image_flag)
-            return cli_usage_error(ctx, "%s does not apply to plume recipes", image_flag);
-        return make_plume(kind_name, out, steps, threads);
-    }
-    if (plume_flag) return cli_usage_error(ctx, "%s applies only to plume recipes", plume_flag);
+    const bool plume = !strncmp(kind_name, "plume-", 6);
+    const cli_opt *misplaced = cli_args_misplaced(&args, plume ? MAKE_PLUME : MAKE_IMAGES);
+    if (misplaced)
+        return cli_usage_error(ctx, plume ? "%s does not apply to plume recipes"
+                                          : "%s applies only to plume recipes", misplaced->name);
+    if (plume) return make_plume(kind_name, out, steps, threads);
     /* The outputs carry the source layout's names: never write over a source. */
     if (gm_same_file(out, src_dir) || gm_same_file(out, bg_dir))
         return cli_usage_error(ctx, "--out '%s' is a source directory (%s); choose another", out,
@@ -261,7 +217,6 @@ static int make(int argc, char **argv) {
                                        .ntest = ntest,
                                        .max_angle = max_angle};
     gm_array tr = {0}, tr_lab = {0}, te = {0}, te_lab = {0};
-    int rc = CLI_OK;
     gm_status st = gm_dataset_make(&spec, &tr, &tr_lab, &te, &te_lab);
     if (st != GM_OK) rc = cli_status_error(ctx, st);
     if (rc == CLI_OK) rc = ensure_dir(ctx, out);
@@ -318,19 +273,10 @@ static void print_array(const char *role, const gm_array *a) {
 
 static int info(int argc, char **argv) {
     const char *path = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(data_usage, stdout);
-            return CLI_OK;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error("data info", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!path) {
-            path = argv[i];
-        } else {
-            return cli_usage_error("data info", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!path) return cli_usage_error("data info", "missing FILE (try --help)");
+    const cli_pos pos[] = {{.name = "FILE", .dst = &path, .required = true}};
+    cli_args args = {.context = "data info", .pos = pos, .npos = CLI_COUNT(pos)};
+    const int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, data_usage);
     gm_array a = {0}, labels = {0};
     const char *format;
     gm_status st;

@@ -1,6 +1,5 @@
 /* gmcnn equivariance: the per-stage equivariance defect of a model. */
 #define _POSIX_C_SOURCE 200809L
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,67 +42,26 @@ static const char equiv_usage[] =
 
 typedef struct equiv_opts {
     const char *model, *group;
-    int64_t radius, in, classes, channels, blocks, rank, seed, batch;
-    bool modulated, in_given, classes_given;
+    int64_t radius, in, classes, channels, blocks, rank, seed, batch; /* in, classes 0: by model */
+    bool modulated;
 } equiv_opts;
 
-static int equiv_parse(int argc, char **argv, equiv_opts *o, bool *help) {
-    static const struct {
-        const char *flag;
-        int64_t lo, hi;
-        size_t offset;
-    } ints[] = {
-        {"--radius", 0, 64, offsetof(equiv_opts, radius)},
-        {"--in", 1, 4096, offsetof(equiv_opts, in)},
-        {"--classes", 1, 100000, offsetof(equiv_opts, classes)},
-        {"--channels", 1, 4096, offsetof(equiv_opts, channels)},
-        {"--blocks", 1, GM_MODEL_MAX_BLOCKS, offsetof(equiv_opts, blocks)},
-        {"--ldr-rank", 0, 64, offsetof(equiv_opts, rank)},
-        {"--seed", 0, INT64_MAX, offsetof(equiv_opts, seed)},
-        {"--batch", 1, 4096, offsetof(equiv_opts, batch)},
+static int equiv_parse(int argc, char **argv, equiv_opts *o) {
+    cli_opt opts[] = {
+        {CLI_CHOICE("--model", &o->model, "gmcnn|plume|deep")},
+        {CLI_STRING("--group", &o->group, "a group spec")},
+        {CLI_INT("--radius", &o->radius, 0, 64)},
+        {CLI_INT("--in", &o->in, 1, 4096)},
+        {CLI_INT("--classes", &o->classes, 1, 100000)},
+        {CLI_INT("--channels", &o->channels, 1, 4096)},
+        {CLI_INT("--blocks", &o->blocks, 1, GM_MODEL_MAX_BLOCKS)},
+        {CLI_INT("--ldr-rank", &o->rank, 0, 64)},
+        {CLI_FLAG("--modulated", &o->modulated)},
+        {CLI_INT("--seed", &o->seed, 0, INT64_MAX)},
+        {CLI_INT("--batch", &o->batch, 1, 4096)},
     };
-    const char *value;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            *help = true;
-            return CLI_OK;
-        }
-        if (!strcmp(argv[i], "--modulated")) {
-            o->modulated = true;
-            continue;
-        }
-        if ((m = cli_flag_value(argc, argv, &i, "--model", &value)) != 0) {
-            const bool known =
-                m > 0 && (!strcmp(value, "gmcnn") || !strcmp(value, "plume") ||
-                          !strcmp(value, "deep"));
-            if (!known)
-                return cli_usage_error("equivariance", "--model needs gmcnn, plume or deep");
-            o->model = value;
-            continue;
-        }
-        if ((m = cli_flag_value(argc, argv, &i, "--group", &value)) != 0) {
-            if (m < 0) return cli_usage_error("equivariance", "--group needs a group spec");
-            o->group = value;
-            continue;
-        }
-        bool matched = false;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++) {
-            if ((m = cli_flag_value(argc, argv, &i, ints[k].flag, &value)) == 0) continue;
-            matched = true;
-            int64_t *dst = (int64_t *)((char *)o + ints[k].offset);
-            if (m < 0 || !cli_parse_i64(value, ints[k].lo, ints[k].hi, dst))
-                return cli_usage_error("equivariance", "%s needs an integer in %lld..%lld",
-                                       ints[k].flag, (long long)ints[k].lo, (long long)ints[k].hi);
-            if (!strcmp(ints[k].flag, "--in")) o->in_given = true;
-            if (!strcmp(ints[k].flag, "--classes")) o->classes_given = true;
-        }
-        if (matched) continue;
-        if (argv[i][0] == '-')
-            return cli_usage_error("equivariance", "unknown option '%s' (try --help)", argv[i]);
-        return cli_usage_error("equivariance", "unexpected argument '%s'", argv[i]);
-    }
-    return CLI_OK;
+    cli_args args = {.context = "equivariance", .opts = opts, .nopts = CLI_COUNT(opts)};
+    return cli_args_parse(&args, argc, argv);
 }
 
 /* Position vectors start at zero (an exact layer); random ones make the
@@ -139,30 +97,19 @@ static bool saved_form(int argc, char **argv) {
 }
 
 static int equiv_saved(int argc, char **argv) {
-    const char *model = NULL, *data = NULL, *value;
+    const char *model = NULL, *data = NULL;
     int64_t samples = 8;
-    for (int i = 0; i < argc; i++) {
-        int f;
-        if (cli_is_help(argv[i])) {
-            fputs(equiv_usage, stdout);
-            return CLI_OK;
-        }
-        if ((f = cli_flag_value(argc, argv, &i, "--samples", &value)) != 0) {
-            if (f < 0 || !cli_parse_i64(value, 1, 4096, &samples))
-                return cli_usage_error("equivariance", "--samples needs an integer in 1..4096");
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error("equivariance", "unknown option '%s' with a saved model "
-                                   "(try --help)", argv[i]);
-        } else if (!model) {
-            model = argv[i];
-        } else if (!data) {
-            data = argv[i];
-        } else {
-            return cli_usage_error("equivariance", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!data) return cli_usage_error("equivariance", "DATA (IDX images) is required after %s",
-                                      model);
+    cli_opt opts[] = {{CLI_INT("--samples", &samples, 1, 4096)}};
+    const cli_pos pos[] = {
+        {.name = "MODEL.safetensors", .dst = &model, .required = true},
+        {.name = "DATA", .dst = &data, .required = true},
+    };
+    cli_args args = {.context = "equivariance", .opts = opts, .nopts = CLI_COUNT(opts),
+                     .pos = pos, .npos = CLI_COUNT(pos),
+                     .unknown = "unknown option '%s' with a saved model (try --help)"};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc == CLI_OK) rc = cli_compute_prepare("equivariance", 0);
+    if (rc != CLI_OK) return cli_args_exit(rc, equiv_usage);
     gm_saved_model sm = {0};
     gm_dataset d = {0};
     gm_equiv_report rep;
@@ -175,7 +122,6 @@ static int equiv_saved(int argc, char **argv) {
     if (st == GM_OK && d.n == 0) st = gm_error_set(GM_ERR_SHAPE, "images '%s': no images", data);
     if (st == GM_OK) st = gm_run_equivariance(&sm, &d, samples, &rep);
     const int64_t n = d.n < samples ? d.n : samples;
-    int rc = CLI_OK;
     if (st != GM_OK) {
         rc = cli_status_error("equivariance", st);
     } else {
@@ -194,20 +140,16 @@ static int equiv_saved(int argc, char **argv) {
 
 int cmd_equivariance(int argc, char **argv) {
     if (saved_form(argc, argv)) return equiv_saved(argc, argv);
-    equiv_opts o = {.model = "gmcnn", .group = "D4xD4", .radius = 1, .in = 1, .classes = 10,
-                    .channels = 8, .blocks = 2, .seed = 42, .batch = 2};
-    bool help = false;
-    int rc = equiv_parse(argc, argv, &o, &help);
-    if (rc != CLI_OK) return rc;
-    if (help) {
-        fputs(equiv_usage, stdout);
-        return CLI_OK;
-    }
+    equiv_opts o = {.model = "gmcnn", .group = "D4xD4", .radius = 1, .channels = 8, .blocks = 2,
+                    .seed = 42, .batch = 2};
+    int rc = equiv_parse(argc, argv, &o);
+    if (rc != CLI_OK) return cli_args_exit(rc, equiv_usage);
     const bool plume = !strcmp(o.model, "plume"), deep = !strcmp(o.model, "deep");
-    if (plume && !o.in_given) o.in = 20;
-    if (plume && !o.classes_given) o.classes = 2;
+    if (!o.in) o.in = plume ? 20 : 1;
+    if (!o.classes) o.classes = plume ? 2 : 10;
     if (o.rank > 0 && o.modulated)
         return cli_usage_error("equivariance", "--ldr-rank and --modulated exclude each other");
+    if ((rc = cli_compute_prepare("equivariance", 0)) != CLI_OK) return rc;
 
     gm_model_desc d = {
         .kind = plume ? GM_MODEL_PLUME : deep ? GM_MODEL_GMCNN_DEEP : GM_MODEL_GMCNN,

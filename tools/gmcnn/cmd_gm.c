@@ -54,40 +54,27 @@ static gm_status max_commutator(const gm_group *g, const double *m, double *out)
 }
 
 static int gm_rank(int argc, char **argv) {
-    const char *path = NULL, *spec = NULL, *value;
+    const char *path = NULL, *spec = NULL;
     double tol = -1.0;
     int64_t nsigma = 0;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(gm_usage, stdout);
-            return CLI_OK;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--group", &value)) != 0) {
-            if (m < 0) return cli_usage_error("gm rank", "--group needs a group spec");
-            spec = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--tol", &value)) != 0) {
-            if (m < 0 || !cli_parse_double(value, &tol) || tol < 0)
-                return cli_usage_error("gm rank", "--tol needs a non-negative number");
-        } else if ((m = cli_flag_value(argc, argv, &i, "--sigma", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, INT32_MAX, &nsigma))
-                return cli_usage_error("gm rank", "--sigma needs a count");
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error("gm rank", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!path) {
-            path = argv[i];
-        } else {
-            return cli_usage_error("gm rank", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!path) return cli_usage_error("gm rank", "missing matrix FILE (try --help)");
+    cli_opt opts[] = {
+        {CLI_STRING("--group", &spec, "a group spec")},
+        {CLI_REAL("--tol", &tol, 0.0, INFINITY)},
+        {CLI_INT("--sigma", &nsigma, 0, INT32_MAX)},
+    };
+    const cli_pos pos[] = {{.name = "matrix FILE", .dst = &path, .required = true}};
+    cli_args args = {.context = "gm rank", .opts = opts, .nopts = CLI_COUNT(opts),
+                     .pos = pos, .npos = CLI_COUNT(pos)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, gm_usage);
     if (!spec) return cli_usage_error("gm rank", "missing --group SPEC");
+    if ((rc = cli_compute_prepare("gm rank", 0)) != CLI_OK) return rc;
 
     gm_group *g = NULL;
     gm_status st = gm_group_from_spec(spec, &g);
     if (st != GM_OK) return cli_status_error("gm rank --group", st);
     int64_t rows = 0, cols = 0, n = gm_group_order(g);
     dense_buffers b = {0};
-    int rc = CLI_OK;
     gm_dtype dtype = GM_DTYPE_F64;
     st = gm_matrix_read_dtype(path, &rows, &cols, &b.m, &dtype);
     if (st != GM_OK) {
@@ -277,33 +264,21 @@ done:
 }
 
 static int gm_demo(int argc, char **argv) {
-    const char *spec = "D14xD14", *value;
+    const char *spec = "D14xD14";
     int64_t t = 1, r = 2, seed = 42;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(gm_usage, stdout);
-            return CLI_OK;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--group", &value)) != 0) {
-            if (m < 0) return cli_usage_error("gm demo", "--group needs a group spec");
-            spec = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--radius", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, 64, &t))
-                return cli_usage_error("gm demo", "--radius needs an integer in [0, 64]");
-        } else if ((m = cli_flag_value(argc, argv, &i, "--rank", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, 64, &r))
-                return cli_usage_error("gm demo", "--rank needs an integer in [0, 64]");
-        } else if ((m = cli_flag_value(argc, argv, &i, "--seed", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, INT64_MAX, &seed))
-                return cli_usage_error("gm demo", "--seed needs a non-negative integer");
-        } else {
-            return cli_usage_error("gm demo", "unknown argument '%s' (try --help)", argv[i]);
-        }
-    }
+    cli_opt opts[] = {
+        {CLI_STRING("--group", &spec, "a group spec")},
+        {CLI_INT("--radius", &t, 0, 64)},
+        {CLI_INT("--rank", &r, 0, 64)},
+        {CLI_INT("--seed", &seed, 0, INT64_MAX)},
+    };
+    cli_args args = {.context = "gm demo", .opts = opts, .nopts = CLI_COUNT(opts)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc == CLI_OK) rc = cli_compute_prepare("gm demo", 0);
+    if (rc != CLI_OK) return cli_args_exit(rc, gm_usage);
     gm_group *g = NULL;
     gm_status st = gm_group_from_spec(spec, &g);
     if (st != GM_OK) return cli_status_error("gm demo --group", st);
-    int rc = CLI_OK;
     if (gm_group_order(g) > GM_DEMO_MAX_ORDER) {
         fprintf(stderr, "gmcnn: gm demo: %s has order %lld; the dense demo allows up to %d\n",
                 gm_group_name(g), (long long)gm_group_order(g), GM_DEMO_MAX_ORDER);

@@ -128,40 +128,30 @@ static void print_table(const gm_group *g) {
     }
 }
 
+/* --elements: a count, or "all". */
+static bool parse_count(const char *value, void *dst) {
+    if (!strcmp(value, "all")) {
+        *(int64_t *)dst = INT64_MAX;
+        return true;
+    }
+    return cli_parse_i64(value, 0, INT64_MAX, dst);
+}
+
 static int group_info(int argc, char **argv) {
-    const char *spec = NULL, *subgroup = NULL, *side = NULL, *value;
+    const char *spec = NULL, *subgroup = NULL, *side = NULL;
     int64_t show = 16;
     bool table = false;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(group_usage, stdout);
-            return CLI_OK;
-        } else if (!strcmp(argv[i], "--table")) {
-            table = true;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--elements", &value)) != 0) {
-            if (m < 0) return cli_usage_error("group info", "--elements needs a value");
-            if (!strcmp(value, "all"))
-                show = INT64_MAX;
-            else if (!cli_parse_i64(value, 0, INT64_MAX, &show))
-                return cli_usage_error("group info", "--elements: '%s' is not a count or 'all'",
-                                       value);
-        } else if ((m = cli_flag_value(argc, argv, &i, "--subgroup", &value)) != 0) {
-            if (m < 0) return cli_usage_error("group info", "--subgroup needs a list of elements");
-            subgroup = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--cosets", &value)) != 0) {
-            if (m < 0 || (strcmp(value, "left") && strcmp(value, "right")))
-                return cli_usage_error("group info", "--cosets takes 'left' or 'right'");
-            side = value;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error("group info", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!spec) {
-            spec = argv[i];
-        } else {
-            return cli_usage_error("group info", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!spec) return cli_usage_error("group info", "missing group SPEC (try --help)");
+    cli_opt opts[] = {
+        {CLI_CUSTOM("--elements", &show, parse_count, "a count or 'all'")},
+        {CLI_FLAG("--table", &table)},
+        {CLI_STRING("--subgroup", &subgroup, "a list of elements")},
+        {CLI_CHOICE("--cosets", &side, "left|right")},
+    };
+    const cli_pos pos[] = {{.name = "group SPEC", .dst = &spec, .required = true}};
+    cli_args args = {.context = "group info", .opts = opts, .nopts = CLI_COUNT(opts),
+                     .pos = pos, .npos = CLI_COUNT(pos)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, group_usage);
     if (side && !subgroup) return cli_usage_error("group info", "--cosets needs --subgroup");
 
     gm_group *g = NULL;
@@ -178,7 +168,7 @@ static int group_info(int argc, char **argv) {
     if (subgroup) {
         int32_t *gens = NULL;
         int64_t ngens = 0;
-        int rc = parse_element_list(g, subgroup, &gens, &ngens);
+        rc = parse_element_list(g, subgroup, &gens, &ngens);
         if (rc == CLI_OK && (st = gm_subgroup_generated_new(g, ngens, gens, &h)) != GM_OK)
             rc = cli_status_error("group info --subgroup", st);
         free(gens);
@@ -201,7 +191,7 @@ static int group_info(int argc, char **argv) {
     printf("elements   ");
     print_elements(g, n, NULL, show);
     if (table) print_table(g);
-    int rc = h ? print_subgroup(g, h, side, show) : CLI_OK;
+    rc = h ? print_subgroup(g, h, side, show) : CLI_OK;
     gm_subgroup_free(h);
     gm_group_free(g);
     return rc;

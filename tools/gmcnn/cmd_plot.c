@@ -15,28 +15,16 @@ static const char plot_usage[] =
     "  --title T    title above the panels (default: the metrics file's path)\n";
 
 int cmd_plot(int argc, char **argv) {
-    const char *metrics = NULL, *out = NULL, *title = NULL, *value;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(plot_usage, stdout);
-            return CLI_OK;
-        }
-        if ((m = cli_flag_value(argc, argv, &i, "--out", &value)) != 0) {
-            if (m < 0 || !*value) return cli_usage_error("plot", "--out needs a file");
-            out = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--title", &value)) != 0) {
-            if (m < 0) return cli_usage_error("plot", "--title needs a text");
-            title = value;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error("plot", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!metrics) {
-            metrics = argv[i];
-        } else {
-            return cli_usage_error("plot", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!metrics) return cli_usage_error("plot", "METRICS.jsonl is required (try --help)");
+    const char *metrics = NULL, *out = NULL, *title = NULL;
+    cli_opt opts[] = {
+        {CLI_STRING("--out", &out, "a file")},
+        {CLI_STRING("--title", &title, "a text"), .empty_ok = true},
+    };
+    const cli_pos pos[] = {{.name = "METRICS.jsonl", .dst = &metrics, .required = true}};
+    cli_args args = {.context = "plot", .opts = opts, .nopts = CLI_COUNT(opts),
+                     .pos = pos, .npos = CLI_COUNT(pos)};
+    const int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, plot_usage);
     if (!out) return cli_usage_error("plot", "--out PLOT.png is required");
     if (gm_same_file(metrics, out))
         return cli_usage_error("plot", "--out '%s' is the metrics file itself; choose another "

@@ -81,7 +81,7 @@ static void print_file(const predict_opts *o, const char *file, const gm_predict
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *model = NULL, *value;
+    const char *model = NULL;
     predict_opts po = {.top = 3};
     int ninputs = 0;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
@@ -89,36 +89,22 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "gmcnn: predict: out of memory\n");
         return CLI_FAIL;
     }
-    int rc = CLI_OK;
-    for (int i = 0; i < argc && rc == CLI_OK; i++) {
-        int f;
-        if (cli_is_help(argv[i])) {
-            fputs(predict_usage, stdout);
-            free(inputs);
-            return CLI_OK;
-        }
-        if ((f = cli_flag_value(argc, argv, &i, "--top", &value)) != 0) {
-            if (f < 0 || !cli_parse_i64(value, 1, 1000000, &po.top))
-                rc = cli_usage_error("predict", "--top needs an integer in 1..1000000");
-        } else if (!strcmp(argv[i], "--logits")) {
-            po.logits = true;
-        } else if (!strcmp(argv[i], "--json")) {
-            po.json = true;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            rc = cli_usage_error("predict", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!model) {
-            model = argv[i];
-        } else {
-            inputs[ninputs++] = argv[i];
-        }
-    }
-    if (rc == CLI_OK && !model)
-        rc = cli_usage_error("predict", "MODEL.safetensors is required (try --help)");
-    else if (rc == CLI_OK && ninputs == 0)
-        rc = cli_usage_error("predict", "at least one INPUT image file is required");
+    cli_opt opts[] = {
+        {CLI_INT("--top", &po.top, 1, 1000000)},
+        {CLI_FLAG("--logits", &po.logits)},
+        {CLI_FLAG("--json", &po.json)},
+    };
+    const cli_pos pos[] = {
+        {.name = "MODEL.safetensors", .dst = &model, .required = true},
+        {.name = "INPUT", .dst = inputs, .required = true, .count = &ninputs},
+    };
+    cli_args args = {.context = "predict", .opts = opts, .nopts = CLI_COUNT(opts),
+                     .pos = pos, .npos = CLI_COUNT(pos)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc == CLI_OK) rc = cli_compute_prepare("predict", 0);
     if (rc != CLI_OK) {
         free(inputs);
-        return rc;
+        return cli_args_exit(rc, predict_usage);
     }
 
     gm_saved_model sm = {0};

@@ -29,39 +29,22 @@ typedef struct rollout_opts {
     int64_t start, steps, rows;
 } rollout_opts;
 
-static int rollout_parse(int argc, char **argv, rollout_opts *o, bool *help) {
-    const char *value;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            *help = true;
-            return CLI_OK;
-        }
-        if ((m = cli_flag_value(argc, argv, &i, "--start", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 0, INT64_C(1) << 31, &o->start))
-                return cli_usage_error("rollout", "--start needs an integer >= 0");
-        } else if ((m = cli_flag_value(argc, argv, &i, "--steps", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 1, 100000, &o->steps))
-                return cli_usage_error("rollout", "--steps needs an integer in 1..100000");
-        } else if ((m = cli_flag_value(argc, argv, &i, "--rows", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 1, GM_PLOT_FIELDS_MAX_ROWS, &o->rows))
-                return cli_usage_error("rollout", "--rows needs an integer in 1..%d",
-                                       GM_PLOT_FIELDS_MAX_ROWS);
-        } else if ((m = cli_flag_value(argc, argv, &i, "--png", &value)) != 0) {
-            if (m < 0 || !*value) return cli_usage_error("rollout", "--png needs a file name");
-            o->png = value;
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error("rollout", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!o->model) {
-            o->model = argv[i];
-        } else if (!o->sim) {
-            o->sim = argv[i];
-        } else {
-            return cli_usage_error("rollout", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!o->model || !o->sim)
-        return cli_usage_error("rollout", "MODEL.safetensors and SIM.npy are required");
+static int rollout_parse(int argc, char **argv, rollout_opts *o) {
+    cli_opt opts[] = {
+        {CLI_INT("--start", &o->start, 0, INT64_C(1) << 31)},
+        {CLI_INT("--steps", &o->steps, 1, 100000)},
+        {CLI_INT("--rows", &o->rows, 1, GM_PLOT_FIELDS_MAX_ROWS)},
+        {CLI_STRING("--png", &o->png, "a file name")},
+    };
+    static const char missing[] = "MODEL.safetensors and SIM.npy are required";
+    const cli_pos pos[] = {
+        {.name = "MODEL.safetensors", .dst = &o->model, .required = true, .missing = missing},
+        {.name = "SIM.npy", .dst = &o->sim, .required = true, .missing = missing},
+    };
+    cli_args args = {.context = "rollout", .opts = opts, .nopts = CLI_COUNT(opts),
+                     .pos = pos, .npos = CLI_COUNT(pos)};
+    const int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return rc;
     if (gm_same_file(o->png, o->model) || gm_same_file(o->png, o->sim))
         return cli_usage_error("rollout", "--png '%s' is an input file; choose another", o->png);
     return CLI_OK;
@@ -103,13 +86,9 @@ static gm_status draw(const rollout_opts *o, const gm_forecast_set *set, const f
 
 int cmd_rollout(int argc, char **argv) {
     rollout_opts o = {.steps = 20, .rows = 8};
-    bool help = false;
-    int rc = rollout_parse(argc, argv, &o, &help);
-    if (rc != CLI_OK) return rc;
-    if (help) {
-        fputs(rollout_usage, stdout);
-        return CLI_OK;
-    }
+    int rc = rollout_parse(argc, argv, &o);
+    if (rc == CLI_OK) rc = cli_compute_prepare("rollout", 0);
+    if (rc != CLI_OK) return cli_args_exit(rc, rollout_usage);
     gm_saved_model sm = {0};
     gm_plume_data data = {0};
     gm_forecast_set set = {0};

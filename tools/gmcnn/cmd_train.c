@@ -316,116 +316,65 @@ static int run_flags(const train_opts *o) {
     return rc;
 }
 
-static int train_parse(int argc, char **argv, train_opts *o, bool *help) {
-    static const struct {
-        const char *flag;
-        size_t offset;
-        bool config; /* also with a config */
-    } strs[] = {
-        {"--images", offsetof(train_opts, images), false},
-        {"--labels", offsetof(train_opts, labels), false},
-        {"--test-images", offsetof(train_opts, test_images), false},
-        {"--test-labels", offsetof(train_opts, test_labels), false},
-        {"--out", offsetof(train_opts, out), false},
-        {"--model", offsetof(train_opts, model), false},
-        {"--group", offsetof(train_opts, group), false},
-        {"--resume", offsetof(train_opts, resume), true},
-        {"--data-dir", offsetof(train_opts, data_dir), true},
+/* --set KEY=VALUE: a key, then the value. */
+static bool parse_set(const char *value, void *dst) {
+    if (value[0] == '=' || !strchr(value, '=')) return false;
+    *(const char **)dst = value;
+    return true;
+}
+
+/* The two forms of train: a config file first, or flags only. */
+enum { TRAIN_CONFIG = 1, TRAIN_FLAGS = 2 };
+
+static int train_parse(int argc, char **argv, train_opts *o) {
+    cli_opt opts[] = {
+        {CLI_LIST("--set", o->sets, &o->nsets, MAX_SETS), .parse = parse_set,
+         .need = "KEY=VALUE", .forms = TRAIN_CONFIG},
+        {CLI_STRING("--images", &o->images, NULL), .forms = TRAIN_FLAGS},
+        {CLI_STRING("--labels", &o->labels, NULL), .forms = TRAIN_FLAGS},
+        {CLI_STRING("--test-images", &o->test_images, NULL), .forms = TRAIN_FLAGS},
+        {CLI_STRING("--test-labels", &o->test_labels, NULL), .forms = TRAIN_FLAGS},
+        {CLI_STRING("--out", &o->out, NULL), .forms = TRAIN_FLAGS},
+        {CLI_CHOICE("--model", &o->model, "gmcnn|cnn|mlp"), .forms = TRAIN_FLAGS},
+        {CLI_STRING("--group", &o->group, NULL), .forms = TRAIN_FLAGS},
+        {CLI_INT("--radius", &o->radius, 0, 64), .forms = TRAIN_FLAGS},
+        {CLI_INT("--channels", &o->channels, 1, 4096), .forms = TRAIN_FLAGS},
+        {CLI_INT("--blocks", &o->blocks, 1, GM_MODEL_MAX_BLOCKS), .forms = TRAIN_FLAGS},
+        {CLI_REAL("--dropout", &o->dropout, 0.0, 0.99), .forms = TRAIN_FLAGS},
+        {CLI_INT("--epochs", &o->epochs, 1, 100000), .forms = TRAIN_FLAGS},
+        {CLI_INT("--batch", &o->batch, 1, 1 << 20), .forms = TRAIN_FLAGS},
+        {CLI_REAL("--lr", &o->lr, 0.0, 1e6), .forms = TRAIN_FLAGS},
+        {CLI_INT("--seed", &o->seed, 0, INT64_MAX), .forms = TRAIN_FLAGS},
+        {CLI_REAL("--val-fraction", &o->val_fraction, 0.0, 0.9), .forms = TRAIN_FLAGS},
+        {CLI_STRING("--resume", &o->resume, NULL)},
+        {CLI_STRING("--data-dir", &o->data_dir, NULL)},
+        {CLI_FLAG("--quiet", &o->quiet)},
+        {CLI_INT("--threads", &o->threads, 1, 1024)},
     };
-    static const struct {
-        const char *flag;
-        int64_t lo, hi;
-        size_t offset;
-        bool config;
-    } ints[] = {
-        {"--radius", 0, 64, offsetof(train_opts, radius), false},
-        {"--channels", 1, 4096, offsetof(train_opts, channels), false},
-        {"--blocks", 1, GM_MODEL_MAX_BLOCKS, offsetof(train_opts, blocks), false},
-        {"--epochs", 1, 100000, offsetof(train_opts, epochs), false},
-        {"--batch", 1, 1 << 20, offsetof(train_opts, batch), false},
-        {"--seed", 0, INT64_MAX, offsetof(train_opts, seed), false},
-        {"--threads", 1, 1024, offsetof(train_opts, threads), true},
-    };
-    static const struct {
-        const char *flag;
-        double lo, hi;
-        size_t offset;
-    } dbls[] = {
-        {"--dropout", 0.0, 0.99, offsetof(train_opts, dropout)},
-        {"--lr", 0.0, 1e6, offsetof(train_opts, lr)},
-        {"--val-fraction", 0.0, 0.9, offsetof(train_opts, val_fraction)},
-    };
+    /* The form is the first argument's: a file name, or an option. */
     const bool with_config = argc > 0 && argv[0][0] != '-';
-    const char *value;
-    for (int i = 0; i < argc; i++) {
-        int m;
-        const char *flag = argv[i];
-        if (cli_is_help(flag)) {
-            *help = true;
-            return CLI_OK;
-        }
-        if (!strcmp(flag, "--quiet")) {
-            o->quiet = true;
-            continue;
-        }
-        /* for_config: the flag goes with a config too; is_set: only with one */
-        bool matched = false, for_config = false, is_set = false;
-        if ((m = cli_flag_value(argc, argv, &i, "--set", &value)) != 0) {
-            matched = for_config = is_set = true;
-            if (m < 0 || !strchr(value, '=') || value[0] == '=')
-                return cli_usage_error("train", "--set needs KEY=VALUE");
-            if (o->nsets == MAX_SETS)
-                return cli_usage_error("train", "more than %d --set overrides", MAX_SETS);
-            o->sets[o->nsets++] = value;
-        }
-        for (size_t k = 0; k < sizeof strs / sizeof strs[0] && !matched; k++) {
-            if ((m = cli_flag_value(argc, argv, &i, strs[k].flag, &value)) == 0) continue;
-            matched = true;
-            for_config = strs[k].config;
-            if (m < 0 || !*value)
-                return cli_usage_error("train", "%s needs a value", strs[k].flag);
-            *(const char **)((char *)o + strs[k].offset) = value;
-        }
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++) {
-            if ((m = cli_flag_value(argc, argv, &i, ints[k].flag, &value)) == 0) continue;
-            matched = true;
-            for_config = ints[k].config;
-            int64_t *dst = (int64_t *)((char *)o + ints[k].offset);
-            if (m < 0 || !cli_parse_i64(value, ints[k].lo, ints[k].hi, dst))
-                return cli_usage_error("train", "%s needs an integer in %lld..%lld",
-                                       ints[k].flag, (long long)ints[k].lo, (long long)ints[k].hi);
-        }
-        for (size_t k = 0; k < sizeof dbls / sizeof dbls[0] && !matched; k++) {
-            if ((m = cli_flag_value(argc, argv, &i, dbls[k].flag, &value)) == 0) continue;
-            matched = true;
-            double *dst = (double *)((char *)o + dbls[k].offset);
-            if (m < 0 || !cli_parse_double(value, dst) || *dst < dbls[k].lo || *dst > dbls[k].hi)
-                return cli_usage_error("train", "%s needs a number in [%g, %g]", dbls[k].flag,
-                                       dbls[k].lo, dbls[k].hi);
-        }
-        if (matched && ((with_config && !for_config) || (!with_config && is_set)))
-            return cli_usage_error("train", with_config ? "unknown option '%s' with a config "
-                                   "(try --help)" : "%s goes with a config (try --help)", flag);
-        if (matched) continue;
-        if (flag[0] == '-')
-            return cli_usage_error("train", with_config ? "unknown option '%s' with a config "
-                                   "(try --help)" : "unknown option '%s' (try --help)", flag);
-        if (i == 0 && with_config) {
-            o->config = flag;
-            continue;
-        }
-        return cli_usage_error("train", with_config ? "unexpected argument '%s'"
-                               : "unexpected argument '%s' (a config file goes first: gmcnn "
-                               "train CONFIG ...)", flag);
-    }
-    if (with_config) return CLI_OK;
+    const cli_pos pos[] = {{.name = "CONFIG", .dst = &o->config}};
+    static const char unknown_with_config[] = "unknown option '%s' with a config (try --help)";
+    cli_args args = {
+        .context = "train",
+        .opts = opts,
+        .nopts = CLI_COUNT(opts),
+        .pos = pos,
+        .npos = with_config ? 1 : 0,
+        .form = with_config ? TRAIN_CONFIG : TRAIN_FLAGS,
+        .wrong_form = with_config ? unknown_with_config : "%s goes with a config (try --help)",
+        .unknown = with_config ? unknown_with_config : NULL,
+        .unexpected = with_config ? NULL
+                                  : "unexpected argument '%s' (a config file goes first: gmcnn "
+                                    "train CONFIG ...)",
+    };
+    const int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK || with_config) return rc;
     if (!o->images || !o->labels)
         return cli_usage_error("train", "--images and --labels are required");
     if (!o->out) return cli_usage_error("train", "--out DIR is required");
     if (!!o->test_images != !!o->test_labels)
         return cli_usage_error("train", "--test-images and --test-labels go together");
-    if (strcmp(o->model, "gmcnn") && strcmp(o->model, "cnn") && strcmp(o->model, "mlp"))
-        return cli_usage_error("train", "--model needs gmcnn, cnn or mlp");
     return CLI_OK;
 }
 
@@ -433,13 +382,9 @@ int cmd_train(int argc, char **argv) {
     train_opts o = {.model = "gmcnn", .group = "C28xC28", .radius = 1, .channels = 8,
                     .blocks = 2, .epochs = 2, .batch = 32, .seed = 42, .lr = 0.004,
                     .val_fraction = 0.2};
-    bool help = false;
-    int rc = train_parse(argc, argv, &o, &help);
-    if (rc != CLI_OK) return rc;
-    if (help) {
-        fputs(train_usage, stdout);
-        return CLI_OK;
-    }
+    int rc = train_parse(argc, argv, &o);
+    if (rc == CLI_OK) rc = cli_compute_prepare("train", o.threads);
+    if (rc != CLI_OK) return cli_args_exit(rc, train_usage);
     if (o.threads > 0) gm_set_threads((int)o.threads);
     if (!o.config) return run_flags(&o);
     gm_config *cfg = NULL;
@@ -456,9 +401,9 @@ int cmd_train(int argc, char **argv) {
 
 /* --- eval --------------------------------------------------------------------- */
 
-/* "B,E" with 0 <= B < E. */
-static bool parse_range(const char *s, gm_forecast_range *r) {
-    const char *comma = s ? strchr(s, ',') : NULL;
+/* "B,E" with 0 <= B < E, into a gm_forecast_range. */
+static bool parse_range(const char *s, void *dst) {
+    const char *comma = strchr(s, ',');
     if (!comma) return false;
     char first[32];
     const size_t len = (size_t)(comma - s);
@@ -469,15 +414,14 @@ static bool parse_range(const char *s, gm_forecast_range *r) {
     if (!cli_parse_i64(first, 0, INT64_C(1) << 31, &b) ||
         !cli_parse_i64(comma + 1, 0, INT64_C(1) << 31, &e) || b >= e)
         return false;
-    *r = (gm_forecast_range){b, e};
+    *(gm_forecast_range *)dst = (gm_forecast_range){b, e};
     return true;
 }
 
 typedef struct eval_forecast_opts {
     const char *model, *data;
     int64_t batch, steps;
-    bool future_set, domain_set;
-    gm_forecast_range future, domain;
+    gm_forecast_range future, domain; /* end 0: the model's */
 } eval_forecast_opts;
 
 static int eval_forecast(const eval_forecast_opts *o) {
@@ -485,8 +429,8 @@ static int eval_forecast(const eval_forecast_opts *o) {
     gm_forecast_metrics mt[2] = {{0}};
     gm_status st = gm_model_load(o->model, &sm);
     gm_forecast_protocol p = sm.forecast;
-    if (o->future_set) p.future = o->future;
-    if (o->domain_set) p.domain = o->domain;
+    if (o->future.end > 0) p.future = o->future;
+    if (o->domain.end > 0) p.domain = o->domain;
     if (o->steps > 0) p.eval_steps = o->steps;
     if (st == GM_OK) st = gm_run_eval_forecast(&sm, o->data, &p, o->batch, mt);
     int rc = CLI_OK;
@@ -505,64 +449,42 @@ static int eval_forecast(const eval_forecast_opts *o) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *images = NULL, *labels = NULL, *value;
+    const char *model = NULL, *images = NULL, *labels = NULL;
     int64_t batch = 0;
     eval_forecast_opts fo = {0};
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (cli_is_help(argv[i])) {
-            fputs(eval_usage, stdout);
-            return CLI_OK;
-        }
-        if ((m = cli_flag_value(argc, argv, &i, "--data", &value)) != 0) {
-            if (m < 0 || !*value) return cli_usage_error("eval", "--data needs a directory");
-            fo.data = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--future", &value)) != 0) {
-            if (m < 0 || !parse_range(value, &fo.future))
-                return cli_usage_error("eval", "--future needs B,E with 0 <= B < E");
-            fo.future_set = true;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--domain", &value)) != 0) {
-            if (m < 0 || !parse_range(value, &fo.domain))
-                return cli_usage_error("eval", "--domain needs B,E with 0 <= B < E");
-            fo.domain_set = true;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--steps", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 1, 100000, &fo.steps))
-                return cli_usage_error("eval", "--steps needs an integer in 1..100000");
-        } else if ((m = cli_flag_value(argc, argv, &i, "--images", &value)) != 0) {
-            if (m < 0) return cli_usage_error("eval", "--images needs a file");
-            images = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--labels", &value)) != 0) {
-            if (m < 0) return cli_usage_error("eval", "--labels needs a file");
-            labels = value;
-        } else if ((m = cli_flag_value(argc, argv, &i, "--batch", &value)) != 0) {
-            if (m < 0 || !cli_parse_i64(value, 1, 1 << 20, &batch))
-                return cli_usage_error("eval", "--batch needs an integer in 1..%d", 1 << 20);
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error("eval", "unknown option '%s' (try --help)", argv[i]);
-        } else if (!model) {
-            model = argv[i];
-        } else {
-            return cli_usage_error("eval", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!model) return cli_usage_error("eval", "MODEL.safetensors is required");
+    static const char range[] = "B,E with 0 <= B < E";
+    cli_opt opts[] = {
+        {CLI_STRING("--data", &fo.data, "a directory")},
+        {CLI_CUSTOM("--future", &fo.future, parse_range, range)},
+        {CLI_CUSTOM("--domain", &fo.domain, parse_range, range)},
+        {CLI_INT("--steps", &fo.steps, 1, 100000)},
+        {CLI_STRING("--images", &images, "a file")},
+        {CLI_STRING("--labels", &labels, "a file")},
+        {CLI_INT("--batch", &batch, 1, 1 << 20)},
+    };
+    const cli_pos pos[] = {{.name = "MODEL.safetensors", .dst = &model, .required = true}};
+    cli_args args = {.context = "eval", .opts = opts, .nopts = CLI_COUNT(opts), .pos = pos,
+                     .npos = CLI_COUNT(pos)};
+    int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, eval_usage);
     if (fo.data) {
         if (images || labels)
             return cli_usage_error("eval", "--data and --images/--labels exclude each other");
+        if ((rc = cli_compute_prepare("eval", 0)) != CLI_OK) return rc;
         fo.model = model;
         fo.batch = batch ? batch : 32;
         return eval_forecast(&fo);
     }
-    if (fo.future_set || fo.domain_set || fo.steps)
+    if (fo.future.end > 0 || fo.domain.end > 0 || fo.steps)
         return cli_usage_error("eval", "--future, --domain and --steps go with --data");
     if (!batch) batch = 256;
     if (!images || !labels)
         return cli_usage_error("eval", "--images and --labels (or --data DIR) are required");
+    if ((rc = cli_compute_prepare("eval", 0)) != CLI_OK) return rc;
     gm_saved_model sm = {0};
     gm_metrics mt = {0};
     gm_status st = gm_model_load(model, &sm);
     if (st == GM_OK) st = gm_run_eval(&sm, images, labels, batch, &mt);
-    int rc = CLI_OK;
     if (st != GM_OK)
         rc = cli_status_error("eval", st);
     else
@@ -576,17 +498,10 @@ int cmd_eval(int argc, char **argv) {
 
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(info_usage, stdout);
-            return CLI_OK;
-        }
-        if (argv[i][0] == '-')
-            return cli_usage_error("info", "unknown option '%s' (try --help)", argv[i]);
-        if (model) return cli_usage_error("info", "unexpected argument '%s'", argv[i]);
-        model = argv[i];
-    }
-    if (!model) return cli_usage_error("info", "MODEL.safetensors is required");
+    const cli_pos pos[] = {{.name = "MODEL.safetensors", .dst = &model, .required = true}};
+    cli_args args = {.context = "info", .pos = pos, .npos = CLI_COUNT(pos)};
+    const int rc = cli_args_parse(&args, argc, argv);
+    if (rc != CLI_OK) return cli_args_exit(rc, info_usage);
     gm_saved_model sm = {0};
     gm_status st = gm_model_load(model, &sm);
     if (st != GM_OK) return cli_status_error("info", st);

@@ -1,10 +1,7 @@
-/* gmcnn: the command-line entry point and shared argument helpers. */
-#include <errno.h>
-#include <math.h>
+/* gmcnn: the command-line entry point and shared helpers. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -53,42 +50,6 @@ int cli_status_error(const char *context, gm_status st) {
     return CLI_FAIL;
 }
 
-bool cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-bool cli_parse_double(const char *s, double *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char **value) {
-    const char *arg = argv[*i];
-    const size_t len = strlen(flag);
-    if (strncmp(arg, flag, len) != 0) return 0;
-    if (arg[len] == '=') {
-        *value = arg + len + 1;
-        return 1;
-    }
-    if (arg[len] != '\0') return 0;
-    if (*i + 1 >= argc) return -1;
-    *value = argv[++*i];
-    return 1;
-}
-
-bool cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
-
 bool cli_parse_element(const gm_group *g, const char *s, int32_t *out) {
     int64_t v;
     const int64_t n = gm_group_order(g);
@@ -107,28 +68,18 @@ bool cli_parse_element(const gm_group *g, const char *s, int32_t *out) {
     return false;
 }
 
+/* The whole command line, for a re-execution under other BLAS kernels. */
+static char **main_argv;
+
 /* Commands that run BLAS start only when the memory limits leave room for
  * the BLAS buffers and stacks of their threads, which are then mapped up
  * front (OpenBLAS would otherwise spin on a call it cannot get a buffer for;
- * cli_limits.c covers its start-up). `train --threads N` runs on N threads. */
-static int check_limits(const char *cmd, int argc, char **argv) {
-    static const char *const compute[] = {"train", "eval",    "predict", "equivariance",
-                                          "rollout", "gm"};
-    bool runs_blas = false;
-    for (size_t k = 0; k < sizeof compute / sizeof *compute; k++)
-        if (!strcmp(cmd, compute[k])) runs_blas = true;
-    if (!runs_blas) return CLI_OK;
-    int64_t threads = 0;
-    for (int i = 2; i < argc; i++) {
-        if (cli_is_help(argv[i])) return CLI_OK;
-        const char *value;
-        if (!strcmp(cmd, "train") && cli_flag_value(argc, argv, &i, "--threads", &value) == 1 &&
-            !cli_parse_i64(value, 1, 1024, &threads))
-            threads = 0; /* the command reports the bad value */
-    }
+ * cli_limits.c covers its start-up). `train --threads N` runs on N threads.
+ * The commands call this once their arguments are parsed. */
+int cli_compute_prepare(const char *context, int64_t threads) {
     const gm_status st = gm_threads_reserve((int)threads, 0);
-    if (st != GM_OK) return cli_status_error(cmd, st);
-    cli_blas_select(argv);
+    if (st != GM_OK) return cli_status_error(context, st);
+    cli_blas_select(main_argv);
     return CLI_OK;
 }
 
@@ -163,8 +114,7 @@ int main(int argc, char **argv) {
     /* Past a file-size limit a write fails (EFBIG, reported with the file)
      * instead of the signal ending the process mid-run. */
     signal(SIGXFSZ, SIG_IGN);
-    const int rc = check_limits(cmd, argc, argv);
-    if (rc != CLI_OK) return rc;
+    main_argv = argv;
     if (!strcmp(cmd, "--version")) {
         cli_blas_select(argv);
         printf("%s\n", gm_build_info());
