@@ -202,7 +202,7 @@ void gm_predictions_top(const gm_predictions *p, int64_t i, int64_t k, int64_t *
 /* sizeof of the structs a binding mirrors, by name: "gm_run_options",
  * "gm_run_hooks", "gm_run_result", "gm_epoch_record", "gm_dataset",
  * "gm_metrics", "gm_predictions", "gm_saved_model", "gm_forecast_protocol",
- * "gm_equiv_report"; 0 for any other name. A binding compares them with its
+ * "gm_equiv_report", "gm_tensor"; 0 for any other name. A binding compares them with its
  * own layout when it loads the library. */
 size_t gm_run_sizeof(const char *type_name);
 

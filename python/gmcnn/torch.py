@@ -140,6 +140,11 @@ for _name, _sig in _TORCH_FUNCTIONS.items():
     _f.restype = ctypes.c_int if _sig[0] == "status" else _sig[0]
     _f.argtypes = _sig[1]
 
+if lib.gm_run_sizeof(b"gm_tensor") != ctypes.sizeof(CTensor):
+    raise ImportError(f"gmcnn.torch: the library's gm_tensor has "
+                      f"{lib.gm_run_sizeof(b'gm_tensor')} bytes, this package's "
+                      f"{ctypes.sizeof(CTensor)}: package and library do not match")
+
 _GM_ERR_UNSUPPORTED = -11
 _GROUP_CYCLIC, _GROUP_DIHEDRAL, _GROUP_PRODUCT = 0, 1, 2
 

@@ -152,7 +152,7 @@ size_t gm_run_sizeof(const char *type_name) {
         GM__SIZEOF(gm_run_options), GM__SIZEOF(gm_run_hooks),    GM__SIZEOF(gm_run_result),
         GM__SIZEOF(gm_epoch_record), GM__SIZEOF(gm_dataset),     GM__SIZEOF(gm_metrics),
         GM__SIZEOF(gm_predictions), GM__SIZEOF(gm_saved_model), GM__SIZEOF(gm_forecast_protocol),
-        GM__SIZEOF(gm_equiv_report),
+        GM__SIZEOF(gm_equiv_report), GM__SIZEOF(gm_tensor),
     };
 #undef GM__SIZEOF
     for (size_t i = 0; type_name && i < sizeof sizes / sizeof sizes[0]; i++)
