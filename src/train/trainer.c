@@ -669,9 +669,13 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
     gm_status st = GM_OK;
     for (int64_t s = 0; s < steps && st == GM_OK; s++) {
         if (o->stop && *o->stop) {
-            st = gm_error_set(GM_ERR_INTERRUPTED, "training stopped before step %lld of %lld of "
-                              "epoch %lld; the checkpoint holds epoch %lld", (long long)(s + 1),
-                              (long long)steps, (long long)epoch, (long long)(epoch - 1));
+            st = epoch > 1 ? gm_error_set(GM_ERR_INTERRUPTED, "training stopped before step %lld "
+                                          "of %lld of epoch %lld; the checkpoint holds epoch %lld",
+                                          (long long)(s + 1), (long long)steps,
+                                          (long long)epoch, (long long)(epoch - 1))
+                           : gm_error_set(GM_ERR_INTERRUPTED, "training stopped before step %lld "
+                                          "of %lld of epoch 1, before any checkpoint",
+                                          (long long)(s + 1), (long long)steps);
             break;
         }
         const int64_t start = s * bs, b = n - start < bs ? n - start : bs;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,9 @@ static const char train_usage[] =
     "validation loss), DIR/metrics.jsonl, DIR/metrics.csv, the plot\n"
     "DIR/metrics.png and DIR/results.json, and print one line per epoch. With\n"
     "test data, they print the test accuracy of the best and the last model.\n"
+    "Ctrl-C (SIGINT) or SIGTERM stops training before the next step, the files\n"
+    "as after the last finished epoch: --resume DIR/last.safetensors continues\n"
+    "to what an uninterrupted run gives (a second Ctrl-C kills at once).\n"
     "\n"
     "  --model M         gmcnn (default), cnn or mlp\n"
     "  --group SPEC      group of the image domain (default C28xC28)\n"
@@ -234,6 +238,16 @@ static void print_results(const gm_run_result *r, const char *dir) {
     printf("parameters %lld\noutputs in %s\n", (long long)r->parameters, dir);
 }
 
+/* Set by SIGINT or SIGTERM during a run: training stops before its next
+ * step. The handler then restores the default action, so a second signal
+ * ends the process at once. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig) {
+    stop_requested = 1;
+    signal(sig, SIG_DFL);
+}
+
 static int run_config(const train_opts *o, gm_config *cfg) {
     const gm_fit_options *fit = gm_config_fit(cfg);
     progress ui = {.quiet = o->quiet,
@@ -252,9 +266,25 @@ static int run_config(const train_opts *o, gm_config *cfg) {
                   .on_step = print_step,
                   .progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0,
                   .user = &ui},
+        .stop = &stop_requested,
     };
     gm_run_result r;
+    stop_requested = 0;
+    void (*old_int)(int) = signal(SIGINT, request_stop);
+    void (*old_term)(int) = signal(SIGTERM, request_stop);
     const gm_status st = gm_run_train(cfg, &ro, &r);
+    signal(SIGINT, old_int);
+    signal(SIGTERM, old_term);
+    if (st == GM_ERR_INTERRUPTED) {
+        char last[4200];
+        snprintf(last, sizeof last, "%s/last.safetensors", gm_config_output_dir(cfg));
+        if (access(last, F_OK) == 0)
+            fprintf(stderr, "\ngmcnn: train: %s; continue with --resume %s\n", gm_error_detail(),
+                    last);
+        else
+            fprintf(stderr, "\ngmcnn: train: %s\n", gm_error_detail());
+        return CLI_FAIL;
+    }
     if (st != GM_OK) return cli_status_error("train", st);
     print_results(&r, gm_config_output_dir(cfg));
     return CLI_OK;
