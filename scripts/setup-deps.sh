@@ -7,9 +7,9 @@ packages=(
   gcc make cmake ninja-build pkg-config
   libopenblas-openmp-dev liblapacke-dev
   libcriterion-dev libjansson-dev libyaml-dev zlib1g-dev libcairo2-dev libfftw3-dev
-  # cJSON: only tests/test_cli_model.c still reads JSON with it
-  libcjson-dev
-  python3-numpy
+  # the Python package's tests (python/tests): NumPy, and PyTorch and ONNX for
+  # gmcnn.torch (its tests are skipped where these are missing)
+  python3-numpy python3-torch python3-onnx
   # the static gmcnn (make static): libgfortran.a, which OpenBLAS's archive
   # needs; the other archives come with the -dev packages above
   libgfortran-12-dev

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 
 #include "test_support.h"
 
@@ -72,25 +72,25 @@ Test(cli_model, predict_json_and_logits) {
     char *out = cli("predict run/best.safetensors img.idx --top 2 --json --logits", 0);
     int lines = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), lines++) {
-        cJSON *o = cJSON_Parse(line);
+        json_t *o = json_loads(line, 0, NULL);
         cr_assert_not_null(o, "%s", line);
-        cr_assert_str_eq(cJSON_GetObjectItem(o, "file")->valuestring, "img.idx");
-        cr_assert_eq(cJSON_GetObjectItem(o, "index")->valueint, lines);
-        const cJSON *top = cJSON_GetObjectItem(o, "top"), *z = cJSON_GetObjectItem(o, "logits");
-        cr_assert_eq(cJSON_GetArraySize(top), 2, "%s", line);
-        cr_assert_eq(cJSON_GetArraySize(z), 3, "%s", line);
+        cr_assert_str_eq(json_string_value(json_object_get(o, "file")), "img.idx");
+        cr_assert_eq(json_integer_value(json_object_get(o, "index")), lines);
+        const json_t *top = json_object_get(o, "top"), *z = json_object_get(o, "logits");
+        cr_assert_eq(json_array_size(top), 2, "%s", line);
+        cr_assert_eq(json_array_size(z), 3, "%s", line);
         double zs[3], mx = -INFINITY, sum = 0.0;
-        for (int j = 0; j < 3; j++) mx = fmax(mx, zs[j] = cJSON_GetArrayItem(z, j)->valuedouble);
+        for (int j = 0; j < 3; j++) mx = fmax(mx, zs[j] = json_number_value(json_array_get(z, j)));
         for (int j = 0; j < 3; j++) sum += exp(zs[j] - mx);
         for (int t = 0; t < 2; t++) {
-            const cJSON *e = cJSON_GetArrayItem(top, t);
-            const int c = cJSON_GetObjectItem(e, "class")->valueint;
-            const double prob = cJSON_GetObjectItem(e, "prob")->valuedouble;
+            const json_t *e = json_array_get(top, t);
+            const int c = (int)json_integer_value(json_object_get(e, "class"));
+            const double prob = json_number_value(json_object_get(e, "prob"));
             cr_assert(c >= 0 && c < 3, "%s", line);
             cr_assert(fabs(prob - exp(zs[c] - mx) / sum) < 1e-5, "%s", line);
             if (t == 0) cr_assert(zs[c] == mx, "the first is the largest logit: %s", line);
         }
-        cJSON_Delete(o);
+        json_decref(o);
     }
     cr_assert_eq(lines, 40);
     gm_free(out);
