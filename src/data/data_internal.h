@@ -29,6 +29,11 @@ typedef gm_status (*gm__data_writer)(int fd, const char *tmp, void *ctx);
 gm_status gm__data_write_atomic(const char *kind, const char *path, gm__data_writer write,
                                 void *ctx);
 
+/* gm__data_write_atomic of len bytes of text; a failed write is named
+ * "<label> '<temporary>': write failed: ..." (label e.g. "config"). */
+gm_status gm__data_write_text_atomic(const char *kind, const char *label, const char *path,
+                                     const char *text, size_t len);
+
 /* write(2) until all n bytes are out; 0, or the errno of the failure. */
 int gm__data_write_all(int fd, const void *buf, size_t n);
 

@@ -324,14 +324,6 @@ static gm_status make_dirs(const char *dir) {
     return st;
 }
 
-static gm_status write_text(int fd, const char *tmp, void *ctx) {
-    const char *text = ctx;
-    const int err = gm__data_write_all(fd, text, strlen(text));
-    GM_RETURN_ERROR_IF(err, GM_ERR_IO, "manifest file '%s': write failed: %s", tmp,
-                       strerror(err));
-    return GM_OK;
-}
-
 /* The text of manifest.json, in a buffer sized for it. */
 typedef struct manifest {
     char *text;
@@ -419,7 +411,8 @@ static gm_status write_manifest(const gen_job *J) {
     mf_put(&m, "]\n}\n");
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", J->dir);
-    const gm_status st = gm__data_write_atomic("manifest", path, write_text, m.text);
+    const gm_status st = gm__data_write_text_atomic("manifest", "manifest file", path, m.text,
+                                                      strlen(m.text));
     gm_free(m.text);
     return st;
 }

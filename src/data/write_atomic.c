@@ -83,3 +83,22 @@ gm_status gm__data_write_atomic(const char *kind, const char *path, gm__data_wri
     gm_free(tmp);
     return st;
 }
+
+typedef struct gm__text {
+    const char *label, *text;
+    size_t len;
+} gm__text;
+
+static gm_status write_text(int fd, const char *tmp, void *ctx) {
+    const gm__text *t = ctx;
+    const int err = gm__data_write_all(fd, t->text, t->len);
+    GM_RETURN_ERROR_IF(err != 0, GM_ERR_IO, "%s '%s': write failed: %s", t->label, tmp,
+                       strerror(err));
+    return GM_OK;
+}
+
+gm_status gm__data_write_text_atomic(const char *kind, const char *label, const char *path,
+                                     const char *text, size_t len) {
+    gm__text t = {label, text, len};
+    return gm__data_write_atomic(kind, path, write_text, &t);
+}

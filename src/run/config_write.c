@@ -267,25 +267,12 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     return GM_OK;
 }
 
-typedef struct gm__cfg_text {
-    const char *text;
-    size_t len;
-} gm__cfg_text;
-
-static gm_status gm__cfg_write_text(int fd, const char *tmp, void *ctx) {
-    const gm__cfg_text *t = ctx;
-    const int err = gm__data_write_all(fd, t->text, t->len);
-    GM_RETURN_ERROR_IF(err != 0, GM_ERR_IO, "config '%s': write failed: %s", tmp, strerror(err));
-    return GM_OK;
-}
-
 gm_status gm_config_write(const gm_config *cfg, const char *path) {
     GM_RETURN_ERROR_IF(!cfg || !path, GM_ERR_INVALID_ARG,
                        "gm_config_write: cfg and path are required");
     char *text = NULL;
     GM_FORWARD_IF_ERROR(gm_config_to_string(cfg, &text));
-    gm__cfg_text t = {text, strlen(text)};
-    const gm_status st = gm__data_write_atomic("config", path, gm__cfg_write_text, &t);
+    const gm_status st = gm__data_write_text_atomic("config", "config", path, text, strlen(text));
     gm_free(text);
     return st;
 }

@@ -8,21 +8,8 @@
 #include "data/data_internal.h"
 #include "train/train_internal.h"
 
-typedef struct report_text {
-    const char *text;
-    size_t len;
-} report_text;
-
-static gm_status write_text(int fd, const char *tmp, void *ctx) {
-    const report_text *t = ctx;
-    const int err = gm__data_write_all(fd, t->text, t->len);
-    GM_RETURN_ERROR_IF(err != 0, GM_ERR_IO, "report '%s': write failed: %s", tmp, strerror(err));
-    return GM_OK;
-}
-
 gm_status gm__report_write(const char *path, const char *text, size_t len) {
-    report_text t = {text, len};
-    return gm__data_write_atomic("report", path, write_text, &t);
+    return gm__data_write_text_atomic("report", "report", path, text, len);
 }
 
 size_t gm__report_put_num(char *buf, size_t cap, const char *key, double v) {
