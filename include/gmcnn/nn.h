@@ -79,6 +79,9 @@ typedef enum gm_ldr_structure {
 } gm_ldr_structure;
 
 #define GM_MODEL_MAX_BLOCKS 16
+/* Largest LDR rank (gm_model_desc.ldr_rank) a model, a config or a saved
+ * description may have. */
+#define GM_MODEL_MAX_LDR_RANK 1024
 
 /* Normalisation after each convolution of GMCNN_DEEP and CNN models. */
 typedef enum gm_norm_kind {

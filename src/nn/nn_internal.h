@@ -16,7 +16,7 @@
 #define GM__NN_PRELU_INIT 0.25
 /* Upper bound on the LDR rank r, far above any useful value; it keeps
  * (1 + r) * kernel sizes away from overflow. */
-#define GM__NN_MAX_RANK 1024
+#define GM__NN_MAX_RANK GM_MODEL_MAX_LDR_RANK
 /* Upper bound on a convolution plan's support size x group order: 2^28
  * entries (two int32 tables of 1 GiB), far above the radius-1..3 supports
  * of groups up to GM_GROUP_MAX_ORDER; it stops a large radius on a large

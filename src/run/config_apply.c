@@ -374,7 +374,7 @@ gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f, c
         m->form = choice == 0 ? GM_CONV_FULL : GM_CONV_SHARED;
         return GM_OK;
     }
-    case F_M_LDR: return gm__cfg_int(c, v, path, 0, 1024, &m->ldr_rank);
+    case F_M_LDR: return gm__cfg_int(c, v, path, 0, GM_MODEL_MAX_LDR_RANK, &m->ldr_rank);
     case F_M_MOD: return gm__cfg_bool(c, v, path, &m->modulated);
     case F_M_POOL: {
         static const char *const modes[] = {"max", "mean"};

@@ -181,7 +181,7 @@ static gm_status parse_obj(const json_t *o, gm_model_desc *d, char **group) {
     GM_FORWARD_IF_ERROR(get_int(o, "radius", 0, 64, &d->radius));
     GM_FORWARD_IF_ERROR(get_int(o, "in_channels", 0, 4096, &d->in_channels));
     GM_FORWARD_IF_ERROR(get_int(o, "out_dim", 0, 1 << 20, &d->out_dim));
-    GM_FORWARD_IF_ERROR(get_int(o, "ldr_rank", 0, 1024, &d->ldr_rank));
+    GM_FORWARD_IF_ERROR(get_int(o, "ldr_rank", 0, GM_MODEL_MAX_LDR_RANK, &d->ldr_rank));
     GM_FORWARD_IF_ERROR(get_int(o, "hidden", 0, 65536, &d->hidden));
     GM_FORWARD_IF_ERROR(get_int(o, "image_h", 0, 65536, &d->image_h));
     GM_FORWARD_IF_ERROR(get_int(o, "image_w", 0, 65536, &d->image_w));
