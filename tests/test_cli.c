@@ -352,7 +352,7 @@ Test(cli, readme_names_files_that_exist_or_are_made) {
     cr_assert_not_null(text);
     char outputs[64][256];
     int nout = 0, lineno = 0;
-    bool code = false;
+    bool code = false, shell = false;
     for (char *line = text, *end; *line; line = end + 1) {
         end = strchr(line, '\n');
         if (!end) end = line + strlen(line) - 1; /* the last line has no newline */
@@ -360,6 +360,13 @@ Test(cli, readme_names_files_that_exist_or_are_made) {
         lineno++;
         if (!strncmp(line, "```", 3)) {
             code = !code;
+            /* commands in plain and sh blocks; other languages (python) are
+             * checked as prose */
+            shell = code && (line[3] == '\0' || !strcmp(line + 3, "sh"));
+            continue;
+        }
+        if (code && !shell) {
+            check_prose(line, lineno);
             continue;
         }
         char *comment = code ? strstr(line, " #") : NULL;
