@@ -19,7 +19,7 @@ set(GM_LAYERS core group gmat tensor ops nn optim data io train run)
 
 # The layer of every public header include/gmcnn/<name>.h: the layer whose
 # code implements it. Configuration fails on a header that is in no list.
-set(GM_LAYER_HEADERS_core   core kernels)
+set(GM_LAYER_HEADERS_core   core kernels dist)
 set(GM_LAYER_HEADERS_group  group)
 set(GM_LAYER_HEADERS_gmat   gmat)
 set(GM_LAYER_HEADERS_tensor tensor)

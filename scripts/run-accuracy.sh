@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gmcnn=${1:-build/gmcnn}
+# LAUNCH: a launcher for every training run, e.g. LAUNCH="mpirun -np 2" for
+# data-parallel training (docs/cluster.md); none by default.
+read -r -a launch <<<"${LAUNCH:-}"
 out=${2:-build/accuracy.md}
 runs=${RUNS:-runs/accuracy}
 threads=${THREADS:-2}
@@ -80,7 +83,7 @@ run_one() { # row config seed overrides
     [[ -f $dir/last.safetensors ]] && args+=(--resume "$dir/last.safetensors")
     mkdir -p "$dir"
     echo "== $1 seed $3 ($(date +%H:%M:%S))"
-    "$gmcnn" train "$2" "${args[@]}" > "$dir/train.log" 2>&1 ||
+    ${launch[@]+"${launch[@]}"} "$gmcnn" train "$2" "${args[@]}" > "$dir/train.log" 2>&1 ||
         { echo "   failed, see $dir/train.log"; return 0; }
     tail -n 4 "$dir/train.log" | sed 's/^/   /'
 }

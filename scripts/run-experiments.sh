@@ -14,6 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gmcnn=${1:-build/gmcnn}
+# LAUNCH: a launcher for every training run, e.g. LAUNCH="mpirun -np 2" for
+# data-parallel training (docs/cluster.md); none by default.
+read -r -a launch <<<"${LAUNCH:-}"
 out=${2:-build/experiments.md}
 TRAIN=${TRAIN:-2000} TEST=${TEST:-1000} EPOCHS=${EPOCHS:-4}
 CHANNELS=${CHANNELS:-32} RADIUS=${RADIUS:-1} SEEDS=${SEEDS:-"1 2 3"}
@@ -44,7 +47,7 @@ for ds in $datasets; do
                   --set "output.dir=$runs/$ds-$model-$seed" --quiet)
             IFS='|' read -ra sets <<< "$(model_sets "$model")"
             for s in "${sets[@]}"; do args+=(--set "$s"); done
-            log=$("$gmcnn" train "configs/$ds.yaml" "${args[@]}")
+            log=$(${launch[@]+"${launch[@]}"} "$gmcnn" train "configs/$ds.yaml" "${args[@]}")
             accs+=" $(awk '/^test \(best\)/ {sub("%", "", $6); print $6}' <<< "$log")"
             secs+=" $(awk '/^trained to epoch/ {for (i = 1; i <= NF; i++) if ($i == "in") {t = $(i + 1); sub("s;", "", t); print t / '"$EPOCHS"'}}' <<< "$log")"
             params=$(awk '/^parameters/ {print $2}' <<< "$log")

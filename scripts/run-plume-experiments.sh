@@ -18,6 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gmcnn=$(realpath "${1:-build/gmcnn}")
+# LAUNCH: a launcher for every training run, e.g. LAUNCH="mpirun -np 2" for
+# data-parallel training (docs/cluster.md); none by default.
+LAUNCH=${LAUNCH:-}
 out=${2:-build/plume-experiments.md}
 EPOCHS=${EPOCHS:-2} TRAIN_STRIDE=${TRAIN_STRIDE:-16} EVAL_STRIDE=${EVAL_STRIDE:-10}
 BATCH=${BATCH:-8} SEEDS=${SEEDS:-"1 2 3"} JOBS=${JOBS:-2} THREADS=${THREADS:-1}
@@ -44,9 +47,10 @@ for ds in $DATASETS; do
 done > "$runs/jobs"
 
 run_one() {
-    local ds=$1 model=$2 seed=$3 dir="$runs/$1-$2-$3"
+    local ds=$1 model=$2 seed=$3 dir="$runs/$1-$2-$3" launch
+    read -r -a launch <<<"$LAUNCH"
     [ -f "$dir/results.json" ] && return 0
-    OMP_NUM_THREADS=$THREADS "$gmcnn" train "configs/plume-$model.yaml" --quiet \
+    OMP_NUM_THREADS=$THREADS ${launch[@]+"${launch[@]}"} "$gmcnn" train "configs/plume-$model.yaml" --quiet \
         --set "seed=$seed" --set "data.path=build/plume/$ds" \
         --set "trainer.max_epochs=$EPOCHS" --set "data.train_stride=$TRAIN_STRIDE" \
         --set "data.eval_stride=$EVAL_STRIDE" --set "data.batch_size=$BATCH" \
@@ -55,7 +59,7 @@ run_one() {
     echo "done: $ds $model $seed" >&2
 }
 export -f run_one
-export runs gmcnn THREADS EPOCHS TRAIN_STRIDE EVAL_STRIDE BATCH
+export runs gmcnn LAUNCH THREADS EPOCHS TRAIN_STRIDE EVAL_STRIDE BATCH
 xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _ < "$runs/jobs"
 
 "$python" - "$runs" "$out" "$EVAL_STRIDE" "$DATASETS" "$MODELS" "$SEEDS" <<'EOF'

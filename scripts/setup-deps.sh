@@ -13,6 +13,8 @@ packages=(
   # the static gmcnn (make static): libgfortran.a, which OpenBLAS's archive
   # needs; the other archives come with the -dev packages above
   libgfortran-12-dev
+  # data-parallel training (GM_MPI, docs/cluster.md) and its test: OpenMPI
+  libopenmpi-dev openmpi-bin
   # the fuzz build (make test-fuzz): clang, libFuzzer and the sanitizer
   # runtimes, and clang's OpenMP
   clang libclang-rt-14-dev libomp-dev

@@ -4,6 +4,7 @@
 
 #include "gmcnn/core.h"
 #include "gmcnn/kernels.h"
+#include "gmcnn/dist.h"
 #include "gmcnn/group.h"
 #include "gmcnn/gmat.h"
 #include "gmcnn/tensor.h"

@@ -207,7 +207,17 @@ typedef struct gm_fit_result {
  * (GM_ERR_INVALID_ARG otherwise; one without them is accepted). norm_mean and
  * norm_std are copied by gm_trainer_new, and must be finite (GM_ERR_INVALID_ARG).
  * Metrics files are truncated by a fresh run and appended to by a resumed one
- * (a CSV header is written when the file is empty). */
+ * (a CSV header is written when the file is empty).
+ *
+ * Data-parallel (gm_dist_size() > 1, gmcnn/dist.h; docs/cluster.md): every
+ * rank calls the trainer with the same data and options, and takes a
+ * contiguous shard of every batch; the summed gradients make the
+ * single-process update up to rounding (batch normalisation, dropout and
+ * augmentation aside), the reported losses and accuracies are sums over all
+ * ranks, and batch_size must be at least the number of ranks
+ * (GM_ERR_INVALID_ARG). Only the ranks whose options name files write them
+ * (gm_run_train gives them to rank 0 alone). An error on any rank is
+ * returned by all, its detail prefixed by "rank R of P: ". */
 typedef struct gm_trainer gm_trainer;
 GM_NODISCARD gm_status gm_trainer_new(gm_model *m, const gm_fit_options *opt, gm_trainer **out);
 void gm_trainer_free(gm_trainer *t);

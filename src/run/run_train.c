@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/core_internal.h"
+#include "gmcnn/dist.h"
 #include "gmcnn/io.h"
 #include "gmcnn/run.h"
 
@@ -147,13 +148,18 @@ static void describe_model(const gm_run_options *o, const gm_model *m, const cha
 }
 
 /* The fit options of the config with the run's files and hooks. */
+/* In a data-parallel run (gmcnn/dist.h) rank 0 alone writes files: the
+ * other ranks train without any (and read the checkpoint to resume). */
+static bool writer(void) { return gm_dist_rank() == 0; }
+
 static gm_fit_options fit_options(const gm_config *cfg, const run_paths *p,
                                   const gm_run_options *o) {
     gm_fit_options fo = *gm_config_fit(cfg);
-    fo.checkpoint_path = p->last;
-    fo.best_path = p->best;
-    fo.metrics_jsonl = p->jsonl;
-    fo.metrics_csv = p->csv;
+    const bool w = writer();
+    fo.checkpoint_path = w ? p->last : NULL;
+    fo.best_path = w ? p->best : NULL;
+    fo.metrics_jsonl = w ? p->jsonl : NULL;
+    fo.metrics_csv = w ? p->csv : NULL;
     fo.resume_path = o->resume;
     fo.on_epoch = o->hooks.on_epoch;
     fo.on_step = o->hooks.on_step;
@@ -165,6 +171,7 @@ static gm_fit_options fit_options(const gm_config *cfg, const run_paths *p,
 
 /* The loss and accuracy plot from the metric log. */
 static gm_status plot_metrics(const run_paths *p) {
+    if (!writer()) return GM_OK;
     int64_t n = 0;
     gm_epoch_record *recs = NULL;
     gm_status st = gm_metrics_jsonl_read(p->jsonl, &n, &recs);
@@ -274,13 +281,15 @@ static gm_status classify_run(gm_config *cfg, const gm_run_options *o, const run
         fo.norm_mean = mean;
         fo.norm_std = sd;
     }
-    if (write_cfg && (st = gm_config_write(cfg, p->config)) != GM_OK) goto done;
+    if (write_cfg && writer() && (st = gm_config_write(cfg, p->config)) != GM_OK) goto done;
     if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto done;
     gm_fit_result fr;
     const double t0 = now_seconds();
     if ((st = gm_trainer_fit(t, &train, &val, &fr)) != GM_OK) goto done;
     result_from_fit(r, t, &fr, now_seconds() - t0);
     if ((st = plot_metrics(p)) != GM_OK) goto done;
+    /* the other ranks are done: their parameters are rank 0's */
+    if (!writer()) goto done;
     if (test.n > 0 && (st = test_classes(m, t, &test, fo.batch_size, r)) != GM_OK) goto done;
     const gm_classify_report rep = {
         .test_accuracy = r->test_accuracy,
@@ -357,13 +366,14 @@ static gm_status forecast_run(const gm_config *cfg, const gm_run_options *o, con
     fo.nmeta = 1;
     fo.meta_keys = meta_keys;
     fo.meta_values = meta_values;
-    if (write_cfg && (st = gm_config_write(cfg, p->config)) != GM_OK) goto done;
+    if (write_cfg && writer() && (st = gm_config_write(cfg, p->config)) != GM_OK) goto done;
     if ((st = gm_trainer_new(m, &fo, &t)) != GM_OK) goto done;
     gm_fit_result fr;
     const double t0 = now_seconds();
     if ((st = gm_trainer_fit_forecast(t, &sets[0], &sets[1], &fr)) != GM_OK) goto done;
     result_from_fit(r, t, &fr, now_seconds() - t0);
     if ((st = plot_metrics(p)) != GM_OK) goto done;
+    if (!writer()) goto done;
     /* The last parameters are the best ones when the last epoch was the best:
      * then one evaluation serves both. */
     const bool same = fr.best_epoch == gm_trainer_epoch(t);
@@ -423,7 +433,7 @@ gm_status gm_run_train(gm_config *cfg, const gm_run_options *opt, gm_run_result 
     const char *dir = gm_config_output_dir(cfg);
     run_paths p;
     GM_FORWARD_IF_ERROR(run_paths_init(&p, dir));
-    GM_FORWARD_IF_ERROR(make_dirs(dir));
+    if (writer()) GM_FORWARD_IF_ERROR(make_dirs(dir));
     /* A run started from its own output directory's config.yaml keeps it as
      * it is (comments and all): it already describes the run, unless
      * overrides changed it. */
@@ -441,11 +451,11 @@ gm_status gm_run_train(gm_config *cfg, const gm_run_options *opt, gm_run_result 
     for (int64_t i = 0; i < dc->ntrain_files; i++) inputs_add(&in, dc->train_files[i], "data file");
     if (!own_config) inputs_add(&in, o->config_path, "config");
     int lock = -1;
-    GM_FORWARD_IF_ERROR(claim_output_dir(dir, &in, &lock));
+    if (writer()) GM_FORWARD_IF_ERROR(claim_output_dir(dir, &in, &lock));
     /* The resolved config is written once the data and the model are ready:
      * a run that fails before training leaves none behind. */
     const gm_status st = r->forecast ? forecast_run(cfg, o, &p, !own_config, r)
                                      : classify_run(cfg, o, &p, !own_config, r);
-    gm_output_dir_unlock(lock);
+    if (lock >= 0) gm_output_dir_unlock(lock);
     return st;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/core_internal.h"
+#include "gmcnn/dist.h"
 #include "gmcnn/io.h"
 #include "train/train_internal.h"
 
@@ -47,6 +48,8 @@ struct gm_trainer {
     int64_t nmeta;      /* the options' further metadata, copied */
     char *meta_keys[GM_FIT_MAX_META];
     char *meta_values[GM_FIT_MAX_META];
+    double *reduce; /* data-parallel runs: the flat buffer of a step's gradients */
+    int64_t nreduce;
 };
 
 static const char *const norm_keys[2] = {GM_NORM_MEAN_META_KEY, GM_NORM_STD_META_KEY};
@@ -65,6 +68,7 @@ void gm_trainer_free(gm_trainer *t) {
         for (int64_t i = 0; i < t->nparams; i++) gm_free(t->best[i]);
     gm_free(t->best);
     gm_free(t->recs);
+    gm_free(t->reduce);
     gm_free(t->params);
     gm_optim_free(t->optim);
     gm_ctx_free(t->ctx);
@@ -651,6 +655,73 @@ static bool finite_score(const gm_trainer *t, double loss, double acc) {
     return t->opt.select == GM_SELECT_VAL_ACCURACY ? isfinite(acc) : isfinite(loss);
 }
 
+/* --- data parallelism (gmcnn/dist.h) ------------------------------------------------------
+ * Every rank shuffles alike and takes a contiguous shard of each global batch
+ * (samples start + b*r/P .. start + b*(r+1)/P of the permutation). A shard's
+ * loss is the mean over its samples, so its gradient times the shard size is
+ * the gradient of the SUM of its losses; the sums of all ranks, divided by
+ * the global batch size, are the single-process gradient up to the order of
+ * the summation. With one rank none of this runs: the loop is the
+ * single-process one. */
+
+static bool trainable(const gm_tensor *p) { return p->requires_grad && p->grad; }
+
+/* Sums the shards' gradients (each weighted by its size `cnt`), losses and
+ * correct counts over the ranks; every rank then holds the gradient of the
+ * mean loss over the global batch of b samples, *loss the batch's mean loss
+ * and *correct its correct predictions. */
+static gm_status reduce_step(gm_trainer *t, int64_t cnt, int64_t b, double shard_loss,
+                             double *loss, int64_t *correct) {
+    if (!t->reduce) {
+        int64_t n = 2;
+        for (int64_t i = 0; i < t->nparams; i++)
+            if (trainable(t->params[i])) n += t->params[i]->numel;
+        t->reduce = gm_malloc_array((size_t)n, sizeof *t->reduce);
+        if (!t->reduce) return gm__nomem("gradient reduction buffer");
+        t->nreduce = n;
+    }
+    double *buf = t->reduce;
+    int64_t k = 0;
+    for (int64_t i = 0; i < t->nparams; i++) {
+        const gm_tensor *p = t->params[i];
+        if (!trainable(p)) continue;
+        for (int64_t j = 0; j < p->numel; j++) buf[k++] = (double)p->grad[j] * (double)cnt;
+    }
+    buf[k] = cnt > 0 ? shard_loss * (double)cnt : 0.0;
+    buf[k + 1] = (double)*correct;
+    GM_ASSERT(k + 2 == t->nreduce);
+    GM_FORWARD_IF_ERROR(gm_dist_allreduce_sum_f64(buf, t->nreduce));
+    k = 0;
+    for (int64_t i = 0; i < t->nparams; i++) {
+        gm_tensor *p = t->params[i];
+        if (!trainable(p)) continue;
+        for (int64_t j = 0; j < p->numel; j++) p->grad[j] = (gm_real)(buf[k++] / (double)b);
+    }
+    *loss = buf[k] / (double)b;
+    *correct = (int64_t)buf[k + 1];
+    return GM_OK;
+}
+
+/* The tensors without gradients (batch normalisation's running statistics)
+ * drift apart, each rank seeing its own shards: their mean over the ranks,
+ * after every epoch, keeps the replicas equal. */
+static gm_status sync_buffers(gm_trainer *t) {
+    const int p = gm_dist_size();
+    for (int64_t i = 0; i < t->nparams; i++) {
+        gm_tensor *x = t->params[i];
+        if (x->requires_grad) continue;
+        double *v = gm_malloc_array((size_t)x->numel, sizeof *v);
+        if (!v) return gm__nomem("buffer reduction");
+        for (int64_t j = 0; j < x->numel; j++) v[j] = (double)x->data[j];
+        const gm_status st = gm_dist_allreduce_sum_f64(v, x->numel);
+        for (int64_t j = 0; st == GM_OK && j < x->numel; j++)
+            x->data[j] = (gm_real)(v[j] / (double)p);
+        gm_free(v);
+        GM_FORWARD_IF_ERROR(st);
+    }
+    return GM_OK;
+}
+
 static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t epoch,
                              int64_t *perm, double *loss_out, double *acc_out) {
     const gm_fit_options *o = &t->opt;
@@ -667,7 +738,17 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
     double loss_sum = 0.0;
     int64_t correct = 0;
     gm_status st = GM_OK;
+    const int nranks = gm_dist_size(), rank = gm_dist_rank();
     for (int64_t s = 0; s < steps && st == GM_OK; s++) {
+        if (nranks > 1) {
+            /* one rank interrupted stops all of them */
+            if (o->stop && *o->stop)
+                st = gm_error_set(GM_ERR_INTERRUPTED, "training stopped before step %lld of "
+                                  "%lld of epoch %lld", (long long)(s + 1), (long long)steps,
+                                  (long long)epoch);
+            st = gm_dist_agree(st);
+            if (st != GM_OK) break;
+        }
         if (o->stop && *o->stop) {
             st = epoch > 1 ? gm_error_set(GM_ERR_INTERRUPTED, "training stopped before step %lld "
                                           "of %lld of epoch %lld; the checkpoint holds epoch %lld",
@@ -679,14 +760,24 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
             break;
         }
         const int64_t start = s * bs, b = n - start < bs ? n - start : bs;
+        /* this rank's shard of the batch (all of it with one rank) */
+        const int64_t lo = start + b * rank / nranks, cnt = start + b * (rank + 1) / nranks - lo;
         gm_tensor *loss = NULL;
         int64_t right = 0;
+        double l = 0.0;
         gm_optim_zero_grad(t->optim);
-        st = task->batch_loss(task, t->model, t->ctx, perm, start, b, &loss, &right);
-        if (st == GM_OK && !isfinite((double)loss->data[0]))
-            st = gm_error_set(GM_ERR_NUMERIC, "non-finite loss at epoch %lld step %lld",
-                              (long long)epoch, (long long)(s + 1));
-        if (st == GM_OK) st = gm_ctx_backward(t->ctx, loss);
+        if (cnt > 0) {
+            st = task->batch_loss(task, t->model, t->ctx, perm, lo, cnt, &loss, &right);
+            if (st == GM_OK && !isfinite((double)loss->data[0]))
+                st = gm_error_set(GM_ERR_NUMERIC, "non-finite loss at epoch %lld step %lld",
+                                  (long long)epoch, (long long)(s + 1));
+            if (st == GM_OK) st = gm_ctx_backward(t->ctx, loss);
+            if (st == GM_OK) l = (double)loss->data[0];
+        }
+        if (nranks > 1) {
+            st = gm_dist_agree(st);
+            if (st == GM_OK) st = reduce_step(t, cnt, b, l, &l, &right);
+        }
         if (st == GM_OK && o->clip_norm > 0.0) {
             double norm = 0.0;
             st = gm_clip_grad_norm(t->nparams, t->params, o->clip_norm, &norm);
@@ -701,7 +792,6 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
         if (st == GM_OK) st = gm_optim_step(t->optim);
         gm__failpoint("train.step");
         if (st == GM_OK) {
-            const double l = (double)loss->data[0];
             loss_sum += l * (double)b;
             correct += right;
             if (o->on_step && o->progress_every > 0 &&
@@ -710,12 +800,22 @@ static gm_status train_epoch(gm_trainer *t, const gm__fit_task *task, int64_t ep
         }
         gm_ctx_reset(t->ctx);
     }
+    if (st == GM_OK && nranks > 1) st = gm_dist_agree(sync_buffers(t));
     task->summary(task, loss_sum, correct, loss_out, acc_out);
     return st;
 }
 
 gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_result *out) {
     GM_RETURN_ERROR_IF(task->n < 1, GM_ERR_INVALID_ARG, "fit: the training set is empty");
+    if (gm_dist_size() > 1) {
+        gm_status ok = GM_OK;
+        if (t->opt.batch_size < gm_dist_size())
+            ok = gm_error_set(GM_ERR_INVALID_ARG, "the batch size %lld is smaller than the %d "
+                              "ranks of this data-parallel run: every rank needs a sample of "
+                              "every batch (raise data.batch_size or run fewer ranks)",
+                              (long long)t->opt.batch_size, gm_dist_size());
+        GM_FORWARD_IF_ERROR(gm_dist_agree(ok));
+    }
     int64_t *perm = gm_malloc_array((size_t)task->n, sizeof *perm);
     if (!perm) return gm__nomem("epoch permutation");
     const int64_t steps = (task->n + t->opt.batch_size - 1) / t->opt.batch_size;
@@ -724,6 +824,12 @@ gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_r
     if (st == GM_OK)
         st = gm__metric_log_open(&log, t->opt.metrics_jsonl, t->opt.metrics_csv,
                                  t->opt.resume_path != NULL || t->epoch > 0);
+    if (gm_dist_size() > 1) {
+        /* rank 0 alone has files to open */
+        const gm_status mine = st;
+        st = gm_dist_agree(st);
+        if (mine == GM_OK && st != GM_OK) gm__metric_log_close(&log);
+    }
     if (st != GM_OK) {
         gm_free(perm);
         return st;
@@ -774,6 +880,8 @@ gm_status gm__trainer_fit_task(gm_trainer *t, const gm__fit_task *task, gm_fit_r
         gm__failpoint("train.best");
         if (st == GM_OK) st = gm__metric_log_write(&log, &rec);
         if (st == GM_OK && t->opt.on_epoch) st = t->opt.on_epoch(&rec, t->opt.user);
+        /* the writes are rank 0's: the others wait for their outcome */
+        if (gm_dist_size() > 1) st = gm_dist_agree(st);
         out->epochs_run++;
     }
     gm__metric_log_close(&log);
@@ -810,8 +918,39 @@ static void xent_summary(const gm__fit_task *task, double loss_sum, int64_t corr
     *accuracy = n ? 100.0 * (double)correct / (double)n : NAN;
 }
 
+/* Data-parallel validation: each rank evaluates a contiguous shard of the
+ * set, and the summed losses and correct counts make the metrics. */
+static gm_status xent_validate_shards(const gm_dataset *d, gm_model *m, int64_t batch_size,
+                                      double *loss, double *accuracy) {
+    const int nranks = gm_dist_size(), rank = gm_dist_rank();
+    const int64_t lo = d->n * rank / nranks, hi = d->n * (rank + 1) / nranks;
+    double sums[2] = {0.0, 0.0};
+    gm_status st = GM_OK;
+    if (hi > lo) {
+        gm_dataset view = *d;
+        const int64_t per = gm__dataset_sample_size(d);
+        view.n = hi - lo;
+        view.x = d->x + lo * per;
+        view.y = d->y + lo;
+        gm_metrics vm;
+        st = gm_evaluate(m, &view, batch_size, &vm);
+        if (st == GM_OK) {
+            sums[0] = vm.loss * (double)view.n;
+            for (int64_t c = 0; c < vm.classes; c++)
+                sums[1] += (double)vm.confusion[c * vm.classes + c];
+            gm_metrics_free(&vm);
+        }
+    }
+    GM_FORWARD_IF_ERROR(gm_dist_agree(st));
+    GM_FORWARD_IF_ERROR(gm_dist_allreduce_sum_f64(sums, 2));
+    *loss = sums[0] / (double)d->n;
+    *accuracy = 100.0 * sums[1] / (double)d->n;
+    return GM_OK;
+}
+
 static gm_status xent_validate(const gm__fit_task *task, gm_model *m, int64_t batch_size,
                                double *loss, double *accuracy) {
+    if (gm_dist_size() > 1) return xent_validate_shards(task->val, m, batch_size, loss, accuracy);
     gm_metrics vm;
     GM_FORWARD_IF_ERROR(gm_evaluate(m, task->val, batch_size, &vm));
     *loss = vm.loss;

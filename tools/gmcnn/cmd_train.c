@@ -6,6 +6,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -248,8 +249,26 @@ static void request_stop(int sig) {
     signal(sig, SIG_DFL);
 }
 
+/* A failed data-parallel run: an error every rank agreed on is printed by
+ * rank 0 alone; one rank's own error, naming the rank, ends every rank (the
+ * others may be waiting for it in a collective call). */
+static int dist_fail(gm_status st) {
+    if (gm_dist_error_agreed()) {
+        if (gm_dist_rank() == 0) cli_status_error("train", st);
+        return CLI_FAIL;
+    }
+    const char *detail = gm_error_detail();
+    fprintf(stderr, "gmcnn: train: rank %d of %d: %s\n", gm_dist_rank(), gm_dist_size(),
+            detail[0] ? detail : gm_strerror(st));
+    fflush(stderr);
+    gm_dist_abort(CLI_FAIL);
+    return CLI_FAIL;
+}
+
 static int run_config(const train_opts *o, gm_config *cfg) {
     const gm_fit_options *fit = gm_config_fit(cfg);
+    /* in a data-parallel run, rank 0 alone reports */
+    const bool lead = gm_dist_rank() == 0;
     progress ui = {.quiet = o->quiet,
                    .forecast = gm_config_data(cfg)->source == GM_DATA_PLUME,
                    .batch = fit->batch_size,
@@ -261,10 +280,10 @@ static int run_config(const train_opts *o, gm_config *cfg) {
         .resume = o->resume,
         .model_from_data = !o->config,
         .data_dir = o->data_dir,
-        .hooks = {.on_info = print_info,
-                  .on_epoch = print_epoch,
-                  .on_step = print_step,
-                  .progress_every = isatty(fileno(stderr)) && !o->quiet ? 1 : 0,
+        .hooks = {.on_info = lead ? print_info : NULL,
+                  .on_epoch = lead ? print_epoch : NULL,
+                  .on_step = lead ? print_step : NULL,
+                  .progress_every = lead && isatty(fileno(stderr)) && !o->quiet ? 1 : 0,
                   .user = &ui},
         .stop = &stop_requested,
     };
@@ -275,6 +294,7 @@ static int run_config(const train_opts *o, gm_config *cfg) {
     const gm_status st = gm_run_train(cfg, &ro, &r);
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
+    if (st != GM_OK && gm_dist_size() > 1) return dist_fail(st);
     if (st == GM_ERR_INTERRUPTED) {
         char last[4200];
         snprintf(last, sizeof last, "%s/last.safetensors", gm_config_output_dir(cfg));
@@ -286,7 +306,7 @@ static int run_config(const train_opts *o, gm_config *cfg) {
         return CLI_FAIL;
     }
     if (st != GM_OK) return cli_status_error("train", st);
-    print_results(&r, gm_config_output_dir(cfg));
+    if (lead) print_results(&r, gm_config_output_dir(cfg));
     return CLI_OK;
 }
 
@@ -415,6 +435,12 @@ int cmd_train(int argc, char **argv) {
     int rc = train_parse(argc, argv, &o);
     if (rc == CLI_OK) rc = cli_compute_prepare("train", o.threads);
     if (rc != CLI_OK) return cli_args_exit(rc, train_usage);
+    /* Under mpirun: data-parallel training over the launcher's ranks
+     * (gmcnn/dist.h); after the BLAS kernels' re-execution, which must come
+     * before MPI_Init. */
+    const gm_status dst = gm_dist_init(NULL, NULL);
+    if (dst != GM_OK) return cli_status_error("train", dst);
+    atexit(gm_dist_finalize);
     if (o.threads > 0) gm_set_threads((int)o.threads);
     if (!o.config) return run_flags(&o);
     gm_config *cfg = NULL;

@@ -1,0 +1,145 @@
+/* The communicator of data-parallel training (gmcnn/dist.h): MPI_COMM_WORLD
+ * in a build with MPI under a launcher, a world of one otherwise. The only
+ * file of the project that calls MPI. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_internal.h"
+#include "gmcnn/dist.h"
+
+#ifdef GM_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int g_rank = 0, g_size = 1;
+static bool g_joined = false;
+static bool g_agreed = false;
+
+/* Launched by mpirun / mpiexec (OpenMPI, PMIx) or a PMI launcher (MPICH,
+ * Slurm's srun). */
+static bool launched(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return true;
+    }
+    return false;
+}
+
+bool gm_dist_available(void) {
+#ifdef GM_HAVE_MPI
+    return true;
+#else
+    return false;
+#endif
+}
+
+gm_status gm_dist_init(int *argc, char ***argv) {
+    if (g_joined || !launched()) return GM_OK;
+#ifdef GM_HAVE_MPI
+    int done = 0;
+    MPI_Initialized(&done);
+    if (!done && MPI_Init(argc, argv) != MPI_SUCCESS)
+        return gm_error_set(GM_ERR_IO, "MPI_Init failed");
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    g_joined = true;
+    return GM_OK;
+#else
+    (void)argc;
+    (void)argv;
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n) n = getenv("PMI_SIZE");
+    /* A launcher of one process changes nothing. */
+    if (n && !strcmp(n, "1")) return GM_OK;
+    return gm_error_set(GM_ERR_UNSUPPORTED,
+                        "started by an MPI launcher, but this gmcnn is built without MPI "
+                        "(every process would train alone); rebuild with -DGM_MPI=ON");
+#endif
+}
+
+void gm_dist_finalize(void) {
+#ifdef GM_HAVE_MPI
+    if (g_joined) {
+        int done = 0;
+        MPI_Finalized(&done);
+        if (!done) MPI_Finalize();
+    }
+#endif
+    g_joined = false;
+    g_rank = 0;
+    g_size = 1;
+}
+
+void gm_dist_abort(int code) {
+#ifdef GM_HAVE_MPI
+    if (g_joined) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    exit(code);
+}
+
+int gm_dist_rank(void) { return g_rank; }
+int gm_dist_size(void) { return g_size; }
+
+gm_status gm_dist_allreduce_sum_f64(double *buf, int64_t n) {
+    if (g_size == 1 || n == 0) return GM_OK;
+#ifdef GM_HAVE_MPI
+    /* in chunks that an int counts */
+    for (int64_t off = 0; off < n; off += INT32_MAX / 2) {
+        const int64_t k = n - off < INT32_MAX / 2 ? n - off : INT32_MAX / 2;
+        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
+            MPI_SUCCESS)
+            return gm_error_set(GM_ERR_IO, "MPI_Allreduce of %lld doubles failed", (long long)n);
+    }
+#else
+    (void)buf;
+#endif
+    return GM_OK;
+}
+
+gm_status gm_dist_allreduce_sum_i64(int64_t *buf, int64_t n) {
+    if (g_size == 1 || n == 0) return GM_OK;
+#ifdef GM_HAVE_MPI
+    GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE, "allreduce of %lld integers",
+                       (long long)n);
+    if (MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD) !=
+        MPI_SUCCESS)
+        return gm_error_set(GM_ERR_IO, "MPI_Allreduce of %lld integers failed", (long long)n);
+#else
+    (void)buf;
+#endif
+    return GM_OK;
+}
+
+gm_status gm_dist_agree(gm_status st) {
+    if (g_size == 1) return st;
+#ifdef GM_HAVE_MPI
+    /* The lowest failing rank: the maximum of size - rank over failures. */
+    int mine = st != GM_OK ? g_size - g_rank : 0, worst = 0;
+    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return gm_error_set(GM_ERR_IO, "MPI_Allreduce of the step status failed");
+    if (worst == 0) return GM_OK;
+    const int root = g_size - worst;
+    struct {
+        int status;
+        char detail[1000];
+    } msg = {0};
+    if (g_rank == root) {
+        msg.status = (int)st;
+        snprintf(msg.detail, sizeof msg.detail, "%s", gm_error_detail());
+    }
+    if (MPI_Bcast(&msg, (int)sizeof msg, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return gm_error_set(GM_ERR_IO, "MPI_Bcast of the error of rank %d failed", root);
+    msg.detail[sizeof msg.detail - 1] = '\0';
+    gm_error_set((gm_status)msg.status, "rank %d of %d: %s", root, g_size,
+                 msg.detail[0] ? msg.detail : gm_strerror((gm_status)msg.status));
+    g_agreed = true;
+    return (gm_status)msg.status;
+#else
+    return st;
+#endif
+}
+
+bool gm_dist_error_agreed(void) { return g_agreed; }
+void gm_dist_error_clear(void) { g_agreed = false; }
