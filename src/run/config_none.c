@@ -129,15 +129,6 @@ const char *gm_config_model_kind_name(gm_model_kind kind) {
 
 /* --- gmcnn/run.h ----------------------------------------------------------- */
 
-const char *const gm_run_output_files[] = {
-    "config.yaml", "last.safetensors", "best.safetensors", "metrics.jsonl", "metrics.csv",
-    "metrics.png", "results.json",     GM_OUTPUT_DIR_LOCK, NULL};
-
-const char *gm_run_data_dir(void) {
-    const char *d = getenv("GMCNN_DATA");
-    return d && *d ? d : "build/data";
-}
-
 gm_status gm_run_train(gm_config *cfg, const gm_run_options *opt, gm_run_result *out) {
     (void)cfg, (void)opt;
     if (out) memset(out, 0, sizeof *out);

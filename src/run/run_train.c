@@ -18,15 +18,6 @@
 #include "gmcnn/io.h"
 #include "gmcnn/run.h"
 
-const char *const gm_run_output_files[] = {
-    "config.yaml", "last.safetensors", "best.safetensors", "metrics.jsonl", "metrics.csv",
-    "metrics.png", "results.json",     GM_OUTPUT_DIR_LOCK, NULL};
-
-const char *gm_run_data_dir(void) {
-    const char *d = getenv("GMCNN_DATA");
-    return d && *d ? d : "build/data";
-}
-
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
