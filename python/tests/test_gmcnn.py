@@ -7,7 +7,6 @@ and GMCNN_CLI to the built tool."""
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import tempfile
 import threading
@@ -16,29 +15,7 @@ import unittest
 import numpy as np
 
 import gmcnn
-
-
-def write_idx(path, a):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 8, a.ndim))
-        f.write(struct.pack(">" + "I" * a.ndim, *a.shape))
-        f.write(np.ascontiguousarray(a, dtype=np.uint8).tobytes())
-
-
-def shapes(n, seed):
-    """n 8x8 images of three classes that no rotation or reflection mixes: a
-    bar, a diagonal, a square, on noise."""
-    rng = np.random.default_rng(seed)
-    x = (rng.random((n, 8, 8)) * 70).astype(np.uint8)
-    y = np.arange(n) % 3
-    for i in range(n):
-        if y[i] == 0:
-            x[i, 3, 1:7] = 220
-        elif y[i] == 1:
-            x[i, np.arange(1, 7), np.arange(1, 7)] = 220
-        else:
-            x[i, 3:5, 3:5] = 220
-    return x, y.astype(np.uint8)
+from support import shapes, write_idx
 
 
 class Env:

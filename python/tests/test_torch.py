@@ -10,7 +10,6 @@ are printed at the end (verbose runs also print one line per kind)."""
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import unittest
 import numpy as np
 
 import gmcnn
+from support import shapes, write_idx
 
 try:
     import torch
@@ -66,28 +66,6 @@ def grad_errs(params, grads, training=False):
 
 def fmt(e):
     return "   -   " if e is None else f"{e:.1e}"
-
-
-def write_idx(path, a):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 8, a.ndim))
-        f.write(struct.pack(">" + "I" * a.ndim, *a.shape))
-        f.write(np.ascontiguousarray(a, dtype=np.uint8).tobytes())
-
-
-def shapes(n, seed):
-    """n 8x8 images of three classes (a bar, a diagonal, a square) on noise."""
-    rng = np.random.default_rng(seed)
-    x = (rng.random((n, 8, 8)) * 70).astype(np.uint8)
-    y = np.arange(n) % 3
-    for i in range(n):
-        if y[i] == 0:
-            x[i, 3, 1:7] = 220
-        elif y[i] == 1:
-            x[i, np.arange(1, 7), np.arange(1, 7)] = 220
-        else:
-            x[i, 3:5, 3:5] = 220
-    return x, y.astype(np.uint8)
 
 
 def plume_field(sim, t):
