@@ -19,7 +19,7 @@ WERROR     ?= $(if $(CI),ON,OFF)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all setup build data run test test-fast test-sanitize test-fuzz test-slim static test-static \
-	install install-check clean bench
+	install install-python install-check clean bench
 
 all: build
 
@@ -91,6 +91,16 @@ bench:
 
 install: build
 	cmake --install $(BUILD)
+	ldconfig 2>/dev/null || true
+
+# The Python package (python/gmcnn) into Debian's site directory for local
+# packages, where /usr/bin/python3 finds it; it loads the libgmcnn.so that
+# `make install` put on the library path.
+PYTHON_SITE ?= $(shell /usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("purelib", "posix_local"))')
+install-python: install
+	/usr/bin/python3 -m pip install --quiet --no-build-isolation --no-deps --upgrade \
+	  --target $(PYTHON_SITE) ./python
+	rm -rf python/build python/gmcnn.egg-info
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(SLIM_BUILD) $(STATIC_BUILD)
