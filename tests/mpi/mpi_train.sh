@@ -74,15 +74,16 @@ for np in 2 3; do
     fail "mpirun -np $np: metrics.csv has other epochs"
 done
 
-# --resume under mpirun: epoch 1, then epoch 2 from its checkpoint.
+# --resume under mpirun, with another number of ranks than the run that wrote
+# the checkpoint: epoch 1 on 2 ranks, then epoch 2 from its checkpoint on 3.
 mpirun 2 "$gmcnn" train config.yaml --quiet --threads 1 --set output.dir=res \
   --set trainer.max_epochs=1 >res1.txt 2>&1 || fail "mpirun -np 2 (1 epoch) failed: $(cat res1.txt)"
-mpirun 2 "$gmcnn" train config.yaml --quiet --threads 1 --set output.dir=res \
+mpirun 3 "$gmcnn" train config.yaml --quiet --threads 1 --set output.dir=res \
   --resume res/last.safetensors >res2.txt 2>&1 ||
-  fail "mpirun -np 2 --resume failed: $(cat res2.txt)"
-printf 'P=2 resumed: '
+  fail "mpirun -np 3 --resume of a 2-rank checkpoint failed: $(cat res2.txt)"
+printf 'P=2, resumed on P=3: '
 "$python" "$here/compare_params.py" run1/last.safetensors res/last.safetensors 1e-6 ||
-  fail "a run resumed under mpirun differs from the single-process run"
+  fail "a run resumed under mpirun with another P differs from the single-process run"
 
 # A global batch smaller than the ranks: one message, from rank 0.
 if mpirun 3 "$gmcnn" train config.yaml --quiet --threads 1 --set output.dir=small \
@@ -102,5 +103,5 @@ fi
   fail "a non-finite loss on 2 ranks: not one message naming the rank: $(cat nan.txt)"
 if ls nan | grep -q '\.tmp\.'; then fail "a temporary file was left in nan/: $(ls nan)"; fi
 
-echo "mpi train test: P=2 and P=3 agree with one process; resume, small batch and" \
+echo "mpi train test: P=2 and P=3 agree with one process; resume across P, small batch and" \
   "non-finite loss behave"
