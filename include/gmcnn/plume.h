@@ -143,7 +143,8 @@ GM_NODISCARD gm_status gm_plume_run_task(const gm_plume_task *task, int64_t step
                                          int64_t *nframes);
 
 /* Progress callback: called after each successfully finished simulation
- * (from the calling thread, in completion order; done counts them). */
+ * (from the calling thread, in completion order; done counts them out of
+ * total, the simulations of this process). */
 typedef void (*gm_plume_progress_fn)(int64_t done, int64_t total, const gm_plume_task *task,
                                      double seconds, void *user);
 
@@ -162,7 +163,16 @@ typedef void (*gm_plume_progress_fn)(int64_t done, int64_t total, const gm_plume
  * cores), largest grids first; the .npy bytes do not depend on the thread
  * count. steps as for gm_plume_run_task; on failure the error of the lowest
  * failing task index is returned, the remaining tasks are not started and no
- * manifest is written. GM_ERR_IO when dir cannot be created or written. */
+ * manifest is written. GM_ERR_IO when dir cannot be created or written.
+ *
+ * Under an MPI launcher (gmcnn/dist.h; collective: every rank calls it with the
+ * same arguments) the simulations, largest first, are dealt out round-robin
+ * over the ranks, each rank writing its own .npy files on its `threads` threads
+ * (progress then counts the rank's own simulations); rank 0 writes the manifest,
+ * with every simulation's seconds, once all ranks are done. The .npy bytes do not
+ * depend on the number of ranks either. A failure on any rank is every rank's
+ * result (gm_dist_agree: "rank R of P: ...") and no manifest is written; the
+ * ranks meet only once all are done, so the others run their whole share first. */
 GM_NODISCARD gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps,
                                          int threads, gm_plume_progress_fn progress, void *user);
 

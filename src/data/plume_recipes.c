@@ -1,5 +1,6 @@
 /* The three plume dataset recipes of the reference protocol, running one task, and writing
- * a whole recipe with simulations spread over worker threads. */
+ * a whole recipe with simulations spread over worker threads and, under an MPI launcher,
+ * over the ranks (gmcnn/dist.h). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "core/core_internal.h"
 #include "data/data_internal.h"
+#include "gmcnn/dist.h"
 #include "gmcnn/plume.h"
 
 #define SIDE GM_PLUME_SIDE
@@ -237,6 +239,7 @@ typedef struct gen_job {
     gm_plume_recipe recipe;
     const char *dir;
     int64_t steps, total;
+    int64_t count;  /* this rank's tasks: order[0 .. count) */
     int64_t *order; /* hand-out order: the largest simulations first */
     atomic_llong next;
     atomic_bool stop;
@@ -278,7 +281,7 @@ static void *gen_worker(void *arg) {
     for (;;) {
         if (atomic_load(&J->stop)) break;
         const long long k = atomic_fetch_add(&J->next, 1);
-        if (k >= J->total) break;
+        if (k >= J->count) break;
         const int64_t i = J->order[k];
         const double t0 = now_seconds();
         const gm_status st = gen_one(J, i);
@@ -440,7 +443,7 @@ static gm_status run_workers(gen_job *J, int threads, gm_plume_progress_fn progr
             pthread_mutex_unlock(&J->mu);
             gm_plume_task task;
             if (gm_plume_recipe_task(J->recipe, i, &task) == GM_OK)
-                progress(done, J->total, &task, J->res[i].seconds, user);
+                progress(done, J->count, &task, J->res[i].seconds, user);
             pthread_mutex_lock(&J->mu);
         }
         if (J->running > 0 && seen == J->qtail) pthread_cond_wait(&J->cv, &J->mu);
@@ -455,8 +458,8 @@ static gm_status run_workers(gen_job *J, int threads, gm_plume_progress_fn progr
     return GM_OK;
 }
 
-gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps, int threads,
-                            gm_plume_progress_fn progress, void *user) {
+/* The arguments of gm_plume_generate, checked alike on every rank. */
+static gm_status check_args(gm_plume_recipe r, const char *dir, int64_t steps, int threads) {
     GM_RETURN_ERROR_IF(!dir || !*dir, GM_ERR_INVALID_ARG, "gm_plume_generate: no directory");
     GM_RETURN_ERROR_IF((int)r < 0 || (int)r > 2, GM_ERR_INVALID_ARG,
                        "gm_plume_generate: recipe %d is not a recipe", (int)r);
@@ -466,42 +469,72 @@ gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps, i
                        (long long)steps, (long long)first + 1, MAX_STEPS);
     GM_RETURN_ERROR_IF(threads < 0, GM_ERR_INVALID_ARG, "plume generation: threads %d is negative",
                        threads);
-    if (threads == 0) {
+    return GM_OK;
+}
+
+/* This rank's simulations, on its threads: the recipe's tasks sorted largest grid first
+ * (stable), dealt out round-robin over the ranks (one process: all of them). */
+static gm_status run_local(gen_job *J, int threads, gm_plume_progress_fn progress, void *user) {
+    const int64_t total = J->total;
+    J->order = gm_calloc((size_t)total, sizeof(int64_t));
+    J->queue = gm_calloc((size_t)total, sizeof(int64_t));
+    J->res = gm_calloc((size_t)total, sizeof(gen_result));
+    if (!J->order || !J->queue || !J->res) return gm__nomem("plume generation");
+    int64_t size[64];
+    for (int64_t i = 0; i < total; i++) {
+        gm_plume_task t;
+        if (gm_plume_recipe_task(J->recipe, i, &t) != GM_OK) GM_ASSERT(0);
+        size[i] = t.setup.n;
+        int64_t k = i;
+        while (k > 0 && size[J->order[k - 1]] < size[i]) {
+            J->order[k] = J->order[k - 1];
+            k--;
+        }
+        J->order[k] = i;
+    }
+    const int rank = gm_dist_rank(), nranks = gm_dist_size();
+    J->count = 0;
+    for (int64_t k = 0; k < total; k++)
+        if (k % nranks == rank) J->order[J->count++] = J->order[k];
+    if (J->count == 0) return GM_OK; /* more ranks than simulations */
+    if (threads > J->count) threads = (int)J->count;
+    atomic_init(&J->next, 0);
+    atomic_init(&J->stop, false);
+    pthread_mutex_init(&J->mu, NULL);
+    pthread_cond_init(&J->cv, NULL);
+    const gm_status st = run_workers(J, threads, progress, user);
+    pthread_cond_destroy(&J->cv);
+    pthread_mutex_destroy(&J->mu);
+    return st;
+}
+
+gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps, int threads,
+                            gm_plume_progress_fn progress, void *user) {
+    /* Under a launcher every step below is reached by every rank, and each of
+     * them may fail on one rank alone: the ranks agree on the outcome before
+     * the manifest and after it (gm_dist_agree). */
+    gm_status st = check_args(r, dir, steps, threads);
+    if (st == GM_OK && threads == 0) {
         const long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cores > 0 ? (int)(cores < 1024 ? cores : 1024) : 1;
     }
-    const int64_t total = recipe_counts[r];
-    if (threads > total) threads = (int)total;
-    GM_FORWARD_IF_ERROR(make_dirs(dir));
-
-    gen_job J = {.recipe = r, .dir = dir, .steps = steps, .total = total};
-    atomic_init(&J.next, 0);
-    atomic_init(&J.stop, false);
-    J.order = gm_calloc((size_t)total, sizeof(int64_t));
-    J.queue = gm_calloc((size_t)total, sizeof(int64_t));
-    J.res = gm_calloc((size_t)total, sizeof(gen_result));
-    gm_status st = J.order && J.queue && J.res ? GM_OK : gm__nomem("plume generation");
+    gen_job J = {.recipe = r, .dir = dir, .steps = steps};
     if (st == GM_OK) {
-        /* Largest grids first (stable), so that no big simulation starts last. */
-        int64_t size[64];
-        for (int64_t i = 0; i < total; i++) {
-            gm_plume_task t;
-            if (gm_plume_recipe_task(r, i, &t) != GM_OK) GM_ASSERT(0);
-            size[i] = t.setup.n;
-            int64_t k = i;
-            while (k > 0 && size[J.order[k - 1]] < size[i]) {
-                J.order[k] = J.order[k - 1];
-                k--;
-            }
-            J.order[k] = i;
-        }
-        pthread_mutex_init(&J.mu, NULL);
-        pthread_cond_init(&J.cv, NULL);
-        st = run_workers(&J, threads, progress, user);
-        pthread_cond_destroy(&J.cv);
-        pthread_mutex_destroy(&J.mu);
+        J.total = recipe_counts[r];
+        st = make_dirs(dir);
     }
-    if (st == GM_OK) st = write_manifest(&J);
+    if (st == GM_OK) st = run_local(&J, threads, progress, user);
+    st = gm_dist_agree(st);
+    if (st == GM_OK && gm_dist_size() > 1) {
+        /* every simulation's seconds, from the rank that ran it, for rank 0's manifest */
+        double seconds[64] = {0};
+        for (int64_t k = 0; k < J.count; k++) seconds[J.order[k]] = J.res[J.order[k]].seconds;
+        st = gm_dist_allreduce_sum_f64(seconds, J.total);
+        for (int64_t i = 0; i < J.total && st == GM_OK; i++) J.res[i].seconds = seconds[i];
+        if (st == GM_OK) st = gm_dist_agree(gm_dist_rank() == 0 ? write_manifest(&J) : GM_OK);
+    } else if (st == GM_OK) {
+        st = write_manifest(&J);
+    }
     gm_free(J.order);
     gm_free(J.queue);
     gm_free(J.res);

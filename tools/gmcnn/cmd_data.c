@@ -41,7 +41,9 @@ static const char data_usage[] =
     "                      plume-scale (38)\n"
     "  --steps N           simulation steps (default 310; rotation and scale drop\n"
     "                      the first frame)\n"
-    "  --threads N         simulations run at once (default 0 = all cores)\n"
+    "  --threads N         simulations run at once (default 0 = all cores; under\n"
+    "                      mpirun, per rank: the simulations, largest first, are\n"
+    "                      dealt out over the ranks, rank 0 writes the manifest)\n"
     "\n"
     "info: prints the format, element type, shape and value range of an IDX (.gz),\n"
     "      NumPy .npy, Larochelle .amat, CIFAR-10 .bin or NORB .mat file, and the\n"
@@ -133,7 +135,10 @@ typedef struct plume_progress {
 static void print_plume_progress(int64_t done, int64_t total, const gm_plume_task *task,
                                  double seconds, void *user) {
     const plume_progress *p = user;
-    fprintf(stderr, "plume-%s: %lld/%lld %s (%lld cells per side) %.2f s\n", p->recipe,
+    char rank[48] = "";
+    if (gm_dist_size() > 1)
+        snprintf(rank, sizeof rank, "rank %d of %d: ", gm_dist_rank(), gm_dist_size());
+    fprintf(stderr, "plume-%s: %s%lld/%lld %s (%lld cells per side) %.2f s\n", p->recipe, rank,
             (long long)done, (long long)total, task->label, (long long)task->setup.n, seconds);
 }
 
@@ -148,14 +153,30 @@ static int make_plume(const char *recipe_name, const char *out, int64_t steps, i
     gm_plume_recipe r;
     if (gm_plume_recipe_parse(recipe_name, &r) != GM_OK)
         return cli_usage_error(ctx, "%s", gm_error_detail());
+    /* Under mpirun: the simulations spread over the launcher's ranks
+     * (gmcnn/dist.h); rank 0 alone reports and writes the manifest. */
+    gm_status st = gm_dist_init(NULL, NULL);
+    if (st != GM_OK) return cli_status_error(ctx, st);
+    atexit(gm_dist_finalize);
     plume_progress p = {.recipe = gm_plume_recipe_name(r)};
     const double t0 = wall_seconds();
-    gm_status st = gm_plume_generate(r, out, steps, (int)threads, print_plume_progress, &p);
-    if (st != GM_OK) return cli_status_error(ctx, st);
+    st = gm_plume_generate(r, out, steps, (int)threads, print_plume_progress, &p);
+    if (st != GM_OK && gm_dist_size() > 1 && !gm_dist_error_agreed()) {
+        /* one rank's own error (the ranks had not met yet): it ends every rank */
+        const char *detail = gm_error_detail();
+        fprintf(stderr, "gmcnn: %s: rank %d of %d: %s\n", ctx, gm_dist_rank(), gm_dist_size(),
+                detail[0] ? detail : gm_strerror(st));
+        fflush(stderr);
+        gm_dist_abort(CLI_FAIL);
+    }
+    if (st != GM_OK) return gm_dist_rank() == 0 ? cli_status_error(ctx, st) : CLI_FAIL;
+    if (gm_dist_rank() != 0) return CLI_OK;
     const double el = wall_seconds() - t0;
     const int64_t count = gm_plume_recipe_count(r);
-    printf("plume-%s: %lld sims x %lld steps in %s, %.1f s (%.2f s per sim)\n", p.recipe,
-           (long long)count, (long long)steps, out, el, el / (double)count);
+    char ranks[48] = "";
+    if (gm_dist_size() > 1) snprintf(ranks, sizeof ranks, " on %d ranks", gm_dist_size());
+    printf("plume-%s: %lld sims x %lld steps in %s%s, %.1f s (%.2f s per sim)\n", p.recipe,
+           (long long)count, (long long)steps, out, ranks, el, el / (double)count);
     return CLI_OK;
 }
 

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Plume recipes under mpirun (gmcnn/dist.h): `mpirun -np 2` and `-np 3` of
+# `gmcnn data make plume-scale` (38 simulations, three grid sizes: uneven
+# shares) write .npy files byte-identical to the single-process run's, and
+# manifests that agree with its manifest except the per-simulation "seconds";
+# a failure on one rank stops every rank with one message naming the rank.
+# 5 steps; a few seconds.
+# Usage: tests/mpi/mpi_plume.sh GMCNN MPIEXEC PYTHON3
+set -eu
+gmcnn=$(realpath "$1")
+mpiexec=$2
+python=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() {
+  echo "mpi plume test: $*" >&2
+  exit 1
+}
+export OMP_NUM_THREADS=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+mpirun() {
+  np=$1
+  shift
+  "$mpiexec" --oversubscribe --allow-run-as-root --bind-to none -np "$np" "$@"
+}
+cd "$tmp"
+recipe=plume-scale
+"$gmcnn" data make $recipe --out p1 --steps 5 --threads 1 >one.txt 2>&1 ||
+  fail "data make $recipe failed: $(cat one.txt)"
+n=$(ls p1/sim_*.npy | wc -l)
+[ "$n" -eq 38 ] || fail "the single-process run wrote $n simulations, not 38"
+# the manifest without "seconds"
+strip() { grep -v '"seconds":' "$1"; }
+strip p1/manifest.json >m1.txt
+
+for np in 2 3; do
+  mpirun $np "$gmcnn" data make $recipe --out p$np --steps 5 --threads 1 >np$np.txt 2>&1 ||
+    fail "mpirun -np $np data make failed: $(cat np$np.txt)"
+  [ "$(grep -c "^plume-scale: 38 sims x 5 steps in p$np on $np ranks" np$np.txt)" -eq 1 ] ||
+    fail "mpirun -np $np: not one report (rank 0 alone reports): $(cat np$np.txt)"
+  for f in p1/sim_*.npy; do
+    cmp -s "$f" "p$np/${f#p1/}" || fail "mpirun -np $np: ${f#p1/} differs from the single-process file"
+  done
+  [ "$(ls p$np | wc -l)" -eq "$(ls p1 | wc -l)" ] || fail "mpirun -np $np: other files than one process"
+  strip p$np/manifest.json >m$np.txt
+  cmp -s m1.txt m$np.txt || fail "mpirun -np $np: the manifest differs: $(diff m1.txt m$np.txt)"
+  # every simulation's seconds, from the rank that ran it
+  "$python" - p$np/manifest.json <<'PY' || fail "mpirun -np $np: a simulation without its seconds"
+import json, sys
+sims = json.load(open(sys.argv[1]))["sims"]
+sys.exit(0 if len(sims) == 38 and all(s["seconds"] > 0 for s in sims) else 1)
+PY
+  echo "P=$np: $n .npy files identical to P=1, manifest equal but for seconds"
+done
+
+# A failure on one rank stops every rank: one message, from rank 0, naming
+# the failing rank, and no manifest. sim_000.npy, a directory here, cannot be
+# written; its simulation, the smallest grid, is the last of the order, dealt
+# to rank 1 of 2.
+mkdir -p bad/sim_000.npy
+if mpirun 2 "$gmcnn" data make $recipe --out bad --steps 5 --threads 1 >bad.txt 2>&1; then
+  fail "mpirun -np 2 with an unwritable sim_000.npy succeeded"
+fi
+[ "$(grep -c '^gmcnn: data make: rank' bad.txt)" -eq 1 ] &&
+  grep -q '^gmcnn: data make: rank 1 of 2: .*sim_000.npy' bad.txt ||
+  fail "a failure on rank 1: not one message naming it: $(cat bad.txt)"
+[ ! -e bad/manifest.json ] || fail "a failed run wrote a manifest"
+echo "a failure on one rank: $(grep '^gmcnn: data make: rank' bad.txt)"
