@@ -12,7 +12,9 @@
 # Debian's /usr/bin/python3 if it is missing, dump the cases and index tables
 # for the peer, run the kernel suite on both sides, run every model
 # configuration in its own process on both sides (peak memory per process),
-# then merge with bench/report.py.
+# then merge with bench/report.py; last, the data-parallel scaling row
+# (scripts/bench-scaling.sh: 1 rank x 2 threads against 2 ranks x 1 thread
+# under mpirun; skipped with a message when the build has no MPI).
 #
 # The peer runs with glibc malloc kept from returning large blocks to the
 # kernel (GLIBC_TUNABLES below): PyTorch frees and reallocates its big tensors
@@ -105,3 +107,8 @@ echo "bench: $(( $(date +%s) - start ))s"
 echo
 "$py" bench/report.py "$out" --json "$out/report.json" --markdown "$out/report.md" |
   tee "$out/report.txt"
+
+# --- data-parallel scaling -----------------------------------------------------
+echo
+echo "== data-parallel scaling [$(( $(date +%s) - start ))s]"
+scripts/bench-scaling.sh "$build/gmcnn" "$out/scaling" | tee "$out/scaling.txt"

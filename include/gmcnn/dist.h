@@ -43,6 +43,18 @@ bool gm_dist_available(void);
 GM_NODISCARD gm_status gm_dist_allreduce_sum_f64(double *buf, int64_t n);
 GM_NODISCARD gm_status gm_dist_allreduce_sum_i64(int64_t *buf, int64_t n);
 
+/* The time spent in gm_dist_allreduce_sum_f64 by this process: its calls in a
+ * world of more than one, the doubles they summed and their wall seconds, from
+ * entry to return (the wait for the slowest rank included), since the start
+ * or the last gm_dist_stats_reset. Two clock readings per call. */
+typedef struct gm_dist_stats {
+    int64_t calls;
+    int64_t values;
+    double seconds;
+} gm_dist_stats;
+gm_dist_stats gm_dist_stats_get(void);
+void gm_dist_stats_reset(void);
+
 /* Collective agreement on a step's outcome: every rank passes its own
  * status, and every rank gets GM_OK when all passed GM_OK, otherwise the
  * status of the lowest failing rank, with that rank's error detail prefixed

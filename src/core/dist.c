@@ -1,9 +1,11 @@
 /* The communicator of data-parallel training (gmcnn/dist.h): MPI_COMM_WORLD
  * in a build with MPI under a launcher, a world of one otherwise. The only
  * file of the project that calls MPI. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core_internal.h"
 #include "gmcnn/dist.h"
@@ -82,9 +84,25 @@ void gm_dist_abort(int code) {
 int gm_dist_rank(void) { return g_rank; }
 int gm_dist_size(void) { return g_size; }
 
+static gm_dist_stats g_stats;
+
+gm_dist_stats gm_dist_stats_get(void) { return g_stats; }
+void gm_dist_stats_reset(void) { memset(&g_stats, 0, sizeof g_stats); }
+
+#ifdef GM_HAVE_MPI
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+#endif
+
 gm_status gm_dist_allreduce_sum_f64(double *buf, int64_t n) {
     if (g_size == 1 || n == 0) return GM_OK;
 #ifdef GM_HAVE_MPI
+    const double t0 = now_seconds();
+    g_stats.calls++;
+    g_stats.values += n;
     /* in chunks that an int counts */
     for (int64_t off = 0; off < n; off += INT32_MAX / 2) {
         const int64_t k = n - off < INT32_MAX / 2 ? n - off : INT32_MAX / 2;
@@ -92,6 +110,7 @@ gm_status gm_dist_allreduce_sum_f64(double *buf, int64_t n) {
             MPI_SUCCESS)
             return gm_error_set(GM_ERR_IO, "MPI_Allreduce of %lld doubles failed", (long long)n);
     }
+    g_stats.seconds += now_seconds() - t0;
 #else
     (void)buf;
 #endif

@@ -56,8 +56,11 @@ YAML
 "$gmcnn" train config.yaml --quiet --threads 1 >one.txt 2>&1 || fail "train failed: $(cat one.txt)"
 
 for np in 2 3; do
-  mpirun $np "$gmcnn" train config.yaml --quiet --threads 1 --set output.dir=run$np \
-    >np$np.txt 2>&1 || fail "mpirun -np $np train failed: $(cat np$np.txt)"
+  GMCNN_DIST_STATS=1 mpirun $np "$gmcnn" train config.yaml --quiet --threads 1 \
+    --set output.dir=run$np >np$np.txt 2>&1 || fail "mpirun -np $np train failed: $(cat np$np.txt)"
+  # GMCNN_DIST_STATS: every rank's allreduce time, one line each
+  [ "$(grep -c "^gmcnn: train: rank [0-9] of $np: allreduce [1-9][0-9]* calls" np$np.txt)" -eq $np ] ||
+    fail "mpirun -np $np: not one allreduce line per rank: $(cat np$np.txt)"
   [ "$(grep -c '^outputs in' np$np.txt)" -eq 1 ] ||
     fail "mpirun -np $np: not one report (rank 0 alone reports): $(cat np$np.txt)"
   for f in config.yaml last.safetensors best.safetensors metrics.jsonl metrics.csv results.json; do

@@ -265,6 +265,19 @@ static int dist_fail(gm_status st) {
     return CLI_FAIL;
 }
 
+/* GMCNN_DIST_STATS=1 in a data-parallel run: each rank's time in the gradient
+ * (and validation) allreduces, on stderr (scripts/bench.sh reads it). */
+static void print_dist_stats(void) {
+    const char *v = getenv("GMCNN_DIST_STATS");
+    if (gm_dist_size() == 1 || !v || !*v || !strcmp(v, "0")) return;
+    const gm_dist_stats s = gm_dist_stats_get();
+    fprintf(stderr,
+            "gmcnn: train: rank %d of %d: allreduce %lld calls, %lld doubles, %.3f s "
+            "(%.3f ms per call)\n",
+            gm_dist_rank(), gm_dist_size(), (long long)s.calls, (long long)s.values, s.seconds,
+            s.calls ? 1e3 * s.seconds / (double)s.calls : 0.0);
+}
+
 static int run_config(const train_opts *o, gm_config *cfg) {
     const gm_fit_options *fit = gm_config_fit(cfg);
     /* in a data-parallel run, rank 0 alone reports */
@@ -294,6 +307,7 @@ static int run_config(const train_opts *o, gm_config *cfg) {
     const gm_status st = gm_run_train(cfg, &ro, &r);
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
+    print_dist_stats();
     if (st != GM_OK && gm_dist_size() > 1) return dist_fail(st);
     if (st == GM_ERR_INTERRUPTED) {
         char last[4200];
