@@ -151,6 +151,10 @@ typedef struct gm_model_desc {
      * highest (checkerboard) frequency. */
     bool center;
     gm_ldr_structure structure; /* LDR: the hidden matrix */
+    /* Optional: the group `group` names, already built (a config parses its
+     * spec once and passes it on). gm_model_new retains it instead of
+     * parsing `group` again; NULL: `group` is parsed. */
+    const gm_group *group_parsed;
 } gm_model_desc;
 
 typedef struct gm_model gm_model;

@@ -141,6 +141,7 @@ gm_status gm_model_new_checked(const gm_model_desc *desc, uint64_t seed, gm_para
     if (!m) return gm__nomem("model");
     m->desc = *desc;
     m->desc.group = NULL;
+    m->desc.group_parsed = NULL;
     gm_status st = gm__nn_params_init(&m->params);
     m->params.check = check;
     m->params.check_user = user;
@@ -148,7 +149,9 @@ gm_status gm_model_new_checked(const gm_model_desc *desc, uint64_t seed, gm_para
         m->group_spec = gm_strdup(desc->group);
         if (!m->group_spec) st = gm__nomem("model group spec");
         m->desc.group = m->group_spec;
-        if (st == GM_OK) {
+        if (st == GM_OK && desc->group_parsed) {
+            m->group = gm_group_retain(desc->group_parsed);
+        } else if (st == GM_OK) {
             st = gm_group_from_spec(desc->group, &m->group);
             if (st != GM_OK) st = gm__nn_error_wrap(st, "model: group");
         }

@@ -246,6 +246,7 @@ gm_status gm__cfg_set_str(char **slot, const char *s) {
 
 void gm__cfg_sync(gm_config *cfg) {
     cfg->model.group = cfg->str[GM__S_RESOLVED];
+    cfg->model.group_parsed = cfg->group;
     gm_data_config *d = &cfg->data;
     d->train_images = cfg->str[GM__S_IMAGES];
     d->train_labels = cfg->str[GM__S_LABELS];
@@ -261,6 +262,7 @@ void gm__cfg_sync(gm_config *cfg) {
 
 void gm_config_free(gm_config *cfg) {
     if (!cfg) return;
+    gm_group_free(cfg->group);
     for (int i = 0; i < GM__S_COUNT; i++) gm_free(cfg->str[i]);
     for (int64_t i = 0; i < cfg->nfiles; i++) gm_free(cfg->files[i]);
     gm_free(cfg);
@@ -271,6 +273,7 @@ static gm_status gm__cfg_clone(const gm_config *src, gm_config **out) {
     gm_config *c = gm_malloc(sizeof *c);
     if (!c) return gm__nomem("config");
     *c = *src;
+    c->group = src->group ? gm_group_retain(src->group) : NULL;
     for (int i = 0; i < GM__S_COUNT; i++) c->str[i] = NULL;
     for (int64_t i = 0; i < GM_CONFIG_MAX_FILES; i++) c->files[i] = NULL;
     c->nfiles = 0;

@@ -109,6 +109,8 @@ struct gm_config {
     char *str[GM__S_COUNT];
     int64_t nfiles;
     char *files[GM_CONFIG_MAX_FILES];
+    gm_group *group;   /* the model's group, parsed once by validation (NULL: none,
+                        * or a table: spec, read when the model is built) */
     int ref_group;     /* 0 none, 'C' cyclic, 'D' dihedral */
     int64_t ref_order; /* 0 = not given */
     int line[F_COUNT]; /* 1-based line a field was set on; 0 = default or override */

@@ -212,6 +212,9 @@ gm_status gm__cfg_validate(gm__cfg_ctx *c) {
     const bool sized = !gm__cfg_gm_kind(m->kind) && m->image_h > 0;
     cfg->data.image_h = sized ? m->image_h : 0;
     cfg->data.image_w = sized ? m->image_w : 0;
+    /* The spec is parsed here once; the model is built from this group. */
+    gm_group_free(cfg->group);
+    cfg->group = NULL;
     if (spec && strncmp(spec, "table:", 6) != 0) {
         gm_group *g = NULL;
         const gm_status st = gm_group_from_spec(spec, &g);
@@ -223,7 +226,7 @@ gm_status gm__cfg_validate(gm__cfg_ctx *c) {
         if (st == GM_OK && !sized && m->kind == GM_MODEL_GMCNN_DEEP &&
             gm_group_wallpaper_points(g) > 0)
             cfg->data.image_h = cfg->data.image_w = gm_group_param(g);
-        gm_group_free(g);
+        cfg->group = g;
         if (st == GM_ERR_NOMEM) return st;
         if (st != GM_OK) {
             char detail[256];
