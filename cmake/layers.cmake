@@ -86,9 +86,10 @@ function(gm_layers_stage)
     endif()
   endforeach()
 
-  # The staged trees. Only the links are removed and made again (never
-  # recursively: the directory links lead into the source tree); links keep
-  # the modification times of their targets, so nothing is rebuilt for it.
+  # The staged trees. Only the links and the stand-ins are removed and made
+  # again (never recursively: the directory links lead into the source tree);
+  # links keep the modification times of their targets, so nothing is
+  # rebuilt for it.
   set(below)
   foreach(layer IN LISTS GM_LAYERS)
     list(APPEND below ${layer})
@@ -96,15 +97,35 @@ function(gm_layers_stage)
     file(MAKE_DIRECTORY ${dir}/gmcnn)
     file(GLOB old LIST_DIRECTORIES true ${dir}/* ${dir}/gmcnn/*)
     foreach(path IN LISTS old)
-      if(IS_SYMLINK ${path})
+      if(IS_SYMLINK ${path} OR path MATCHES "/gmcnn/[^/]*[.]h$")
         file(REMOVE ${path})
       endif()
     endforeach()
+    set(seen)
     foreach(lower IN LISTS below)
       file(CREATE_LINK ${src}/${lower} ${dir}/${lower} SYMBOLIC)
       foreach(name IN LISTS GM_LAYER_HEADERS_${lower})
+        list(APPEND seen ${name})
         if(EXISTS ${inc}/${name}.h)
           file(CREATE_LINK ${inc}/${name}.h ${dir}/gmcnn/${name}.h SYMBOLIC)
+        endif()
+      endforeach()
+    endforeach()
+    # The headers of the layers above get a stand-in that stops the
+    # compilation: the staged tree comes before the compiler's own search
+    # path, so an installed copy of gmcnn (/usr/local/include/gmcnn) cannot
+    # make an upward include compile.
+    foreach(place IN LISTS GM_LAYERS ITEMS above)
+      if(place STREQUAL "above")
+        set(names ${GM_HEADERS_ABOVE_LAYERS})
+      else()
+        set(names ${GM_LAYER_HEADERS_${place}})
+      endif()
+      foreach(name IN LISTS names)
+        if(NOT name IN_LIST seen)
+          file(WRITE ${dir}/gmcnn/${name}.h
+               "#error \"gmcnn/${name}.h: No such file or directory in the ${layer} layer: it "
+               "belongs to a layer above (cmake/layers.cmake)\"\n")
         endif()
       endforeach()
     endforeach()
