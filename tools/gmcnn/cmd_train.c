@@ -302,8 +302,12 @@ static int run_config(const train_opts *o, gm_config *cfg) {
     };
     gm_run_result r;
     stop_requested = 0;
+    /* A signal the tool was started with ignored (a background job's
+     * SIGINT) stays ignored. */
     void (*old_int)(int) = signal(SIGINT, request_stop);
     void (*old_term)(int) = signal(SIGTERM, request_stop);
+    if (old_int == SIG_IGN) signal(SIGINT, SIG_IGN);
+    if (old_term == SIG_IGN) signal(SIGTERM, SIG_IGN);
     const gm_status st = gm_run_train(cfg, &ro, &r);
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
