@@ -2,7 +2,14 @@
  * validation, the best-validation copy, checkpoints and resume. What a batch
  * and a validation pass are belongs to a task (train_internal.h):
  * classification with cross-entropy here, autoregressive forecasting in
- * forecast.c. */
+ * forecast.c.
+ *
+ * Longer than the house's 800 lines on purpose: the trainer's state (struct
+ * gm_trainer) is private to this file, and the checkpoint writer and reader,
+ * the loop and its data-parallel reduction all work on it; splitting them
+ * would publish that struct in a header for their sake alone. The places to
+ * cut, if it grows: checkpoints (the "checkpoints" section) and the
+ * classification task (the last section). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
