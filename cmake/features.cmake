@@ -3,15 +3,15 @@
 #
 # Four parts of the library need a dependency that an embedder may not want:
 #
-#   part    option            dependency   sources (under src/)         stub
+#   part    option            dependency   sources (under src/)         stand-in
 #   plot    GM_WITH_PLOT      cairo        io/plot*.c                   io/plot_none.c
 #   config  GM_WITH_YAML      libyaml      run/config*.c, run/data_load.c,
 #                                          run/run_train.c              run/config_none.c
 #   fft     GM_WITH_FFTW      fftw3f       ops/op_gmconv_fft.c          ops/op_gmconv_fft_none.c
 #   rank    GM_WITH_LAPACKE   lapacke      gmat/rank.c                  gmat/rank_none.c
 #
-# Without a part its sources are left out of the layers and its stub file is
-# compiled instead (a stub is compiled only then): every function of the
+# Without a part its sources are left out of the layers and its stand-in file is
+# compiled instead (a stand-in is compiled only then): every function of the
 # public headers still exists, and those of a missing part return
 # GM_ERR_UNSUPPORTED with a detail naming the build option, so that the
 # headers stay one API. Without fft, GMConv always takes the gather path (the
@@ -44,11 +44,11 @@ set(GM_FEATURES_ALL ON)
 set(GM_FEATURE_LIBS "")
 set(GM_FEATURE_PC_REQUIRES "")
 set(GM_FEATURES_OFF_SOURCES "") # regexes of the sources left out
-set(GM_FEATURE_STUBS_ON "")     # stubs compiled
-set(GM_FEATURE_STUBS_OFF "")    # stubs left out
+set(GM_FEATURE_STANDINS_ON "")     # stand-ins compiled
+set(GM_FEATURE_STANDINS_OFF "")    # stand-ins left out
 
-# gm_feature(<part> <option> <pkg-config module> <prefix> <sources regex> <stub>)
-macro(gm_feature part opt module prefix sources stub)
+# gm_feature(<part> <option> <pkg-config module> <prefix> <sources regex> <stand-in>)
+macro(gm_feature part opt module prefix sources standin)
   if(GM_SLIM)
     set(${opt} OFF) # a normal variable, over the cache entry
   endif()
@@ -57,12 +57,12 @@ macro(gm_feature part opt module prefix sources stub)
     list(APPEND GM_FEATURES ${part})
     list(APPEND GM_FEATURE_LIBS PkgConfig::${prefix})
     string(APPEND GM_FEATURE_PC_REQUIRES " ${module}")
-    list(APPEND GM_FEATURE_STUBS_OFF ${stub})
+    list(APPEND GM_FEATURE_STANDINS_OFF ${standin})
   else()
     set(GM_FEATURES_ALL OFF)
     list(APPEND GM_FEATURES_OFF ${part})
     list(APPEND GM_FEATURES_OFF_SOURCES "${sources}")
-    list(APPEND GM_FEATURE_STUBS_ON ${stub})
+    list(APPEND GM_FEATURE_STANDINS_ON ${standin})
   endif()
 endmacro()
 
@@ -75,19 +75,19 @@ list(JOIN GM_FEATURES " " GM_FEATURES)
 if(GM_FEATURES_ALL)
   message(STATUS "gmcnn parts: ${GM_FEATURES}")
 else()
-  message(STATUS "gmcnn parts: '${GM_FEATURES}' (left out, as stubs: ${GM_FEATURE_STUBS_ON})")
+  message(STATUS "gmcnn parts: '${GM_FEATURES}' (left out, as stand-ins: ${GM_FEATURE_STANDINS_ON})")
 endif()
 
 # gm_features_filter(<sources-var>): removes from the list of absolute paths
-# the sources of the parts left out and the stubs of the parts built.
+# the sources of the parts left out and the stand-ins of the parts built.
 function(gm_features_filter var)
   set(kept)
   foreach(path IN LISTS ${var})
     file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR}/src ${path})
     set(keep ON)
-    if(rel IN_LIST GM_FEATURE_STUBS_OFF)
+    if(rel IN_LIST GM_FEATURE_STANDINS_OFF)
       set(keep OFF)
-    elseif(NOT rel IN_LIST GM_FEATURE_STUBS_ON)
+    elseif(NOT rel IN_LIST GM_FEATURE_STANDINS_ON)
       foreach(rx IN LISTS GM_FEATURES_OFF_SOURCES)
         if(rel MATCHES "${rx}")
           set(keep OFF)

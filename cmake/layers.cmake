@@ -154,7 +154,7 @@ function(gm_add_layers prefix objects_var)
     target_link_libraries(${flags} INTERFACE ${arg_LINK})
 
     file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${layer}/*.c)
-    # the optional parts left out, or their stubs (cmake/features.cmake)
+    # the optional parts left out, or their stand-ins (cmake/features.cmake)
     gm_features_filter(sources)
     if(NOT sources)
       continue()

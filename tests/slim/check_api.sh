@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every function and object the public headers declare is defined by the
 # shared library, whatever parts the build left out (cmake/features.cmake):
-# the headers are one API, and a part left out is a stub, not a gap.
+# the headers are one API, and a part left out is a stand-in returning GM_ERR_UNSUPPORTED, not a gap.
 # Usage: check_api.sh LIBGMCNN.SO INCLUDE-DIR
 set -eu
 lib=$1
