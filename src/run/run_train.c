@@ -138,11 +138,11 @@ static void describe_model(const gm_run_options *o, const gm_model *m, const cha
          g ? gm_group_name(g) : "none", (long long)gm_model_num_params(m), extra);
 }
 
-/* The fit options of the config with the run's files and hooks. */
 /* In a data-parallel run (gmcnn/dist.h) rank 0 alone writes files: the
  * other ranks train without any (and read the checkpoint to resume). */
 static bool writer(void) { return gm_dist_rank() == 0; }
 
+/* The fit options of the config with the run's files and hooks. */
 static gm_fit_options fit_options(const gm_config *cfg, const run_paths *p,
                                   const gm_run_options *o) {
     gm_fit_options fo = *gm_config_fit(cfg);
