@@ -57,7 +57,8 @@ gm_status gm_dist_init(int *argc, char ***argv) {
     if (n && !strcmp(n, "1")) return GM_OK;
     return gm_error_set(GM_ERR_UNSUPPORTED,
                         "started by an MPI launcher, but this gmcnn is built without MPI "
-                        "(every process would train alone); rebuild with -DGM_MPI=ON");
+                        "(every process would run alone and write the same files); "
+                        "rebuild with -DGM_MPI=ON");
 #endif
 }
 
