@@ -55,6 +55,18 @@ typedef struct gm_dist_stats {
 gm_dist_stats gm_dist_stats_get(void);
 void gm_dist_stats_reset(void);
 
+/* A notice that a rank has failed, for work that the ranks do apart and that
+ * should stop on every rank once one fails (e.g. the simulations of a plume
+ * recipe): gm_dist_notice_open (collective), then gm_dist_notice_raise when
+ * this rank fails (it tells every other rank) and gm_dist_notice_seen to poll
+ * whether another rank has, then gm_dist_notice_close (collective; before the
+ * ranks agree on the outcome). One thread calls them. In a world of one they
+ * do nothing (seen: false). */
+GM_NODISCARD gm_status gm_dist_notice_open(void);
+void gm_dist_notice_raise(void);
+bool gm_dist_notice_seen(void);
+void gm_dist_notice_close(void);
+
 /* Collective agreement on a step's outcome: every rank passes its own
  * status, and every rank gets GM_OK when all passed GM_OK, otherwise the
  * status of the lowest failing rank, with that rank's error detail prefixed

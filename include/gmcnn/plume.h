@@ -172,7 +172,8 @@ typedef void (*gm_plume_progress_fn)(int64_t done, int64_t total, const gm_plume
  * with every simulation's seconds, once all ranks are done. The .npy bytes do not
  * depend on the number of ranks either. A failure on any rank is every rank's
  * result (gm_dist_agree: "rank R of P: ...") and no manifest is written; the
- * ranks meet only once all are done, so the others run their whole share first. */
+ * failing rank tells the others at once (gm_dist_notice_raise), and they start
+ * no further simulation (those running finish first). */
 GM_NODISCARD gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps,
                                          int threads, gm_plume_progress_fn progress, void *user);
 

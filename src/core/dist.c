@@ -132,6 +132,82 @@ gm_status gm_dist_allreduce_sum_i64(int64_t *buf, int64_t n) {
     return GM_OK;
 }
 
+#ifdef GM_HAVE_MPI
+/* The notice: its own communicator, one receive posted for the first notice,
+ * a send to every other rank on raising. */
+static MPI_Comm g_notice_comm = MPI_COMM_NULL;
+static MPI_Request g_notice_recv = MPI_REQUEST_NULL, *g_notice_sends;
+static int g_notice_in, g_notice_one = 1;
+static bool g_notice_raised, g_notice_got;
+#endif
+
+gm_status gm_dist_notice_open(void) {
+    if (g_size == 1) return GM_OK;
+#ifdef GM_HAVE_MPI
+    GM_RETURN_ERROR_IF(g_notice_comm != MPI_COMM_NULL, GM_ERR_BUSY,
+                       "gm_dist_notice_open: a notice is open");
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &g_notice_comm) != MPI_SUCCESS ||
+        MPI_Irecv(&g_notice_in, 1, MPI_INT, MPI_ANY_SOURCE, 0, g_notice_comm, &g_notice_recv) !=
+            MPI_SUCCESS)
+        return gm_error_set(GM_ERR_IO, "MPI: cannot open the failure notice");
+    /* Best effort: without it this rank raises nothing, and the others learn
+     * of its failure when the ranks agree. */
+    g_notice_sends = calloc((size_t)g_size, sizeof *g_notice_sends);
+    for (int r = 0; g_notice_sends && r < g_size; r++) g_notice_sends[r] = MPI_REQUEST_NULL;
+    g_notice_raised = g_notice_got = false;
+#endif
+    return GM_OK;
+}
+
+void gm_dist_notice_raise(void) {
+#ifdef GM_HAVE_MPI
+    if (g_notice_comm == MPI_COMM_NULL || g_notice_raised || !g_notice_sends) return;
+    g_notice_raised = true;
+    for (int r = 0; r < g_size; r++)
+        if (r != g_rank)
+            MPI_Isend(&g_notice_one, 1, MPI_INT, r, 0, g_notice_comm, &g_notice_sends[r]);
+#endif
+}
+
+bool gm_dist_notice_seen(void) {
+#ifdef GM_HAVE_MPI
+    if (g_notice_comm == MPI_COMM_NULL) return false;
+    if (!g_notice_got) {
+        int flag = 0;
+        MPI_Test(&g_notice_recv, &flag, MPI_STATUS_IGNORE);
+        g_notice_got = flag != 0;
+    }
+    return g_notice_got;
+#else
+    return false;
+#endif
+}
+
+void gm_dist_notice_close(void) {
+#ifdef GM_HAVE_MPI
+    if (g_notice_comm == MPI_COMM_NULL) return;
+    /* Every notice sent is received: the raisers other than this rank. */
+    int raised = g_notice_raised ? 1 : 0, raisers = 0;
+    MPI_Allreduce(&raised, &raisers, 1, MPI_INT, MPI_SUM, g_notice_comm);
+    int expect = raisers - raised;
+    if (expect > 0) {
+        MPI_Wait(&g_notice_recv, MPI_STATUS_IGNORE);
+        for (int k = 1; k < expect; k++) {
+            int in = 0;
+            MPI_Recv(&in, 1, MPI_INT, MPI_ANY_SOURCE, 0, g_notice_comm, MPI_STATUS_IGNORE);
+        }
+    } else {
+        MPI_Cancel(&g_notice_recv);
+        MPI_Wait(&g_notice_recv, MPI_STATUS_IGNORE);
+    }
+    if (g_notice_sends) MPI_Waitall(g_size, g_notice_sends, MPI_STATUSES_IGNORE);
+    free(g_notice_sends);
+    g_notice_sends = NULL;
+    MPI_Comm_free(&g_notice_comm);
+    g_notice_raised = g_notice_got = false;
+#endif
+}
+
 gm_status gm_dist_agree(gm_status st) {
     if (g_size == 1) return st;
 #ifdef GM_HAVE_MPI

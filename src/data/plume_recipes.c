@@ -446,7 +446,25 @@ static gm_status run_workers(gen_job *J, int threads, gm_plume_progress_fn progr
                 progress(done, J->count, &task, J->res[i].seconds, user);
             pthread_mutex_lock(&J->mu);
         }
-        if (J->running > 0 && seen == J->qtail) pthread_cond_wait(&J->cv, &J->mu);
+        if (J->running > 0 && seen == J->qtail) {
+            if (gm_dist_size() == 1) {
+                pthread_cond_wait(&J->cv, &J->mu);
+                continue;
+            }
+            /* Under a launcher: tell the other ranks of a failure here, and
+             * stop starting simulations on a failure there (gmcnn/dist.h). */
+            for (int64_t k = 0; k < J->qtail; k++)
+                if (J->res[J->queue[k]].status != GM_OK) gm_dist_notice_raise();
+            if (gm_dist_notice_seen()) atomic_store(&J->stop, true);
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 100 * 1000 * 1000;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&J->cv, &J->mu, &until);
+        }
     }
     pthread_mutex_unlock(&J->mu);
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
@@ -523,7 +541,13 @@ gm_status gm_plume_generate(gm_plume_recipe r, const char *dir, int64_t steps, i
         J.total = recipe_counts[r];
         st = make_dirs(dir);
     }
+    /* a failure on one rank stops the others' next simulations */
+    const gm_status nst = gm_dist_notice_open(); /* collective: every rank, whatever st */
+    if (st == GM_OK) st = nst;
+    if (st != GM_OK) gm_dist_notice_raise();
     if (st == GM_OK) st = run_local(&J, threads, progress, user);
+    if (st != GM_OK) gm_dist_notice_raise();
+    gm_dist_notice_close();
     st = gm_dist_agree(st);
     if (st == GM_OK && gm_dist_size() > 1) {
         /* every simulation's seconds, from the rank that ran it, for rank 0's manifest */

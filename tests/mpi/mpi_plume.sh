@@ -3,8 +3,9 @@
 # `gmcnn data make plume-scale` (38 simulations, three grid sizes: uneven
 # shares) write .npy files byte-identical to the single-process run's, and
 # manifests that agree with its manifest except the per-simulation "seconds";
-# a failure on one rank stops every rank with one message naming the rank.
-# 5 steps; a few seconds.
+# a failure on one rank stops every rank with one message naming the rank,
+# and the other ranks start no further simulation once they hear of it.
+# 5 and 40 steps; a few seconds.
 # Usage: tests/mpi/mpi_plume.sh GMCNN MPIEXEC PYTHON3
 set -eu
 gmcnn=$(realpath "$1")
@@ -66,3 +67,19 @@ fi
   fail "a failure on rank 1: not one message naming it: $(cat bad.txt)"
 [ ! -e bad/manifest.json ] || fail "a failed run wrote a manifest"
 echo "a failure on one rank: $(grep '^gmcnn: data make: rank' bad.txt)"
+
+# The other ranks stop early: sim_036.npy, the first simulation dealt to rank
+# 1 of 2 (the second largest grid), cannot be written; rank 0, with 19
+# simulations of its own, starts no more once it hears of that (at most the
+# one or two it is running then; 40 steps each).
+mkdir -p early/sim_036.npy
+if mpirun 2 "$gmcnn" data make $recipe --out early --steps 40 --threads 1 >early.txt 2>&1; then
+  fail "mpirun -np 2 with an unwritable sim_036.npy succeeded"
+fi
+grep -q '^gmcnn: data make: rank 1 of 2: .*sim_036.npy' early.txt ||
+  fail "a failure on rank 1: no message naming it: $(cat early.txt)"
+written=$(ls early | grep -c '^sim_.*npy$' || true)
+[ "$written" -le 10 ] ||
+  fail "rank 0 went on after rank 1 had failed: $((written - 1)) simulations written"
+echo "rank 0 stopped after $((written - 1)) of its 19 simulations"
+
