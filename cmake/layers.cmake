@@ -115,19 +115,12 @@ function(gm_layers_stage)
     # compilation: the staged tree comes before the compiler's own search
     # path, so an installed copy of gmcnn (/usr/local/include/gmcnn) cannot
     # make an upward include compile.
-    foreach(place IN LISTS GM_LAYERS ITEMS above)
-      if(place STREQUAL "above")
-        set(names ${GM_HEADERS_ABOVE_LAYERS})
-      else()
-        set(names ${GM_LAYER_HEADERS_${place}})
+    foreach(name IN LISTS mapped)
+      if(NOT name IN_LIST seen)
+        file(WRITE ${dir}/gmcnn/${name}.h
+             "#error \"gmcnn/${name}.h: No such file or directory in the ${layer} layer: it "
+             "belongs to a layer above (cmake/layers.cmake)\"\n")
       endif()
-      foreach(name IN LISTS names)
-        if(NOT name IN_LIST seen)
-          file(WRITE ${dir}/gmcnn/${name}.h
-               "#error \"gmcnn/${name}.h: No such file or directory in the ${layer} layer: it "
-               "belongs to a layer above (cmake/layers.cmake)\"\n")
-        endif()
-      endforeach()
     endforeach()
   endforeach()
 endfunction()

@@ -8,23 +8,9 @@
 # 5 and 40 steps; a few seconds.
 # Usage: tests/mpi/mpi_plume.sh GMCNN MPIEXEC PYTHON3
 set -eu
-gmcnn=$(realpath "$1")
-mpiexec=$2
-python=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-  echo "mpi plume test: $*" >&2
-  exit 1
-}
-export OMP_NUM_THREADS=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-mpirun() {
-  np=$1
-  shift
-  "$mpiexec" --oversubscribe --allow-run-as-root --bind-to none -np "$np" "$@"
-}
-cd "$tmp"
+here=$(cd "$(dirname "$0")" && pwd)
+name="mpi plume test"
+. "$here/common.sh"
 recipe=plume-scale
 "$gmcnn" data make $recipe --out p1 --steps 5 --threads 1 >one.txt 2>&1 ||
   fail "data make $recipe failed: $(cat one.txt)"

@@ -8,26 +8,9 @@
 # or dropout, 2 epochs; a few seconds.
 # Usage: tests/mpi/mpi_train.sh GMCNN MPIEXEC PYTHON3
 set -eu
-gmcnn=$(realpath "$1")
-mpiexec=$2
-python=$3
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-  echo "mpi train test: $*" >&2
-  exit 1
-}
-# Two cores: one OpenMP thread per rank. OpenMPI's own allocations are not
-# the library's: leak checks stay off under mpirun (sanitizer builds).
-export OMP_NUM_THREADS=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-mpirun() {
-  np=$1
-  shift
-  "$mpiexec" --oversubscribe --allow-run-as-root --bind-to none -np "$np" "$@"
-}
-cd "$tmp"
+name="mpi train test"
+. "$here/common.sh"
 "$gmcnn" data make rectangles --out data --seed 1 --train 200 --test 50 >/dev/null ||
   fail "data make rectangles failed"
 cat >config.yaml <<YAML
