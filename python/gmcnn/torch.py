@@ -606,6 +606,11 @@ class GmcnnModule(nn.Module):
         self.norm_mean = self.norm_std = None
         self.image_hw = None
 
+    def _baseline_init(self, desc, owned):
+        """The image a model without a group layer reads (gm__nn_image_size)."""
+        self.image_hw = _baseline_image(desc, owned)
+        self.input_size = self.image_hw[0] * self.image_hw[1]
+
     # inputs and outputs
 
     def standardize(self, x):
@@ -769,8 +774,7 @@ class CNNBaseline(GmcnnModule):
 
     def __init__(self, desc, desc_json, owned):
         super().__init__(desc, desc_json)
-        self.image_hw = _baseline_image(desc, owned)
-        self.input_size = self.image_hw[0] * self.image_hw[1]
+        self._baseline_init(desc, owned)
         self.regressor = bool(desc.get("regressor", False))
         self.classifier = not self.regressor
         self.batch_norm = desc.get("norm", "default") == "batch"
@@ -824,8 +828,7 @@ class MLPBaseline(GmcnnModule):
 
     def __init__(self, desc, desc_json, owned):
         super().__init__(desc, desc_json)
-        self.image_hw = _baseline_image(desc, owned)
-        self.input_size = self.image_hw[0] * self.image_hw[1]
+        self._baseline_init(desc, owned)
         self.regressor = bool(desc.get("regressor", False))
         self.classifier = not self.regressor
         hidden = int(desc.get("hidden", 0)) or MLP_WIDTH
@@ -896,8 +899,7 @@ class LDRBaseline(GmcnnModule):
 
     def __init__(self, desc, desc_json, owned):
         super().__init__(desc, desc_json)
-        self.image_hw = _baseline_image(desc, owned)
-        self.input_size = self.image_hw[0] * self.image_hw[1]
+        self._baseline_init(desc, owned)
         self.classifier = True
         self.structure = desc.get("structure", "toeplitz")
         n = self.in_channels * self.input_size

@@ -1,5 +1,6 @@
 """Data the Python tests share: small IDX files of shapes no rotation or
 reflection mixes."""
+import os
 import struct
 
 import numpy as np
@@ -27,3 +28,12 @@ def shapes(n, seed):
         else:
             x[i, 3:5, 3:5] = 220
     return x, y.astype(np.uint8)
+
+
+def write_shapes_set(directory, ntrain, ntest):
+    """train-images.idx, train-labels.idx, test-images.idx and
+    test-labels.idx of shapes (seeds 1 and 2) in directory."""
+    for name, n, seed in (("train", ntrain, 1), ("test", ntest, 2)):
+        x, y = shapes(n, seed)
+        write_idx(os.path.join(directory, f"{name}-images.idx"), x)
+        write_idx(os.path.join(directory, f"{name}-labels.idx"), y)

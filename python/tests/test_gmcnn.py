@@ -15,7 +15,7 @@ import unittest
 import numpy as np
 
 import gmcnn
-from support import shapes, write_idx
+from support import shapes, write_idx, write_shapes_set
 
 
 class Env:
@@ -25,10 +25,7 @@ class Env:
     def setup(cls):
         if cls.dir is None:
             cls.dir = tempfile.mkdtemp(prefix="gmcnn-py-")
-            for name, n, seed in (("train", 150, 1), ("test", 60, 2)):
-                x, y = shapes(n, seed)
-                write_idx(os.path.join(cls.dir, f"{name}-images.idx"), x)
-                write_idx(os.path.join(cls.dir, f"{name}-labels.idx"), y)
+            write_shapes_set(cls.dir, 150, 60)
         return cls.dir
 
 

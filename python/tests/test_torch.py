@@ -18,7 +18,7 @@ import unittest
 import numpy as np
 
 import gmcnn
-from support import shapes, write_idx
+from support import shapes, write_shapes_set
 
 try:
     import torch
@@ -83,10 +83,7 @@ class Env:
     def setup(cls):
         if cls.dir is None:
             cls.dir = tempfile.mkdtemp(prefix="gmcnn-torch-")
-            for name, n, seed in (("train", 90, 1), ("test", 30, 2)):
-                x, y = shapes(n, seed)
-                write_idx(os.path.join(cls.dir, f"{name}-images.idx"), x)
-                write_idx(os.path.join(cls.dir, f"{name}-labels.idx"), y)
+            write_shapes_set(cls.dir, 90, 30)
             plume = os.path.join(cls.dir, "plume")
             os.mkdir(plume)
             sims = []
