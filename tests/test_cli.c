@@ -42,7 +42,8 @@ Test(cli, short_version_and_help_word) {
 
 Test(cli, help_for_every_command) {
     const char *cmds[] = {"--help", "group --help", "group info --help", "gm --help",
-                          "gm rank --help", "gm demo --help", "equivariance --help"};
+                          "gm rank --help", "gm demo --help", "equivariance --help",
+                          "config --help", "config keys --help", "config show --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *out = ts_cli(cmds[i], 0);
         ts_expect_contains(out, "usage: gmcnn");
@@ -381,4 +382,43 @@ Test(cli, readme_names_files_that_exist_or_are_made) {
             check_prose(line, lineno);
     }
     gm_free(text);
+}
+
+/* gmcnn config: the reference lists every section and key kind; show prints
+ * the resolved config; misuse is a usage error. */
+Test(cli, config_keys_and_show) {
+    char *out = ts_cli("config keys", 0);
+    ts_expect_contains(out, "\nmodel: the network\n");
+    ts_expect_contains(out, "  optimizer.betas\n      takes:      [a, b], each a number in [0.0, "
+                            "1.0)\n      default:    [0.9, 0.999]\n      applies to: "
+                            "optimizer.kind adam, adamw\n");
+    ts_expect_contains(out, "  trainer.max_epochs (also trainer.epochs)\n");
+    gm_free(out);
+    out = ts_cli("config keys --markdown", 0);
+    ts_expect_contains(out, "| `data.source` | generated \\| idx \\| amat");
+    gm_free(out);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "config show %s/../../configs/rot-p4m.yaml --set trainer.epochs=3",
+             GM_FIXTURE_DIR);
+    out = ts_cli(cmd, 0);
+    ts_expect_contains(out, "# gmcnn config (resolved)\nseed: 42\nmodel:\n  kind: deep\n"
+                            "  spec: \"p4m:28\"\n");
+    ts_expect_contains(out, "trainer:\n  max_epochs: 3\n");
+    gm_free(out);
+    out = ts_cli("config", 2);
+    gm_free(out);
+    out = ts_cli("config list", 2);
+    ts_expect_one_line_error(out, "gmcnn: config: unknown subcommand 'list'");
+    gm_free(out);
+    out = ts_cli("config show", 2);
+    ts_expect_one_line_error(out, "missing CONFIG");
+    gm_free(out);
+    out = ts_cli("config show /nonexistent/c.yaml", 1);
+    ts_expect_one_line_error(out, "config '/nonexistent/c.yaml': cannot open");
+    gm_free(out);
+    snprintf(cmd, sizeof cmd, "config show %s/../../configs/rot-p4m.yaml --set model.blok=1",
+             GM_FIXTURE_DIR);
+    out = ts_cli(cmd, 1);
+    ts_expect_one_line_error(out, "unknown key 'model.blok'");
+    gm_free(out);
 }

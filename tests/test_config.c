@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gmcnn/config.h"
@@ -603,4 +604,139 @@ Test(config, deep_nesting_is_rejected_early) {
     gm_config *cfg = parse("data: {kind: rotated}\nmodel:\n  spec: C4\n  blocks:\n"
                            "    - {num_layers: 1, out_channels: 2}\n");
     gm_config_free(cfg);
+}
+
+/* ---- the key reference and the schema behind it ------------------------- */
+
+/* The next cell boundary: a '|' not escaped as "\|". */
+static const char *next_bar(const char *s) {
+    for (; *s; s++)
+        if (*s == '|' && s[-1] != '\\') return s;
+    cr_assert_fail("a row ends early");
+    return s;
+}
+
+/* The keys of the reference's Markdown rows ("| `key`"), in order, with
+ * their defaults. */
+static int reference_keys(char keys[][64], int room, char defaults[][160]) {
+    char *md = NULL;
+    OK(gm_config_reference(true, &md));
+    int n = 0;
+    for (const char *p = md; (p = strstr(p, "\n| `")) != NULL && n < room; p++) {
+        const char *k = p + 4, *e = strchr(k, '`');
+        cr_assert_not_null(e);
+        snprintf(keys[n], 64, "%.*s", (int)(e - k), k);
+        /* the third cell: the default (after the line's third bar) */
+        const char *c = p + 1;
+        for (int bar = 0; bar < 2; bar++) c = next_bar(c + 1);
+        const char *end = next_bar(c + 1) - 1;
+        snprintf(defaults[n], 160, "%.*s", (int)(end - c - 2), c + 2);
+        n++;
+    }
+    gm_free(md);
+    return n;
+}
+
+/* Every key of the reference is one the parser takes, and its listed
+ * default is the default: setting it changes nothing in the resolved
+ * config. (Keys of other kinds than the defaults', and defaults that are
+ * not values, are only checked to be known.) */
+Test(config, reference_defaults_are_the_defaults) {
+    static char keys[160][64], defaults[160][160];
+    const int n = reference_keys(keys, 160, defaults);
+    cr_assert_gt(n, 80, "%d keys", n);
+    int checked = 0;
+    for (int i = 0; i < n; i++) {
+        gm_config *cfg = parse("model: {spec: C4}\ndata: {kind: rotated}\n");
+        char *before = NULL, *after = NULL;
+        OK(gm_config_to_string(cfg, &before));
+        char set[512];
+        const char *d = defaults[i];
+        const bool value = strcmp(d, "none") && strncmp(d, "none ", 5) &&
+                           !strstr(d, "max_epochs") && !strchr(d, '\\');
+        snprintf(set, sizeof set, "%.63s=%.159s", keys[i], value ? d : "x");
+        const gm_status st = gm_config_set(cfg, set);
+        /* a key is never unknown; a value of its own default is accepted
+         * where the default kinds take the key */
+        cr_assert_null(strstr(gm_error_detail(), "unknown key"), "%s: %s", set,
+                       gm_error_detail());
+        if (value && st == GM_OK) {
+            OK(gm_config_to_string(cfg, &after));
+            cr_assert_str_eq(before, after, "%s", set);
+            checked++;
+        }
+        gm_free(before);
+        gm_free(after);
+        gm_config_free(cfg);
+    }
+    cr_assert_gt(checked, 50, "%d defaults checked", checked);
+}
+
+/* Every key a resolved config writes is in the reference, in its order. */
+Test(config, resolved_configs_write_only_listed_keys) {
+    static char keys[160][64], defaults[160][160];
+    const int n = reference_keys(keys, 160, defaults);
+    for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
+        gm_config *cfg = load(shipped[i]);
+        char *text = NULL;
+        OK(gm_config_to_string(cfg, &text));
+        char section[64] = "";
+        int at = -1;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (line[0] == '#' || !strncmp(line, "    - ", 6)) continue;
+            char key[128];
+            const char *colon = strchr(line, ':');
+            cr_assert_not_null(colon, "%s: %s", shipped[i], line);
+            if (line[0] != ' ' && colon[1] == '\0') {
+                snprintf(section, sizeof section, "%.*s", (int)(colon - line), line);
+                continue;
+            }
+            if (line[0] == ' ')
+                snprintf(key, sizeof key, "%s.%.*s", section, (int)(colon - line - 2), line + 2);
+            else
+                snprintf(key, sizeof key, "%.*s", (int)(colon - line), line);
+            int j = 0;
+            while (j < n && strcmp(keys[j], key)) j++;
+            cr_assert_lt(j, n, "%s writes %s, which the reference lacks", shipped[i], key);
+            cr_assert_gt(j, at, "%s writes %s out of the reference's order", shipped[i], key);
+            at = j;
+        }
+        gm_free(text);
+        gm_config_free(cfg);
+    }
+}
+
+/* A config file's relative data paths are its directory's; an override's
+ * are the working directory's; the written config has them absolute. */
+Test(config, relative_paths_follow_the_config_file) {
+    const char *dir = ts_temp_dir();
+    char sub[600], file[700], want[4200];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    snprintf(file, sizeof file, "%s/c.yaml", sub);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fputs("model: {kind: cnn, image_h: 4, image_w: 4}\n"
+          "data: {source: idx, images: img.idx, labels: /abs/lab.idx,\n"
+          "       test_images: ../t/img.idx, test_labels: ../t/lab.idx}\n", f);
+    fclose(f);
+    gm_config *cfg = NULL;
+    OK(gm_config_load(file, &cfg));
+    const gm_data_config *d = gm_config_data(cfg);
+    snprintf(want, sizeof want, "%s/img.idx", sub);
+    cr_assert_str_eq(d->train_images, want);
+    cr_assert_str_eq(d->train_labels, "/abs/lab.idx");
+    snprintf(want, sizeof want, "%s/../t/img.idx", sub);
+    cr_assert_str_eq(d->test_images, want);
+    OK(gm_config_set(cfg, "data.labels=here/lab.idx"));
+    cr_assert_str_eq(gm_config_data(cfg)->train_labels, "here/lab.idx");
+    char *text = NULL;
+    OK(gm_config_to_string(cfg, &text));
+    char cwd[4096];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(want, sizeof want, "  labels: \"%s/here/lab.idx\"\n", cwd);
+    ts_expect_contains(text, want);
+    gm_free(text);
+    gm_config_free(cfg);
+    ts_rmtree(dir);
 }

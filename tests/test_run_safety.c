@@ -50,6 +50,18 @@ static const char tiny_yaml[] =
     "trainer: {max_epochs: 4}\n"
     "output: {dir: run}\n";
 
+/* tiny_yaml as a file in run/ names the same data and the same run. */
+static const char run_yaml[] =
+    "# a tiny run\n"
+    "seed: 3\n"
+    "model: {kind: gmcnn, spec: C6xC6, nbr: 1, num_classes: 3,\n"
+    "        blocks: [{num_layers: 1, out_channels: 4}]}\n"
+    "data: {source: idx, images: ../img.idx, labels: ../lab.idx, test_images: ../img.idx,\n"
+    "       test_labels: ../lab.idx, batch_size: 8, normalize: true}\n"
+    "optimizer: {kind: adam, lr: 0.01}\n"
+    "trainer: {max_epochs: 4}\n"
+    "output: {dir: run}\n";
+
 static const char *setup_dir(void) {
     const char *dir = ts_temp_dir();
     write_data(dir);
@@ -169,18 +181,19 @@ Test(run_safety, outputs_never_overwrite_inputs) {
     gm_free(before);
     gm_free(after);
 
-    /* the run's own config.yaml: kept as written (comments and all) */
-    write_text(path_in(dir, "run/config.yaml"), tiny_yaml);
+    /* the run's own config.yaml: kept as written (comments and all); its
+     * relative paths are taken from its own directory */
+    write_text(path_in(dir, "run/config.yaml"), run_yaml);
     cli_ok(dir, NULL, "train run/config.yaml --quiet --threads 1");
     after = ts_read_file(path_in(dir, "run/config.yaml"));
-    cr_assert_str_eq(after, tiny_yaml);
+    cr_assert_str_eq(after, run_yaml);
     gm_free(after);
     out = cli_in(dir, NULL, "train run/config.yaml --set trainer.max_epochs=2 --quiet", &rc);
     cr_assert_eq(rc, 1, "%s", out);
     ts_expect_one_line_error(out, "is the config.yaml of its output directory");
     gm_free(out);
     after = ts_read_file(path_in(dir, "run/config.yaml"));
-    cr_assert_str_eq(after, tiny_yaml);
+    cr_assert_str_eq(after, run_yaml);
     gm_free(after);
 
     /* a data file that is one of the run's outputs */
@@ -193,6 +206,20 @@ Test(run_safety, outputs_never_overwrite_inputs) {
     ts_expect_one_line_error(out, "data file 'run/metrics.csv' is the metrics.csv this run "
                                   "writes");
     gm_free(out);
+    ts_rmtree(dir);
+}
+
+/* A config's data paths are its directory's: it runs from anywhere, and its
+ * run writes them absolute, so the run's config.yaml runs from anywhere too. */
+Test(run_safety, a_config_runs_from_another_directory) {
+    const char *dir = setup_dir();
+    char elsewhere[600];
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", dir);
+    cr_assert_eq(mkdir(elsewhere, 0700), 0);
+    cli_ok(elsewhere, NULL, "train ../tiny.yaml --set trainer.max_epochs=1 --quiet --threads 1");
+    cr_assert(exists(path_in(dir, "elsewhere/run/results.json")));
+    cli_ok(dir, NULL, "train elsewhere/run/config.yaml --set output.dir=run2 --quiet");
+    cr_assert(exists(path_in(dir, "run2/results.json")));
     ts_rmtree(dir);
 }
 

@@ -1,142 +1,22 @@
 /* gmcnn config: one YAML file describes a whole run — the model, the
  * training options, the data and where results go.
  *
- * Schema (every key optional unless noted; defaults in brackets):
+ * Every key, with what it takes, its default, the kinds it applies to and
+ * its meaning: `gmcnn config keys`, or docs/config.md, both printed by
+ * gm_config_reference from the one schema table the parser, the checks and
+ * the writer work from. In short: sections model, data, trainer, optimizer,
+ * scheduler, early_stopping, output and augment, and the top-level seed.
+ * "kind" keys (model.kind, data.source, optimizer.kind, scheduler.kind) are
+ * read before the keys they qualify, whatever their position in the file;
+ * the optimizer and scheduler defaults are PyTorch's for the kind, as the
+ * reference protocol fixes them, so a reference config needs only the
+ * values it changes.
  *
- *   seed: 42                      model initialisation, shuffling, dropout, split
- *   model:
- *     kind: gmcnn                 gmcnn | plume | deep | cnn | mlp | ldr
- *     spec: "D14xD14"             group spec (gm_group_from_spec); overrides
- *     group: dihedral             ... the reference's group (cyclic | dihedral)
- *     order: 14                   ... and n per axis: C<n>xC<n> or D<n>xD<n>
- *     nbr: 3                      t of the kernel support (alias: radius) [3]
- *     in_channels: 1              [1]
- *     num_classes: 10             classes, or regressor outputs (alias: out_dim) [10]
- *     blocks:                     [2 x {num_layers: 1, out_channels: 120}]
- *       - {num_layers: 1, out_channels: 120, pool: false}
- *     dropout: 0.3                in [0, 1) [0]
- *     form: shared                full | shared [full]
- *     ldr_rank: 0                 [0]
- *     modulated: false            [false]
- *     pool: max                   max | mean (GMPool of the deep model) [max]
- *     hidden: 0                   [0 = the model's default]
- *     image_h: 0, image_w: 0      baselines without a group [0]
- *     structure: toeplitz         ldr: the hidden n x n matrix, toeplitz |
- *                                 tridiag | unstructured (gmcnn/nn.h); ldr_rank
- *                                 is its displacement rank [0 = 1] (must be 0
- *                                 for unstructured); ldr takes no blocks and
- *                                 no hidden [toeplitz]
- *     regressor: false            cnn | mlp: predict a (num_classes, H*W) map
- *                                 instead of class scores (gmcnn/nn.h) [false]
- *     center: false               deep on p4:n / p4m:n: exact symmetry under
- *                                 quarter turns and flips about the image's
- *                                 centre (a fixed 2x2 mean first; gmcnn/nn.h)
- *                                 [false]
- *     modulated_in_place: false   with modulated: the reference's in-place
- *                                 renormalisation outside autodiff (gmcnn/nn.h)
- *                                 [false]
- *     norm: default               deep | cnn: normalisation after each
- *                                 convolution: default (deep: LayerNorm over
- *                                 (C, |G|); cnn: none) | batch (per-channel
- *                                 batch norm with running statistics) [default]
- *   data:
- *     source: generated           generated | idx | amat | cifar10 | norb | npy |
- *                                 plume
- *     batch_size: 128             [128]
- *     val_fraction: 0.2           held out of the training set, [0, 1) [0.2]
- *                                 (not plume: its validation windows are by time)
- *     val_size: 5000              instead: exactly this many held out (seeded,
- *                                 the same permutation); not with val_fraction
- *                                 in one file (an override replaces the other)
- *     normalize: false            per-channel standardisation [false] (not plume:
- *                                 velocities are used raw, as in the reference)
- *     idx, npy:  images, labels, test_images, test_labels   (paths; test_* optional)
- *     amat:      train, test                                (paths; test optional)
- *     cifar10:   train (list of batch files), test          (test optional)
- *     norb:      train_dat, train_cat, test_dat, test_cat    (test_* optional)
- *     generated: kind: a generator kind of gmcnn/datasets.h (digits | rotated |
- *                  back-random | back-image | rot-back-image | rectangles), or
- *                  noise / background-random (= back-random), background-image,
- *                  rotated-background (= rot-back-image), fashion (= digits of
- *                  Fashion-MNIST), fashion-rotated (= rotated Fashion-MNIST);
- *                digits: mnist | fashion (the source images) [mnist];
- *                seed [42], num_train [8000] (digit kinds: taken from the source
- *                  images, num_train + num_test of them; rectangles: made),
- *                num_test [2000], path (source files; "" = the default
- *                location) [""];
- *                split: pooled | official [pooled]: pooled draws num_train +
- *                  num_test from the source's training images; official (Fashion-
- *                  MNIST digits only) takes the first num_train training images
- *                  (60000 = all) and the first num_test of the official test
- *                  file (t10k-*), each image of both drawing its own rotation
- *                  for fashion-rotated;
- *                max_angle: rotated kinds only, degrees in (0, 180]: angles
- *                  uniform in [-max_angle, max_angle] instead of [0, 2 pi)
- *     plume:     forecasting with the reference protocol (gmcnn/forecast.h);
- *                path (required): a dataset directory of gm_plume_generate
- *                  (manifest.json + sim_NNN.npy), e.g. build/plume/translation;
- *                input_frames [10] (F: the model reads 2F channels),
- *                input_offset [2] (window s reads frames s+offset .. s+offset+F-1),
- *                rollout_steps [6] (training and validation rollouts),
- *                eval_steps [20] (future and domain test rollouts),
- *                train_range [[0, 160]], val_range [[160, 200]],
- *                future_range [[200, 250]], domain_range [[0, 100]]
- *                  (windows s with begin <= s < end; future on the training
- *                  simulations, domain on the held-out ones),
- *                train_stride [1] (every k-th training window: a smaller
- *                  budget), eval_stride [1] (likewise for the val, future
- *                  and domain windows). The model must be a regressor (model.kind plume,
- *                  or cnn/mlp with model.regressor) with in_channels = 2F and
- *                  num_classes (out_dim) = 2; whether the windows fit in the
- *                  simulations' frames is checked when the data are loaded.
- *   trainer:
- *     max_epochs: 20              (alias: epochs) [20]
- *     label_smoothing: 0.0        training cross-entropy against (1 - eps) onehot
- *                                 + eps/K, in [0, 1); validation and test loss
- *                                 stay plain [0] (not plume)
- *     select: val_loss            val_loss | val_accuracy: the epoch whose
- *                                 parameters are kept as best (accuracy: ties go
- *                                 to the lower loss); the schedule and early
- *                                 stopping watch the loss either way [val_loss]
- *                                 (not plume)
- *   optimizer:
- *     kind: adamw                 sgd | adam | adamw [adamw]
- *     lr, weight_decay, momentum, dampening, nesterov, betas: [b1, b2], eps,
- *     clip_norm                   gradient-norm clipping, 0 = off [0]
- *                                 (defaults: gm_optim_config_default(kind))
- *     decay: all                  all | weights: weights spares parameters of
- *                                 fewer than 2 dimensions (biases, PReLU
- *                                 slopes, norm scales and shifts) [all]
- *   scheduler:
- *     kind: plateau               constant | step | cosine | plateau [plateau]
- *     step_size, gamma, t_max, eta_min, mode (min | max), factor, patience,
- *     threshold, threshold_mode (rel | abs), cooldown, min_lr, eps
- *                                 (defaults: gm_lr_sched_config_default(kind),
- *                                 except cosine's t_max: trainer.max_epochs)
- *     warmup_epochs: 0            constant | cosine: linear warm-up from ~0 to lr
- *                                 over this many epochs, then (cosine) down to
- *                                 eta_min by t_max; the rate is then set every
- *                                 step from the step index (gmcnn/optim.h)
- *   early_stopping:
- *     patience: 0                 0 = off [0]
- *   output:
- *     dir: runs                   [runs]
- *   augment:                      random transforms of training batches only
- *                                 (not plume; gmcnn/datasets.h), drawn from
- *                                 (seed, epoch):
- *     rotate: none                none | any (bilinear) | 90 (quarter turns,
- *                                 square images) [none]
- *     max_angle: 0                with rotate any: uniform in [-max_angle,
- *                                 max_angle] degrees, (0, 180]; else a full turn
- *                                 (an override of rotate to none or 90 drops it)
- *     flip: none                  none | horizontal | vertical | both (each
- *                                 mirror with probability 1/2) [none]
- *     translate: 0                shift of up to K pixels per axis, zero fill [0]
- *
- * The reference's defaults for optimizer and scheduler are PyTorch's AdamW
- * and ReduceLROnPlateau as the reference protocol fixes them, so a reference config needs
- * only the values it changes. "kind" keys are read before the fields they
- * qualify, whatever their position in the file.
+ * Data paths (data.images, data.path, ...) in a config file are relative to
+ * the file's directory: gm_config_load joins them to it; gm_config_parse
+ * and gm_config_set keep them as given (the working directory's). The
+ * canonical form (gm_config_to_string) writes them absolute. output.dir is
+ * the working directory's.
  *
  * Errors: unknown keys, duplicate keys (also two aliases of one field),
  * values of the wrong type, out-of-range values, keys that do not apply to
@@ -294,6 +174,13 @@ GM_NODISCARD gm_status gm_config_set_all(gm_config *cfg, int64_t n,
  * (gm_free it). write: atomically replaces `path`. */
 GM_NODISCARD gm_status gm_config_to_string(const gm_config *cfg, char **out);
 GM_NODISCARD gm_status gm_config_write(const gm_config *cfg, const char *path);
+
+/* The key reference: every key with what it takes, its default, the kinds
+ * it applies to and what it means, from the schema the parser, the writer
+ * and the checks use (`gmcnn config keys`; docs/config.md holds the Markdown
+ * form). markdown: Markdown tables, a section each; else plain text. *out
+ * is gm_malloc'd (gm_free it). */
+GM_NODISCARD gm_status gm_config_reference(bool markdown, char **out);
 
 /* Views into the config (valid until it is freed or changed by
  * gm_config_set). The model description's group points at the config's

@@ -28,7 +28,7 @@ def _yaml_value(v):
 def train(config, overrides=None, *, resume=None, data_dir=None, on_epoch=None, on_info=None,
           on_step=None) -> dict:
     """Performs the run a config describes (gm_run_train): `config` is a YAML
-    file path or a dict of the same schema (configs/ and gmcnn/config.h);
+    file path or a dict of the same schema (configs/, `gmcnn config keys`);
     `overrides` a dict of dotted keys ({"trainer.max_epochs": 3}), or a list
     of "KEY=VALUE" strings with YAML values, applied as `gmcnn train --set`
     applies them. Progress: on_info(line),

@@ -10,6 +10,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,137 +28,9 @@
 
 /* ---- the schema ------------------------------------------------------------------ */
 
-/* Every accepted key path. Sections are fields too, for duplicate checks. */
-static const gm__cfg_key gm__cfg_keys[] = {
-    {"seed", F_SEED},
-    {"model", F_MODEL},
-    {"model.kind", F_M_KIND},
-    {"model.spec", F_M_SPEC},
-    {"model.group", F_M_GROUP},
-    {"model.order", F_M_ORDER},
-    {"model.nbr", F_M_RADIUS},
-    {"model.radius", F_M_RADIUS},
-    {"model.in_channels", F_M_IN},
-    {"model.num_classes", F_M_CLASSES},
-    {"model.out_dim", F_M_CLASSES},
-    {"model.blocks", F_M_BLOCKS},
-    {"model.dropout", F_M_DROPOUT},
-    {"model.form", F_M_FORM},
-    {"model.ldr_rank", F_M_LDR},
-    {"model.modulated", F_M_MOD},
-    {"model.pool", F_M_POOL},
-    {"model.hidden", F_M_HIDDEN},
-    {"model.image_h", F_M_IMH},
-    {"model.image_w", F_M_IMW},
-    {"model.regressor", F_M_REGRESSOR},
-    {"model.norm", F_M_NORM},
-    {"model.modulated_in_place", F_M_MOD_INPLACE},
-    {"model.center", F_M_CENTER},
-    {"model.structure", F_M_STRUCTURE},
-    {"data", F_DATA},
-    {"data.source", F_D_SOURCE},
-    {"data.batch_size", F_D_BATCH},
-    {"data.val_fraction", F_D_VAL},
-    {"data.normalize", F_D_NORM},
-    {"data.images", F_D_IMAGES},
-    {"data.labels", F_D_LABELS},
-    {"data.test_images", F_D_TEST_IMAGES},
-    {"data.test_labels", F_D_TEST_LABELS},
-    {"data.train", F_D_TRAIN},
-    {"data.test", F_D_TEST},
-    {"data.train_dat", F_D_TRAIN_DAT},
-    {"data.train_cat", F_D_TRAIN_CAT},
-    {"data.test_dat", F_D_TEST_DAT},
-    {"data.test_cat", F_D_TEST_CAT},
-    {"data.kind", F_D_GEN_KIND},
-    {"data.seed", F_D_GEN_SEED},
-    {"data.num_train", F_D_GEN_NTRAIN},
-    {"data.num_test", F_D_GEN_NTEST},
-    {"data.path", F_D_GEN_PATH},
-    {"data.digits", F_D_GEN_DIGITS},
-    {"data.split", F_D_SPLIT},
-    {"data.max_angle", F_D_MAXANGLE},
-    {"data.val_size", F_D_VALSIZE},
-    {"data.input_frames", F_D_IN_FRAMES},
-    {"data.input_offset", F_D_IN_OFFSET},
-    {"data.rollout_steps", F_D_ROLLOUT},
-    {"data.eval_steps", F_D_EVAL_STEPS},
-    {"data.train_range", F_D_TRAIN_RANGE},
-    {"data.val_range", F_D_VAL_RANGE},
-    {"data.future_range", F_D_FUTURE_RANGE},
-    {"data.domain_range", F_D_DOMAIN_RANGE},
-    {"data.train_stride", F_D_TRAIN_STRIDE},
-    {"data.eval_stride", F_D_EVAL_STRIDE},
-    {"trainer", F_TRAINER},
-    {"trainer.max_epochs", F_T_EPOCHS},
-    {"trainer.epochs", F_T_EPOCHS},
-    {"trainer.label_smoothing", F_T_SMOOTH},
-    {"trainer.select", F_T_SELECT},
-    {"optimizer", F_OPTIM},
-    {"optimizer.kind", F_O_KIND},
-    {"optimizer.lr", F_O_LR},
-    {"optimizer.weight_decay", F_O_WD},
-    {"optimizer.momentum", F_O_MOM},
-    {"optimizer.dampening", F_O_DAMP},
-    {"optimizer.nesterov", F_O_NEST},
-    {"optimizer.betas", F_O_BETAS},
-    {"optimizer.eps", F_O_EPS},
-    {"optimizer.clip_norm", F_O_CLIP},
-    {"optimizer.decay", F_O_DECAY},
-    {"scheduler", F_SCHED},
-    {"scheduler.kind", F_S_KIND},
-    {"scheduler.step_size", F_S_STEP},
-    {"scheduler.gamma", F_S_GAMMA},
-    {"scheduler.t_max", F_S_TMAX},
-    {"scheduler.eta_min", F_S_ETAMIN},
-    {"scheduler.mode", F_S_MODE},
-    {"scheduler.factor", F_S_FACTOR},
-    {"scheduler.patience", F_S_PATIENCE},
-    {"scheduler.threshold", F_S_THRESH},
-    {"scheduler.threshold_mode", F_S_THMODE},
-    {"scheduler.cooldown", F_S_COOLDOWN},
-    {"scheduler.min_lr", F_S_MINLR},
-    {"scheduler.eps", F_S_EPS},
-    {"scheduler.warmup_epochs", F_S_WARMUP},
-    {"early_stopping", F_EARLY},
-    {"early_stopping.patience", F_E_PATIENCE},
-    {"output", F_OUTPUT},
-    {"output.dir", F_OUT_DIR},
-    {"augment", F_AUGMENT},
-    {"augment.rotate", F_A_ROTATE},
-    {"augment.max_angle", F_A_MAXANGLE},
-    {"augment.flip", F_A_FLIP},
-    {"augment.translate", F_A_TRANSLATE},
-};
-#define GM__CFG_NKEYS (sizeof gm__cfg_keys / sizeof gm__cfg_keys[0])
-
-const gm__cfg_key *gm__cfg_lookup(const char *path) {
-    for (size_t i = 0; i < GM__CFG_NKEYS; i++)
-        if (!strcmp(gm__cfg_keys[i].path, path)) return &gm__cfg_keys[i];
-    return NULL;
-}
-
-/* The path of a field's key; of aliases, the one listed last. */
-const char *gm__cfg_field_path(gm__cfg_field f) {
-    const char *path = "?";
-    for (size_t k = 0; k < GM__CFG_NKEYS; k++)
-        if (gm__cfg_keys[k].field == f) path = gm__cfg_keys[k].path;
-    return path;
-}
-
-bool gm__cfg_is_section(gm__cfg_field f) {
-    return f == F_MODEL || f == F_DATA || f == F_TRAINER || f == F_OPTIM || f == F_SCHED ||
-           f == F_EARLY || f == F_OUTPUT || f == F_AUGMENT;
-}
-
-/* Keys that select a kind: its defaults and which other keys apply. */
-bool gm__cfg_is_selector(gm__cfg_field f) {
-    return f == F_M_KIND || f == F_D_SOURCE || f == F_O_KIND || f == F_S_KIND;
-}
-
-/* The values of each choice (config_internal.h has their lengths). data.kind
- * takes the generator's kinds, then the names used in SPEC and the reference's
- * data sets, mapped onto them. */
+/* The values of each choice (config_internal.h has the lengths of the shared
+ * ones). data.kind takes the generator's kinds, then other names used for
+ * them, mapped onto them. */
 const gm__cfg_gen gm__cfg_gen_kinds[] = {
     {"digits", "digits", NULL},
     {"rotated", "rotated", NULL},
@@ -175,26 +49,125 @@ const char *const gm__cfg_digit_sources[] = {"mnist", "fashion"};
 const char *const gm__cfg_sources[] = {"generated", "idx", "amat", "cifar10", "norb", "npy",
                                        "plume"};
 const char *const gm__cfg_model_kinds[] = {"gmcnn", "plume", "deep", "cnn", "mlp", "ldr"};
-const char *const gm__cfg_structures[] = {"toeplitz", "tridiag", "unstructured"};
-const char *const gm__cfg_optims[] = {"sgd", "adam", "adamw"};
-const char *const gm__cfg_scheds[] = {"constant", "step", "cosine", "plateau"};
-const char *const gm__cfg_rotates[] = {"none", "any", "90"};
-const char *const gm__cfg_flips[] = {"none", "horizontal", "vertical", "both"};
-const char *const gm__cfg_selects[] = {"val_loss", "val_accuracy"};
-const char *const gm__cfg_decays[] = {"all", "weights"};
-const char *const gm__cfg_splits[] = {"pooled", "official"};
+static const char *const gm__cfg_structures[] = {"toeplitz", "tridiag", "unstructured"};
+static const char *const gm__cfg_optims[] = {"sgd", "adam", "adamw"};
+static const char *const gm__cfg_scheds[] = {"constant", "step", "cosine", "plateau"};
+static const char *const gm__cfg_rotates[] = {"none", "any", "90"};
+static const char *const gm__cfg_flips[] = {"none", "horizontal", "vertical", "both"};
+static const char *const gm__cfg_selects[] = {"val_loss", "val_accuracy"};
+static const char *const gm__cfg_decays[] = {"all", "weights"};
+static const char *const gm__cfg_splits[] = {"pooled", "official"};
+static const char *const gm__cfg_forms[] = {"full", "shared"};
+static const char *const gm__cfg_pools[] = {"max", "mean"};
+static const char *const gm__cfg_norms[] = {"default", "batch"};
+static const char *const gm__cfg_modes[] = {"min", "max"};
+static const char *const gm__cfg_threshold_modes[] = {"rel", "abs"};
+static const char *const gm__cfg_groups[] = {"cyclic", "dihedral"};
+static const int gm__cfg_group_codes[] = {'C', 'D'};
 _Static_assert(GM__CFG_LEN(gm__cfg_gen_kinds) == GM__CFG_NGEN_KINDS, "gen kinds");
 _Static_assert(GM__CFG_LEN(gm__cfg_digit_sources) == GM__CFG_NDIGIT_SOURCES, "digit sources");
 _Static_assert(GM__CFG_LEN(gm__cfg_sources) == GM__CFG_NSOURCES, "data sources");
+_Static_assert(GM__CFG_LEN(gm__cfg_sources) == GM_DATA_PLUME + 1, "data sources");
 _Static_assert(GM__CFG_LEN(gm__cfg_model_kinds) == GM__CFG_NMODEL_KINDS, "model kinds");
-_Static_assert(GM__CFG_LEN(gm__cfg_structures) == GM__CFG_NSTRUCTURES, "structures");
-_Static_assert(GM__CFG_LEN(gm__cfg_optims) == GM__CFG_NOPTIMS, "optimizers");
-_Static_assert(GM__CFG_LEN(gm__cfg_scheds) == GM__CFG_NSCHEDS, "schedules");
-_Static_assert(GM__CFG_LEN(gm__cfg_rotates) == GM__CFG_NROTATES, "rotations");
-_Static_assert(GM__CFG_LEN(gm__cfg_flips) == GM__CFG_NFLIPS, "flips");
-_Static_assert(GM__CFG_LEN(gm__cfg_selects) == GM__CFG_NSELECTS, "selections");
-_Static_assert(GM__CFG_LEN(gm__cfg_decays) == GM__CFG_NDECAYS, "decay scopes");
-_Static_assert(GM__CFG_LEN(gm__cfg_splits) == GM__CFG_NSPLITS, "splits");
+_Static_assert(GM__CFG_LEN(gm__cfg_model_kinds) == GM_MODEL_LDR + 1, "model kinds");
+_Static_assert(GM__CFG_LEN(gm__cfg_structures) == GM_LDR_UNSTRUCTURED + 1, "structures");
+_Static_assert(GM__CFG_LEN(gm__cfg_optims) == GM_OPTIM_ADAMW + 1, "optimizers");
+_Static_assert(GM__CFG_LEN(gm__cfg_scheds) == GM_LR_PLATEAU + 1, "schedules");
+_Static_assert(GM__CFG_LEN(gm__cfg_rotates) == GM_AUGMENT_ROTATE_90 + 1, "rotations");
+_Static_assert(GM__CFG_LEN(gm__cfg_flips) == GM_AUGMENT_FLIP_BOTH + 1, "flips");
+_Static_assert(GM__CFG_LEN(gm__cfg_selects) == GM_SELECT_VAL_ACCURACY + 1, "selections");
+_Static_assert(GM__CFG_LEN(gm__cfg_decays) == GM_DECAY_WEIGHTS + 1, "decay scopes");
+_Static_assert(GM_CONV_SHARED == 1 && GM_REDUCE_MEAN == 1 && GM_NORM_BATCH == 1 &&
+                   GM_SCHED_MAX == 1 && GM_THRESHOLD_ABS == 1,
+               "two-valued choices are indices");
+
+/* The rows of config_schema.h as gm__cfg_key initialisers. */
+#define GM__MEMBER(m) .off = offsetof(gm_config, m), .size = sizeof(((gm_config *)0)->m)
+#define SECTION .type = GM__T_SECTION
+#define I64(m, lo, hi) .type = GM__T_I64, GM__MEMBER(m), .ilo = (lo), .ihi = (hi)
+#define U64(m) .type = GM__T_U64, GM__MEMBER(m)
+#define REAL(m, lo, lo_open_, hi, hi_open_)                                                  \
+    .type = GM__T_REAL, GM__MEMBER(m), .rlo = (lo), .rlo_open = (lo_open_), .rhi = (hi),     \
+    .rhi_open = (hi_open_)
+#define FLAG(m) .type = GM__T_FLAG, GM__MEMBER(m)
+#define CHOICE(m, list) .type = GM__T_CHOICE, GM__MEMBER(m), .names = (list),                \
+                        .nnames = GM__CFG_LEN(list)
+#define CHOICE_OF(m, list, vals) CHOICE(m, list), .values = (vals)
+#define STR(s) .type = GM__T_STR, .slot = (s)
+#define PATH(s) STR(s), .is_path = true
+#define PAIR(m1, m2, lo, lo_open_, hi, hi_open_)                                             \
+    .type = GM__T_PAIR, GM__MEMBER(m1), .off2 = offsetof(gm_config, m2), .rlo = (lo),        \
+    .rlo_open = (lo_open_), .rhi = (hi), .rhi_open = (hi_open_)
+#define RANGE(m) .type = GM__T_RANGE, GM__MEMBER(m)
+#define OWN(what) .type = GM__T_OWN, .takes = (what)
+#define ANY .sources = 0
+#define IN(...) __VA_ARGS__
+#define GM__KEY_ROW(f, p, type_, scope, w, d)                                                \
+    {.field = (f), .path = (p), type_, scope, .write = (w), .doc = (d)},
+#define GM__ALIAS_ROW(f, p) {.field = (f), .path = (p), .alias = true},
+const gm__cfg_key gm__cfg_keys[] = {GM__CFG_SCHEMA(GM__KEY_ROW, GM__ALIAS_ROW)};
+const int gm__cfg_nkeys = GM__CFG_LEN(gm__cfg_keys);
+#undef GM__MEMBER
+#undef SECTION
+#undef I64
+#undef U64
+#undef REAL
+#undef FLAG
+#undef CHOICE
+#undef CHOICE_OF
+#undef STR
+#undef PATH
+#undef PAIR
+#undef RANGE
+#undef OWN
+#undef ANY
+#undef IN
+#undef GM__KEY_ROW
+#undef GM__ALIAS_ROW
+
+const gm__cfg_key *gm__cfg_key_of_field(gm__cfg_field f) {
+    for (int i = 0; i < gm__cfg_nkeys; i++)
+        if (gm__cfg_keys[i].field == f && !gm__cfg_keys[i].alias) return &gm__cfg_keys[i];
+    return NULL;
+}
+
+const gm__cfg_key *gm__cfg_lookup(const char *path) {
+    for (int i = 0; i < gm__cfg_nkeys; i++)
+        if (!strcmp(gm__cfg_keys[i].path, path))
+            return gm__cfg_keys[i].alias ? gm__cfg_key_of_field(gm__cfg_keys[i].field)
+                                         : &gm__cfg_keys[i];
+    return NULL;
+}
+
+const char *gm__cfg_field_path(gm__cfg_field f) {
+    const gm__cfg_key *k = gm__cfg_key_of_field(f);
+    return k ? k->path : "?";
+}
+
+bool gm__cfg_key_applies(const gm__cfg_key *k, const gm_config *cfg) {
+    return (!k->sources || (k->sources >> cfg->data.source) & 1u) &&
+           (!k->optims || (k->optims >> cfg->fit.optim.kind) & 1u) &&
+           (!k->scheds || (k->scheds >> cfg->fit.sched.kind) & 1u) &&
+           (!k->models || (k->models >> cfg->model.kind) & 1u);
+}
+
+int64_t gm__cfg_member_int(const gm_config *cfg, const gm__cfg_key *k) {
+    const char *p = (const char *)cfg + k->off;
+    switch (k->size) {
+    case 1: { bool v; memcpy(&v, p, 1); return v; }
+    case 4: { int32_t v; memcpy(&v, p, 4); return v; }
+    default: { int64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+void gm__cfg_member_set_int(gm_config *cfg, const gm__cfg_key *k, int64_t v) {
+    char *p = (char *)cfg + k->off;
+    switch (k->size) {
+    case 1: { const bool b = v != 0; memcpy(p, &b, 1); return; }
+    case 4: { const int32_t w = (int32_t)v; memcpy(p, &w, 4); return; }
+    default: memcpy(p, &v, 8); return;
+    }
+}
 
 /* ---- details --------------------------------------------------------------- */
 
@@ -242,6 +215,18 @@ gm_status gm__cfg_set_str(char **slot, const char *s) {
     gm_free(*slot);
     *slot = d;
     return GM_OK;
+}
+
+gm_status gm__cfg_set_path(const gm__cfg_ctx *c, char **slot, const char *value) {
+    const char *base = c->base_dir;
+    if (!value[0] || value[0] == '/' || !base || !base[0]) return gm__cfg_set_str(slot, value);
+    const size_t n = strlen(base) + strlen(value) + 2;
+    char *full = gm_malloc(n);
+    if (!full) return gm__nomem("config path");
+    snprintf(full, n, "%s%s%s", base, strcmp(base, "/") ? "/" : "", value);
+    const gm_status st = gm__cfg_set_str(slot, full);
+    gm_free(full);
+    return st;
 }
 
 void gm__cfg_sync(gm_config *cfg) {
@@ -424,8 +409,9 @@ static gm_status gm__cfg_load_doc(const gm__cfg_ctx *c, const char *text, size_t
     return GM_OK;
 }
 
-static gm_status gm__cfg_parse_into(gm_config *cfg, const char *text, size_t len) {
-    gm__cfg_ctx c = {.cfg = cfg, .from_file = true};
+static gm_status gm__cfg_parse_into(gm_config *cfg, const char *text, size_t len,
+                                    const char *base_dir) {
+    gm__cfg_ctx c = {.cfg = cfg, .from_file = true, .base_dir = base_dir};
     yaml_document_t doc;
     bool loaded = false;
     GM_FORWARD_IF_ERROR(gm__cfg_load_doc(&c, text, len, &doc, &loaded));
@@ -444,9 +430,10 @@ static gm_status gm__cfg_parse_into(gm_config *cfg, const char *text, size_t len
     return st;
 }
 
-gm_status gm_config_parse(const char *yaml, const char *name, gm_config **out) {
-    GM_RETURN_ERROR_IF(!yaml || !out, GM_ERR_INVALID_ARG,
-                       "gm_config_parse: yaml and out are required");
+/* gm_config_parse with the directory relative paths resolve against (NULL:
+ * the working directory). */
+static gm_status gm__cfg_parse(const char *yaml, const char *name, const char *base_dir,
+                               gm_config **out) {
     *out = NULL;
     const size_t len = strlen(yaml);
     gm_config *cfg = NULL;
@@ -458,13 +445,19 @@ gm_status gm_config_parse(const char *yaml, const char *name, gm_config **out) {
             st = gm__cfg_fail(&c, 0, GM_ERR_TOO_LARGE, "%zu bytes exceed the limit of %zu", len,
                               GM__CFG_MAX_BYTES);
     }
-    if (st == GM_OK) st = gm__cfg_parse_into(cfg, yaml, len);
+    if (st == GM_OK) st = gm__cfg_parse_into(cfg, yaml, len, base_dir);
     if (st != GM_OK) {
         gm_config_free(cfg);
         return st;
     }
     *out = cfg;
     return GM_OK;
+}
+
+gm_status gm_config_parse(const char *yaml, const char *name, gm_config **out) {
+    GM_RETURN_ERROR_IF(!yaml || !out, GM_ERR_INVALID_ARG,
+                       "gm_config_parse: yaml and out are required");
+    return gm__cfg_parse(yaml, name, NULL, out);
 }
 
 gm_status gm_config_load(const char *path, gm_config **out) {
@@ -493,7 +486,16 @@ gm_status gm_config_load(const char *path, gm_config **out) {
         gm_free(buf);
         GM_RETURN_ERROR_IF(true, GM_ERR_FORMAT, "config '%s': contains a NUL byte", path);
     }
-    st = gm_config_parse(buf, path, out);
+    /* The file's directory, for its relative paths ("" for a file here). */
+    const char *slash = strrchr(path, '/');
+    char *dir = gm_strdup(path);
+    if (!dir) {
+        gm_free(buf);
+        return gm__nomem("config directory");
+    }
+    dir[slash ? (size_t)(slash - path) + (slash == path) : 0] = '\0';
+    st = gm__cfg_parse(buf, path, dir, out);
+    gm_free(dir);
     gm_free(buf);
     return st;
 }
@@ -514,9 +516,9 @@ static gm_status gm__cfg_override(gm_config *cfg, const char *assignment, int pa
     memcpy(key, assignment, klen);
     key[klen] = '\0';
     const gm__cfg_key *k = gm__cfg_lookup(key);
-    GM__CFG_FAIL_IF(!k || gm__cfg_is_section(k->field), &c, 0, GM_ERR_INVALID_ARG,
+    GM__CFG_FAIL_IF(!k || k->type == GM__T_SECTION, &c, 0, GM_ERR_INVALID_ARG,
                     "unknown key '%s'", key);
-    if (gm__cfg_is_selector(k->field) != (pass == 0)) return GM_OK;
+    if (k->selector != (pass == 0)) return GM_OK;
     const char *value = eq + 1;
     yaml_document_t doc;
     bool loaded = false;
@@ -531,7 +533,7 @@ static gm_status gm__cfg_override(gm_config *cfg, const char *assignment, int pa
             gm_free(cfg->str[GM__S_SPEC]);
             cfg->str[GM__S_SPEC] = NULL;
         }
-        st = gm__cfg_apply(&c, &doc, k->field, key, v);
+        st = gm__cfg_apply(&c, &doc, k, key, v);
         cfg->line[k->field] = 0;
     }
     yaml_document_delete(&doc);

@@ -282,10 +282,10 @@ static gm_status gm__cfg_files(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_
     }
     char *copies[GM_CONFIG_MAX_FILES] = {NULL};
     for (int64_t i = 0; i < count; i++) {
-        copies[i] = gm_strdup(vals[i]);
-        if (!copies[i]) {
+        const gm_status st = gm__cfg_set_path(c, &copies[i], vals[i]);
+        if (st != GM_OK) {
             for (int64_t j = 0; j < i; j++) gm_free(copies[j]);
-            return gm__nomem("config file list");
+            return st;
         }
     }
     for (int64_t i = 0; i < cfg->nfiles; i++) gm_free(cfg->files[i]);
@@ -294,23 +294,34 @@ static gm_status gm__cfg_files(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_
     return GM_OK;
 }
 
+/* The two items of a list [a, b] (what: "two integers [begin, end]"), with
+ * their paths ("key[0]", "key[1]") for details. */
+static gm_status gm__cfg_two(const gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *v,
+                             const char *path, const char *what, const yaml_node_t *item[2],
+                             char item_path[2][GM__CFG_PATH_MAX]) {
+    const bool pair = v->type == YAML_SEQUENCE_NODE &&
+                      v->data.sequence.items.top - v->data.sequence.items.start == 2;
+    GM__CFG_FAIL_IF(!pair, c, gm__cfg_line(v), GM_ERR_INVALID_ARG,
+                    "%s: expected a list of %s, got %s", path, what, gm__cfg_node_kind(v));
+    for (int i = 0; i < 2; i++) {
+        item[i] = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+        GM_ASSERT(item[i]);
+        snprintf(item_path[i], GM__CFG_PATH_MAX, "%s[%d]", path, i);
+    }
+    return GM_OK;
+}
+
 /* A window range [begin, end) as a list of two integers, 0 <= begin < end. */
 static gm_status gm__cfg_range(const gm__cfg_ctx *c, yaml_document_t *doc, const yaml_node_t *v,
                                const char *path, gm_forecast_range *out) {
     const int line = gm__cfg_line(v);
-    const bool pair = v->type == YAML_SEQUENCE_NODE &&
-                      v->data.sequence.items.top - v->data.sequence.items.start == 2;
-    GM__CFG_FAIL_IF(!pair, c, line, GM_ERR_INVALID_ARG,
-                    "%s: expected a list of two integers [begin, end], got %s", path,
-                    gm__cfg_node_kind(v));
+    const yaml_node_t *item[2];
+    char item_path[2][GM__CFG_PATH_MAX];
+    GM_FORWARD_IF_ERROR(gm__cfg_two(c, doc, v, path, "two integers [begin, end]", item,
+                                    item_path));
     int64_t b[2];
-    for (int i = 0; i < 2; i++) {
-        const yaml_node_t *e = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
-        GM_ASSERT(e);
-        char p[GM__CFG_PATH_MAX];
-        snprintf(p, sizeof p, "%s[%d]", path, i);
-        GM_FORWARD_IF_ERROR(gm__cfg_int(c, e, p, 0, INT64_C(1) << 31, &b[i]));
-    }
+    for (int i = 0; i < 2; i++)
+        GM_FORWARD_IF_ERROR(gm__cfg_int(c, item[i], item_path[i], 0, INT64_C(1) << 31, &b[i]));
     GM__CFG_FAIL_IF(b[0] >= b[1], c, line, GM_ERR_INVALID_ARG,
                     "%s = [%lld, %lld] is empty (windows s with begin <= s < end)", path,
                     (long long)b[0], (long long)b[1]);
@@ -318,90 +329,106 @@ static gm_status gm__cfg_range(const gm__cfg_ctx *c, yaml_document_t *doc, const
     return GM_OK;
 }
 
-gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f, const char *path,
-                        const yaml_node_t *v) {
+/* A choice of key k: the member's value of the name given. */
+static gm_status gm__cfg_choice_of(const gm__cfg_ctx *c, const gm__cfg_key *k,
+                                   const yaml_node_t *v, const char *path, int64_t *out) {
+    int i = 0;
+    GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, k->names, k->nnames, &i));
+    *out = k->values ? k->values[i] : i;
+    return GM_OK;
+}
+
+/* A value of a plain type, parsed by its row of the schema and stored. */
+static gm_status gm__cfg_apply_value(gm__cfg_ctx *c, yaml_document_t *doc, const gm__cfg_key *k,
+                                     const char *path, const yaml_node_t *v) {
     gm_config *cfg = c->cfg;
-    gm_model_desc *m = &cfg->model;
+    int64_t i = 0;
+    bool b = false;
+    const char *str = NULL;
+    switch (k->type) {
+    case GM__T_SECTION:
+        GM__CFG_FAIL_IF(v->type != YAML_MAPPING_NODE, c, gm__cfg_line(v), GM_ERR_INVALID_ARG,
+                        "%s: expected a mapping, got %s", path, gm__cfg_node_kind(v));
+        return gm__cfg_apply_map(c, doc, v, path);
+    case GM__T_I64:
+        GM_FORWARD_IF_ERROR(gm__cfg_int(c, v, path, k->ilo, k->ihi, &i));
+        gm__cfg_member_set_int(cfg, k, i);
+        return GM_OK;
+    case GM__T_U64: {
+        uint64_t u = 0;
+        GM_FORWARD_IF_ERROR(gm__cfg_u64(c, v, path, &u));
+        memcpy((char *)cfg + k->off, &u, sizeof u);
+        return GM_OK;
+    }
+    case GM__T_REAL:
+        return gm__cfg_real(c, v, path, k->rlo, k->rlo_open, k->rhi, k->rhi_open,
+                            gm__cfg_member_real(cfg, k->off));
+    case GM__T_FLAG:
+        GM_FORWARD_IF_ERROR(gm__cfg_bool(c, v, path, &b));
+        gm__cfg_member_set_int(cfg, k, b);
+        return GM_OK;
+    case GM__T_CHOICE:
+        GM_FORWARD_IF_ERROR(gm__cfg_choice_of(c, k, v, path, &i));
+        gm__cfg_member_set_int(cfg, k, i);
+        return GM_OK;
+    case GM__T_STR:
+        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
+        return k->is_path ? gm__cfg_set_path(c, &cfg->str[k->slot], str)
+                       : gm__cfg_set_str(&cfg->str[k->slot], str);
+    case GM__T_PAIR: {
+        const yaml_node_t *item[2];
+        char item_path[2][GM__CFG_PATH_MAX];
+        GM_FORWARD_IF_ERROR(gm__cfg_two(c, doc, v, path, "two numbers", item, item_path));
+        double x[2];
+        for (int e = 0; e < 2; e++)
+            GM_FORWARD_IF_ERROR(gm__cfg_real(c, item[e], item_path[e], k->rlo, k->rlo_open,
+                                             k->rhi, k->rhi_open, &x[e]));
+        *gm__cfg_member_real(cfg, k->off) = x[0];
+        *gm__cfg_member_real(cfg, k->off2) = x[1];
+        return GM_OK;
+    }
+    case GM__T_RANGE: {
+        gm_forecast_range r;
+        GM_FORWARD_IF_ERROR(gm__cfg_range(c, doc, v, path, &r));
+        memcpy((char *)cfg + k->off, &r, sizeof r);
+        return GM_OK;
+    }
+    case GM__T_OWN: break;
+    }
+    GM_ASSERT(!"a key of its own reached the generic parser");
+    return GM_ERR_INVALID_ARG;
+}
+
+gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, const gm__cfg_key *k,
+                        const char *path, const yaml_node_t *v) {
+    gm_config *cfg = c->cfg;
     gm_optim_config *o = &cfg->fit.optim;
     gm_lr_sched_config *s = &cfg->fit.sched;
     gm_data_config *d = &cfg->data;
+    const gm__cfg_field f = k->field;
     const int line = gm__cfg_line(v);
     const char *str = NULL;
-    int choice = 0;
-    const double inf = INFINITY;
+    int64_t choice = 0;
 
-    GM__CFG_FAIL_IF(f > F_D_SOURCE && f <= F_D_EVAL_STRIDE &&
-                        !gm__cfg_data_key_applies(f, d->source),
+    /* A data key must suit the source, which its mapping names first; the
+     * trainer's and augmentation's keys are checked against the source by
+     * validation, once every section is read. */
+    GM__CFG_FAIL_IF(k->sources && !strncmp(k->path, "data.", 5) &&
+                        !((k->sources >> d->source) & 1u),
                     c, line, GM_ERR_INVALID_ARG, "%s does not apply to data.source %s", path,
                     gm_data_source_name(d->source));
-    GM__CFG_FAIL_IF(!gm__cfg_optim_key_applies(f, o->kind), c, line, GM_ERR_INVALID_ARG,
+    GM__CFG_FAIL_IF(k->optims && !((k->optims >> o->kind) & 1u), c, line, GM_ERR_INVALID_ARG,
                     "%s does not apply to optimizer.kind %s", path, gm_optim_kind_name(o->kind));
-    GM__CFG_FAIL_IF(!gm__cfg_sched_key_applies(f, s->kind), c, line, GM_ERR_INVALID_ARG,
+    GM__CFG_FAIL_IF(k->scheds && !((k->scheds >> s->kind) & 1u), c, line, GM_ERR_INVALID_ARG,
                     "%s does not apply to scheduler.kind %s", path,
                     gm_lr_sched_kind_name(s->kind));
 
     cfg->given[f] = true;
+    /* The keys with rules of their own; the rest are plain values. */
     switch (f) {
-    case F_MODEL: case F_DATA: case F_TRAINER: case F_OPTIM: case F_SCHED: case F_EARLY:
-    case F_OUTPUT: case F_AUGMENT:
-        GM__CFG_FAIL_IF(v->type != YAML_MAPPING_NODE, c, line, GM_ERR_INVALID_ARG,
-                        "%s: expected a mapping, got %s", path, gm__cfg_node_kind(v));
-        return gm__cfg_apply_map(c, doc, v, path);
-    case F_SEED: return gm__cfg_u64(c, v, path, &cfg->fit.seed);
-    case F_M_KIND:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_model_kinds,
-                                           GM__CFG_NMODEL_KINDS, &choice));
-        m->kind = (gm_model_kind)choice;
-        return GM_OK;
-    case F_M_SPEC:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_SPEC], str);
-    case F_M_GROUP: {
-        static const char *const groups[] = {"cyclic", "dihedral"};
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, groups, 2, &choice));
-        cfg->ref_group = choice == 0 ? 'C' : 'D';
-        return GM_OK;
-    }
-    case F_M_ORDER: return gm__cfg_int(c, v, path, 1, 4096, &cfg->ref_order);
-    case F_M_RADIUS: return gm__cfg_int(c, v, path, 0, 64, &m->radius);
-    case F_M_IN: return gm__cfg_int(c, v, path, 1, 4096, &m->in_channels);
-    case F_M_CLASSES: return gm__cfg_int(c, v, path, 1, 1 << 20, &m->out_dim);
     case F_M_BLOCKS: return gm__cfg_blocks(c, doc, v);
-    case F_M_DROPOUT: return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &m->dropout);
-    case F_M_FORM: {
-        static const char *const forms[] = {"full", "shared"};
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, forms, 2, &choice));
-        m->form = choice == 0 ? GM_CONV_FULL : GM_CONV_SHARED;
-        return GM_OK;
-    }
-    case F_M_LDR: return gm__cfg_int(c, v, path, 0, GM_MODEL_MAX_LDR_RANK, &m->ldr_rank);
-    case F_M_MOD: return gm__cfg_bool(c, v, path, &m->modulated);
-    case F_M_POOL: {
-        static const char *const modes[] = {"max", "mean"};
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, modes, 2, &choice));
-        m->pool_mode = choice == 0 ? GM_REDUCE_MAX : GM_REDUCE_MEAN;
-        return GM_OK;
-    }
-    case F_M_HIDDEN: return gm__cfg_int(c, v, path, 0, 65536, &m->hidden);
-    case F_M_IMH: return gm__cfg_int(c, v, path, 0, 65536, &m->image_h);
-    case F_M_IMW: return gm__cfg_int(c, v, path, 0, 65536, &m->image_w);
-    case F_M_REGRESSOR: return gm__cfg_bool(c, v, path, &m->regressor);
-    case F_M_MOD_INPLACE: return gm__cfg_bool(c, v, path, &m->modulated_in_place);
-    case F_M_CENTER: return gm__cfg_bool(c, v, path, &m->center);
-    case F_M_NORM: {
-        static const char *const norms[] = {"default", "batch"};
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, norms, 2, &choice));
-        m->norm = choice == 0 ? GM_NORM_DEFAULT : GM_NORM_BATCH;
-        return GM_OK;
-    }
-    case F_M_STRUCTURE:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_structures,
-                                           GM__CFG_NSTRUCTURES, &choice));
-        m->structure = (gm_ldr_structure)choice;
-        return GM_OK;
     case F_D_SOURCE:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_sources,
-                                           GM__CFG_NSOURCES, &choice));
+        GM_FORWARD_IF_ERROR(gm__cfg_choice_of(c, k, v, path, &choice));
         if ((gm_data_source)choice != d->source) {
             /* The paths of one source mean nothing to another. */
             gm__cfg_clear_data_files(cfg);
@@ -412,47 +439,26 @@ gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f, c
                 GM_FORWARD_IF_ERROR(gm__cfg_set_str(&cfg->str[GM__S_GEN_PATH], ""));
         }
         return GM_OK;
-    case F_D_BATCH: return gm__cfg_int(c, v, path, 1, 1 << 24, &d->batch_size);
     case F_D_VAL:
         /* Two ways to size one split: a file gives one, an override replaces either. */
         GM__CFG_FAIL_IF(c->from_file && c->seen[F_D_VALSIZE], c, line, GM_ERR_INVALID_ARG,
                         "%s and data.val_size exclude each other", path);
         d->val_size = -1;
-        return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &d->val_fraction);
+        break;
     case F_D_VALSIZE:
         GM__CFG_FAIL_IF(c->from_file && c->seen[F_D_VAL], c, line, GM_ERR_INVALID_ARG,
                         "%s and data.val_fraction exclude each other", path);
-        return gm__cfg_int(c, v, path, 0, INT64_C(1) << 32, &d->val_size);
-    case F_D_SPLIT:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_splits, GM__CFG_NSPLITS, &choice));
-        d->gen_official = choice == 1;
-        return GM_OK;
-    case F_D_MAXANGLE:
-        return gm__cfg_real(c, v, path, 0.0, true, 180.0, false, &d->gen_max_angle);
-    case F_D_NORM: return gm__cfg_bool(c, v, path, &d->normalize);
-    case F_D_IMAGES: case F_D_TRAIN_DAT:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_IMAGES], str);
-    case F_D_LABELS: case F_D_TRAIN_CAT:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_LABELS], str);
-    case F_D_TEST_IMAGES: case F_D_TEST_DAT: case F_D_TEST:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_TEST_IMAGES], str);
-    case F_D_TEST_LABELS: case F_D_TEST_CAT:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_TEST_LABELS], str);
+        break;
     case F_D_TRAIN:
         if (d->source == GM_DATA_CIFAR10) return gm__cfg_files(c, doc, v, path);
         GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_IMAGES], str);
+        return gm__cfg_set_path(c, &cfg->str[GM__S_IMAGES], str);
     case F_D_GEN_KIND: {
         const char *names[GM__CFG_NGEN_KINDS];
-        for (int i = 0; i < GM__CFG_NGEN_KINDS; i++)
-            names[i] = gm__cfg_gen_kinds[i].name;
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, names, GM__CFG_NGEN_KINDS,
-                                           &choice));
-        const gm__cfg_gen *g = &gm__cfg_gen_kinds[choice];
+        for (int i = 0; i < GM__CFG_NGEN_KINDS; i++) names[i] = gm__cfg_gen_kinds[i].name;
+        int i = 0;
+        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, names, GM__CFG_NGEN_KINDS, &i));
+        const gm__cfg_gen *g = &gm__cfg_gen_kinds[i];
         if (g->digits) {
             GM__CFG_FAIL_IF(c->seen[F_D_GEN_DIGITS], c, line, GM_ERR_INVALID_ARG,
                             "%s %s selects the digits itself; drop data.digits", path, g->name);
@@ -460,133 +466,42 @@ gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f, c
         }
         return gm__cfg_set_str(&cfg->str[GM__S_GEN_KIND], g->kind);
     }
-    case F_D_GEN_DIGITS:
+    case F_D_GEN_DIGITS: {
+        int i = 0;
         GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_digit_sources,
-                                           GM__CFG_NDIGIT_SOURCES, &choice));
-        d->gen_digits = gm__cfg_digit_sources[choice];
+                                           GM__CFG_NDIGIT_SOURCES, &i));
+        d->gen_digits = gm__cfg_digit_sources[i];
         return GM_OK;
-    case F_D_GEN_SEED: return gm__cfg_u64(c, v, path, &d->gen_seed);
-    case F_D_GEN_NTRAIN: return gm__cfg_int(c, v, path, 1, INT64_C(1) << 32, &d->gen_num_train);
-    case F_D_GEN_NTEST: return gm__cfg_int(c, v, path, 0, INT64_C(1) << 32, &d->gen_num_test);
+    }
     case F_D_GEN_PATH:
         GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, d->source != GM_DATA_PLUME, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_GEN_PATH], str);
-    case F_D_IN_FRAMES: return gm__cfg_int(c, v, path, 1, 4096, &d->forecast.input_frames);
-    case F_D_IN_OFFSET:
-        return gm__cfg_int(c, v, path, 0, INT64_C(1) << 31, &d->forecast.input_offset);
-    case F_D_ROLLOUT: return gm__cfg_int(c, v, path, 1, 100000, &d->forecast.rollout_steps);
-    case F_D_EVAL_STEPS: return gm__cfg_int(c, v, path, 1, 100000, &d->forecast.eval_steps);
-    case F_D_TRAIN_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.train);
-    case F_D_VAL_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.val);
-    case F_D_FUTURE_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.future);
-    case F_D_DOMAIN_RANGE: return gm__cfg_range(c, doc, v, path, &d->forecast.domain);
-    case F_D_TRAIN_STRIDE:
-        return gm__cfg_int(c, v, path, 1, 1000000, &d->forecast.train_stride);
-    case F_D_EVAL_STRIDE:
-        return gm__cfg_int(c, v, path, 1, 1000000, &d->forecast.eval_stride);
-    case F_T_EPOCHS: return gm__cfg_int(c, v, path, 1, 1000000, &cfg->fit.epochs);
-    case F_T_SMOOTH:
-        return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &cfg->fit.label_smoothing);
-    case F_T_SELECT:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_selects, GM__CFG_NSELECTS, &choice));
-        cfg->fit.select = (gm_fit_select)choice;
-        return GM_OK;
-    case F_O_DECAY:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_decays, GM__CFG_NDECAYS, &choice));
-        o->decay = (gm_decay_scope)choice;
-        return GM_OK;
-    case F_S_WARMUP: return gm__cfg_int(c, v, path, 0, 1000000, &s->warmup_epochs);
+        return gm__cfg_set_path(c, &cfg->str[GM__S_GEN_PATH], str);
     case F_A_ROTATE:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_rotates, GM__CFG_NROTATES, &choice));
-        cfg->fit.augment.rotate = (gm_augment_rotate)choice;
+        GM_FORWARD_IF_ERROR(gm__cfg_apply_value(c, doc, k, path, v));
         /* An override away from "any" takes the angle limit with it; a file
          * giving both is told. */
         if (c->override && cfg->fit.augment.rotate != GM_AUGMENT_ROTATE_ANY)
             cfg->fit.augment.max_angle = 0.0;
         return GM_OK;
-    case F_A_MAXANGLE:
-        return gm__cfg_real(c, v, path, 0.0, true, 180.0, false, &cfg->fit.augment.max_angle);
-    case F_A_FLIP:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_flips, GM__CFG_NFLIPS, &choice));
-        cfg->fit.augment.flip = (gm_augment_flip)choice;
-        return GM_OK;
-    case F_A_TRANSLATE:
-        return gm__cfg_int(c, v, path, 0, 65536, &cfg->fit.augment.translate);
     case F_O_KIND:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_optims,
-                                           GM__CFG_NOPTIMS, &choice));
+        GM_FORWARD_IF_ERROR(gm__cfg_choice_of(c, k, v, path, &choice));
         if ((gm_optim_kind)choice != o->kind) {
             const gm_optim_config old = *o;
             *o = gm_optim_config_default((gm_optim_kind)choice);
             gm__cfg_keep_given_optim(c, &old, o);
         }
         return GM_OK;
-    case F_O_LR: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->lr);
-    case F_O_WD: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->weight_decay);
-    case F_O_MOM: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &o->momentum);
-    case F_O_DAMP: return gm__cfg_real(c, v, path, -inf, false, inf, false, &o->dampening);
-    case F_O_NEST: return gm__cfg_bool(c, v, path, &o->nesterov);
-    case F_O_BETAS: {
-        const bool pair = v->type == YAML_SEQUENCE_NODE &&
-                          v->data.sequence.items.top - v->data.sequence.items.start == 2;
-        GM__CFG_FAIL_IF(!pair, c, line, GM_ERR_INVALID_ARG,
-                        "%s: expected a list of two numbers [beta1, beta2], got %s", path,
-                        gm__cfg_node_kind(v));
-        double b[2];
-        for (int i = 0; i < 2; i++) {
-            const yaml_node_t *e = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
-            GM_ASSERT(e);
-            char p[GM__CFG_PATH_MAX];
-            snprintf(p, sizeof p, "%s[%d]", path, i);
-            GM_FORWARD_IF_ERROR(gm__cfg_real(c, e, p, 0.0, false, 1.0, true, &b[i]));
-        }
-        o->beta1 = b[0];
-        o->beta2 = b[1];
-        return GM_OK;
-    }
-    case F_O_EPS: return gm__cfg_real(c, v, path, 0.0, true, inf, false, &o->eps);
-    case F_O_CLIP: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &cfg->fit.clip_norm);
     case F_S_KIND:
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, gm__cfg_scheds,
-                                           GM__CFG_NSCHEDS, &choice));
+        GM_FORWARD_IF_ERROR(gm__cfg_choice_of(c, k, v, path, &choice));
         if ((gm_lr_sched_kind)choice != s->kind) {
             const gm_lr_sched_config old = *s;
             *s = gm_lr_sched_config_default((gm_lr_sched_kind)choice);
             gm__cfg_keep_given_sched(c, &old, s);
         }
         return GM_OK;
-    case F_S_STEP: return gm__cfg_int(c, v, path, 1, 1000000, &s->step_size);
-    case F_S_GAMMA: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->gamma);
-    case F_S_TMAX:
-        return gm__cfg_int(c, v, path, 1, 1000000, &s->t_max);
-    case F_S_ETAMIN: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->eta_min);
-    case F_S_MODE: {
-        static const char *const modes[] = {"min", "max"};
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, modes, 2, &choice));
-        s->mode = choice == 0 ? GM_SCHED_MIN : GM_SCHED_MAX;
-        return GM_OK;
+    default: break;
     }
-    case F_S_FACTOR: return gm__cfg_real(c, v, path, 0.0, false, 1.0, true, &s->factor);
-    case F_S_PATIENCE: return gm__cfg_int(c, v, path, 0, 1000000, &s->patience);
-    case F_S_THRESH: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->threshold);
-    case F_S_THMODE: {
-        static const char *const modes[] = {"rel", "abs"};
-        GM_FORWARD_IF_ERROR(gm__cfg_choice(c, v, path, modes, 2, &choice));
-        s->threshold_mode = choice == 0 ? GM_THRESHOLD_REL : GM_THRESHOLD_ABS;
-        return GM_OK;
-    }
-    case F_S_COOLDOWN: return gm__cfg_int(c, v, path, 0, 1000000, &s->cooldown);
-    case F_S_MINLR: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->min_lr);
-    case F_S_EPS: return gm__cfg_real(c, v, path, 0.0, false, inf, false, &s->eps);
-    case F_E_PATIENCE:
-        return gm__cfg_int(c, v, path, 0, 1000000, &cfg->fit.early_stop_patience);
-    case F_OUT_DIR:
-        GM_FORWARD_IF_ERROR(gm__cfg_string(c, v, path, false, &str));
-        return gm__cfg_set_str(&cfg->str[GM__S_OUTDIR], str);
-    case F_NONE: case F_COUNT: break;
-    }
-    GM_ASSERT(!"unhandled config field");
-    return GM_ERR_INVALID_ARG;
+    return gm__cfg_apply_value(c, doc, k, path, v);
 }
 
 /* Resolves "prefix.key" for a key node; unknown keys are errors. */
@@ -602,7 +517,7 @@ static gm_status gm__cfg_key_of(const gm__cfg_ctx *c, const yaml_node_t *k, cons
     snprintf(path, cap, "%s%s%s", prefix, prefix[0] ? "." : "", clean ? name : "");
     *out = clean ? gm__cfg_lookup(path) : NULL;
     /* Sections and their fields live at fixed depths: "model.model" is no key. */
-    if (*out && gm__cfg_is_section((*out)->field) && prefix[0]) *out = NULL;
+    if (*out && (*out)->type == GM__T_SECTION && prefix[0]) *out = NULL;
     if (!*out) {
         char shown[GM__CFG_PATH_MAX], full[2 * GM__CFG_PATH_MAX];
         gm__cfg_shown(shown, sizeof shown, name, k->data.scalar.length);
@@ -626,7 +541,7 @@ gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_nod
             char path[2 * GM__CFG_PATH_MAX];
             const gm__cfg_key *key = NULL;
             GM_FORWARD_IF_ERROR(gm__cfg_key_of(c, k, prefix, path, sizeof path, &key));
-            const bool selector = gm__cfg_is_selector(key->field);
+            const bool selector = key->selector;
             if (pass == 0) {
                 const int line = gm__cfg_line(k);
                 if (c->from_file) {
@@ -637,8 +552,7 @@ gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc, const yaml_nod
                 c->seen[key->field] = true;
                 c->cfg->line[key->field] = c->from_file ? line : 0;
             }
-            if (selector == (pass == 0)) GM_FORWARD_IF_ERROR(gm__cfg_apply(c, doc, key->field,
-                                                                           path, v));
+            if (selector == (pass == 0)) GM_FORWARD_IF_ERROR(gm__cfg_apply(c, doc, key, path, v));
         }
     }
     return GM_OK;

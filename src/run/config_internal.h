@@ -35,72 +35,89 @@ enum {
     GM__S_COUNT
 };
 
-/* Fields with their own identity: two keys naming one field (aliases) are
- * a duplicate, and validation reports the line a field came from. */
+#include "run/config_schema.h"
+
+/* The kinds a key applies to, as bit masks (config_schema.h). */
+#define GM__SRC(x) (1u << GM_DATA_##x)
+#define GM__SRC_ALL ((1u << GM__CFG_NSOURCES) - 1u)
+#define GM__OPTIM(x) (1u << GM_OPTIM_##x)
+#define GM__SCHED(x) (1u << GM_LR_##x)
+#define GM__MODEL(x) (1u << GM_MODEL_##x)
+#define GM__MODEL_ALL ((1u << GM__CFG_NMODEL_KINDS) - 1u)
+
+/* Fields with their own identity, one per row of the schema: two keys
+ * naming one field (aliases) are a duplicate, and validation reports the
+ * line a field came from. */
+#define GM__CFG_FIELD(field, ...) field,
+#define GM__CFG_NO_FIELD(field, path)
 typedef enum gm__cfg_field {
     F_NONE = 0,
-    F_SEED,
-    F_MODEL, F_M_KIND, F_M_SPEC, F_M_GROUP, F_M_ORDER, F_M_RADIUS, F_M_IN, F_M_CLASSES,
-    F_M_BLOCKS, F_M_DROPOUT, F_M_FORM, F_M_LDR, F_M_MOD, F_M_POOL, F_M_HIDDEN, F_M_IMH, F_M_IMW,
-    F_M_REGRESSOR, F_M_NORM, F_M_MOD_INPLACE, F_M_CENTER, F_M_STRUCTURE,
-    F_DATA, F_D_SOURCE, F_D_BATCH, F_D_VAL, F_D_NORM, F_D_IMAGES, F_D_LABELS, F_D_TEST_IMAGES,
-    F_D_TEST_LABELS, F_D_TRAIN, F_D_TEST, F_D_TRAIN_DAT, F_D_TRAIN_CAT, F_D_TEST_DAT,
-    F_D_TEST_CAT, F_D_GEN_KIND, F_D_GEN_SEED, F_D_GEN_NTRAIN, F_D_GEN_NTEST,
-    F_D_GEN_PATH, F_D_GEN_DIGITS, F_D_SPLIT, F_D_MAXANGLE, F_D_VALSIZE,
-    F_D_IN_FRAMES, F_D_IN_OFFSET, F_D_ROLLOUT, F_D_EVAL_STEPS, F_D_TRAIN_RANGE, F_D_VAL_RANGE,
-    F_D_FUTURE_RANGE, F_D_DOMAIN_RANGE, F_D_TRAIN_STRIDE, F_D_EVAL_STRIDE,
-    F_TRAINER, F_T_EPOCHS, F_T_SMOOTH, F_T_SELECT,
-    F_OPTIM, F_O_KIND, F_O_LR, F_O_WD, F_O_MOM, F_O_DAMP, F_O_NEST, F_O_BETAS, F_O_EPS,
-    F_O_CLIP, F_O_DECAY,
-    F_SCHED, F_S_KIND, F_S_STEP, F_S_GAMMA, F_S_TMAX, F_S_ETAMIN, F_S_MODE, F_S_FACTOR,
-    F_S_PATIENCE, F_S_THRESH, F_S_THMODE, F_S_COOLDOWN, F_S_MINLR, F_S_EPS, F_S_WARMUP,
-    F_EARLY, F_E_PATIENCE,
-    F_OUTPUT, F_OUT_DIR,
-    F_AUGMENT, F_A_ROTATE, F_A_MAXANGLE, F_A_FLIP, F_A_TRANSLATE,
+    GM__CFG_SCHEMA(GM__CFG_FIELD, GM__CFG_NO_FIELD)
     F_COUNT
 } gm__cfg_field;
+#undef GM__CFG_FIELD
+#undef GM__CFG_NO_FIELD
 
+typedef enum gm__cfg_type {
+    GM__T_SECTION,
+    GM__T_I64,
+    GM__T_U64,
+    GM__T_REAL,
+    GM__T_FLAG,
+    GM__T_CHOICE,
+    GM__T_STR,
+    GM__T_PAIR,
+    GM__T_RANGE,
+    GM__T_OWN
+} gm__cfg_type;
+
+typedef enum gm__cfg_write { W_ALWAYS, W_NONZERO, W_NEVER, W_OWN } gm__cfg_write;
+
+/* A row of the schema (config_schema.h has the meaning of the columns). */
 typedef struct gm__cfg_key {
     const char *path;
     gm__cfg_field field;
+    bool alias;    /* another name of the field; the other columns are the field's row's */
+    bool selector; /* a kind: read before the other keys of its mapping */
+    gm__cfg_type type;
+    size_t off, size; /* the member in gm_config (I64 .. CHOICE, PAIR, RANGE) */
+    size_t off2;      /* PAIR: the second member */
+    int slot;         /* STR: the owned string */
+    bool is_path;     /* STR: a data path (gm__cfg_set_path; written absolute) */
+    int64_t ilo, ihi; /* I64 */
+    double rlo, rhi;  /* REAL, PAIR */
+    bool rlo_open, rhi_open;
+    const char *const *names; /* CHOICE */
+    const int *values;        /* CHOICE: the member's value of each name (NULL: the index) */
+    int nnames;
+    const char *takes;        /* OWN: what the key takes, for the reference */
+    unsigned sources, optims, scheds, models; /* kinds it applies to (0: all) */
+    gm__cfg_write write;
+    const char *doc;
 } gm__cfg_key;
 
-/* The generator's kinds (gmcnn/datasets.h names), then the names used in
- * SPEC and the reference's data sets, mapped onto them (kind, digit source). */
+/* A name data.kind takes: the generator's kinds (gmcnn/datasets.h names) and
+ * other names for them, mapped onto them (kind, digit source). */
 typedef struct gm__cfg_gen {
     const char *name;
     const char *kind;
     const char *digits;
 } gm__cfg_gen;
 
-/* The values each choice takes, in the order of the enum they select
- * (config.c). The lengths are checked against the tables there. */
+/* The values of the choices other files use (config.c); the lengths are
+ * checked against the tables there. */
 enum {
     GM__CFG_NGEN_KINDS = 12,
     GM__CFG_NDIGIT_SOURCES = 2,
     GM__CFG_NSOURCES = 7,
     GM__CFG_NMODEL_KINDS = 6,
-    GM__CFG_NSTRUCTURES = 3,
-    GM__CFG_NOPTIMS = 3,
-    GM__CFG_NSCHEDS = 4,
-    GM__CFG_NROTATES = 3,
-    GM__CFG_NFLIPS = 4,
-    GM__CFG_NSELECTS = 2,
-    GM__CFG_NDECAYS = 2,
-    GM__CFG_NSPLITS = 2,
 };
 extern const gm__cfg_gen gm__cfg_gen_kinds[];
 extern const char *const gm__cfg_digit_sources[];
 extern const char *const gm__cfg_sources[];
 extern const char *const gm__cfg_model_kinds[];
-extern const char *const gm__cfg_structures[];
-extern const char *const gm__cfg_optims[];
-extern const char *const gm__cfg_scheds[];
-extern const char *const gm__cfg_rotates[];
-extern const char *const gm__cfg_flips[];
-extern const char *const gm__cfg_selects[];
-extern const char *const gm__cfg_decays[];
-extern const char *const gm__cfg_splits[];
+extern const gm__cfg_key gm__cfg_keys[];
+extern const int gm__cfg_nkeys;
 
 struct gm_config {
     gm_model_desc model;
@@ -123,19 +140,30 @@ typedef struct gm__cfg_ctx {
     gm_config *cfg;
     const char *override; /* the assignment, or NULL while parsing a file */
     bool from_file;       /* duplicates are checked (an override may repeat a key) */
+    const char *base_dir; /* the config file's directory, for its relative data
+                           * paths (NULL: an override or a string; "" for a
+                           * file in the working directory) */
     bool seen[F_COUNT];
 } gm__cfg_ctx;
 
 /* ---- config.c: the schema ---------------------------------------------------- */
 
-/* The key of a full path ("model.kind"), or NULL. */
+/* The row of a full path ("model.kind"; an alias gives its field's row), or NULL. */
 const gm__cfg_key *gm__cfg_lookup(const char *path);
-/* The path of a field's key; of aliases, the one listed last ("?" for none). */
+/* The row of a field. */
+const gm__cfg_key *gm__cfg_key_of_field(gm__cfg_field f);
+/* The path of a field's key (not an alias). */
 const char *gm__cfg_field_path(gm__cfg_field f);
-/* The top-level sections (model, data, ...), fields of their own. */
-bool gm__cfg_is_section(gm__cfg_field f);
-/* Keys that select a kind: its defaults and which other keys apply. */
-bool gm__cfg_is_selector(gm__cfg_field f);
+/* Whether a row applies to the config's data source, optimizer, schedule and
+ * model kinds. */
+bool gm__cfg_key_applies(const gm__cfg_key *k, const gm_config *cfg);
+/* A member's value as an integer (I64, FLAG, CHOICE; sizes 1, 4 and 8), and
+ * its setting. */
+int64_t gm__cfg_member_int(const gm_config *cfg, const gm__cfg_key *k);
+void gm__cfg_member_set_int(gm_config *cfg, const gm__cfg_key *k, int64_t v);
+static inline double *gm__cfg_member_real(gm_config *cfg, size_t off) {
+    return (double *)(void *)((char *)cfg + off);
+}
 
 /* ---- config.c: details and strings ------------------------------------------ */
 
@@ -159,6 +187,11 @@ static inline int gm__cfg_line(const yaml_node_t *n) { return (int)n->start_mark
 
 /* Replaces an owned string by a copy of s (NULL clears it). */
 GM_NODISCARD gm_status gm__cfg_set_str(char **slot, const char *s);
+/* Sets a data path: a relative one given in a config file is taken relative
+ * to the file's directory (c->base_dir): the value becomes that directory's
+ * path joined with it. Overrides and strings keep theirs (the working
+ * directory's). */
+GM_NODISCARD gm_status gm__cfg_set_path(const gm__cfg_ctx *c, char **slot, const char *value);
 /* Points the public views (model.group, the data paths) at the owned strings. */
 void gm__cfg_sync(gm_config *cfg);
 
@@ -166,8 +199,9 @@ void gm__cfg_sync(gm_config *cfg);
 
 /* "a mapping", "a list", "null", "a quoted string" or "a plain scalar". */
 const char *gm__cfg_node_kind(const yaml_node_t *n);
-/* Sets field f (key `path`) from node v of doc; a section applies its mapping. */
-GM_NODISCARD gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, gm__cfg_field f,
+/* Sets the field of key k (given as `path`) from node v of doc; a section
+ * applies its mapping. */
+GM_NODISCARD gm_status gm__cfg_apply(gm__cfg_ctx *c, yaml_document_t *doc, const gm__cfg_key *k,
                                      const char *path, const yaml_node_t *v);
 /* Applies every key of a mapping under prefix ("" for the top level). */
 GM_NODISCARD gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc,
@@ -175,10 +209,6 @@ GM_NODISCARD gm_status gm__cfg_apply_map(gm__cfg_ctx *c, yaml_document_t *doc,
 
 /* ---- config_validate.c --------------------------------------------------------- */
 
-/* Which keys apply to a data source, an optimizer kind, a schedule kind. */
-bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src);
-bool gm__cfg_optim_key_applies(gm__cfg_field f, gm_optim_kind k);
-bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k);
 /* After a change of kind (fresh holds the new kind's defaults, old the
  * values before): keeps the given values that apply to the new kind, drops
  * the others with a warning. */

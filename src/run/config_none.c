@@ -76,6 +76,12 @@ gm_status gm_config_write(const gm_config *cfg, const char *path) {
     return NO_YAML("gm_config_write");
 }
 
+gm_status gm_config_reference(bool markdown, char **out) {
+    (void)markdown;
+    if (out) *out = NULL;
+    return NO_YAML("gm_config_reference");
+}
+
 const gm_model_desc *gm_config_model(const gm_config *cfg) {
     (void)cfg;
     return NULL;

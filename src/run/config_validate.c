@@ -15,131 +15,52 @@
 #include "gmcnn/group.h"
 #include "run/config_internal.h"
 
-/* ---- which keys apply ------------------------------------------------------------ */
-
-/* Which data keys each source takes. */
-bool gm__cfg_data_key_applies(gm__cfg_field f, gm_data_source src) {
-    switch (f) {
-    case F_D_IMAGES: case F_D_LABELS: case F_D_TEST_IMAGES: case F_D_TEST_LABELS:
-        return src == GM_DATA_IDX || src == GM_DATA_NPY;
-    case F_D_TRAIN: return src == GM_DATA_AMAT || src == GM_DATA_CIFAR10;
-    case F_D_TEST: return src == GM_DATA_AMAT || src == GM_DATA_CIFAR10;
-    case F_D_TRAIN_DAT: case F_D_TRAIN_CAT: case F_D_TEST_DAT: case F_D_TEST_CAT:
-        return src == GM_DATA_NORB;
-    case F_D_GEN_KIND: case F_D_GEN_SEED: case F_D_GEN_NTRAIN: case F_D_GEN_NTEST:
-    case F_D_GEN_DIGITS: case F_D_SPLIT: case F_D_MAXANGLE:
-        return src == GM_DATA_GENERATED;
-    case F_D_GEN_PATH: return src == GM_DATA_GENERATED || src == GM_DATA_PLUME;
-    case F_D_IN_FRAMES: case F_D_IN_OFFSET: case F_D_ROLLOUT: case F_D_EVAL_STEPS:
-    case F_D_TRAIN_RANGE: case F_D_VAL_RANGE: case F_D_FUTURE_RANGE: case F_D_DOMAIN_RANGE:
-    case F_D_TRAIN_STRIDE: case F_D_EVAL_STRIDE:
-        return src == GM_DATA_PLUME;
-    /* Plume windows are split by time, and the reference uses raw velocities. */
-    case F_D_VAL: case F_D_NORM: case F_D_VALSIZE: return src != GM_DATA_PLUME;
-    default: return true;
-    }
-}
-
-bool gm__cfg_optim_key_applies(gm__cfg_field f, gm_optim_kind k) {
-    if (f == F_O_MOM || f == F_O_DAMP || f == F_O_NEST) return k == GM_OPTIM_SGD;
-    if (f == F_O_BETAS || f == F_O_EPS) return k != GM_OPTIM_SGD;
-    return true;
-}
-
-bool gm__cfg_sched_key_applies(gm__cfg_field f, gm_lr_sched_kind k) {
-    if (f == F_S_STEP || f == F_S_GAMMA) return k == GM_LR_STEP;
-    if (f == F_S_TMAX || f == F_S_ETAMIN) return k == GM_LR_COSINE;
-    if (f == F_S_WARMUP) return k == GM_LR_COSINE || k == GM_LR_CONSTANT;
-    if (f >= F_S_MODE && f <= F_S_EPS) return k == GM_LR_PLATEAU;
-    return true;
-}
-
-/* The members behind the keys of the optimizer and scheduler sections: what
- * a change of kind keeps. */
-typedef struct gm__cfg_member {
-    gm__cfg_field field;
-    size_t offset, size;
-} gm__cfg_member;
-
-#define GM__CFG_MEMBER(f, type, m) {f, offsetof(type, m), sizeof(((type *)0)->m)}
-static const gm__cfg_member gm__cfg_optim_members[] = {
-    GM__CFG_MEMBER(F_O_LR, gm_optim_config, lr),
-    GM__CFG_MEMBER(F_O_WD, gm_optim_config, weight_decay),
-    GM__CFG_MEMBER(F_O_MOM, gm_optim_config, momentum),
-    GM__CFG_MEMBER(F_O_DAMP, gm_optim_config, dampening),
-    GM__CFG_MEMBER(F_O_NEST, gm_optim_config, nesterov),
-    GM__CFG_MEMBER(F_O_BETAS, gm_optim_config, beta1),
-    GM__CFG_MEMBER(F_O_BETAS, gm_optim_config, beta2),
-    GM__CFG_MEMBER(F_O_EPS, gm_optim_config, eps),
-    GM__CFG_MEMBER(F_O_DECAY, gm_optim_config, decay),
-};
-static const gm__cfg_member gm__cfg_sched_members[] = {
-    GM__CFG_MEMBER(F_S_STEP, gm_lr_sched_config, step_size),
-    GM__CFG_MEMBER(F_S_GAMMA, gm_lr_sched_config, gamma),
-    GM__CFG_MEMBER(F_S_TMAX, gm_lr_sched_config, t_max),
-    GM__CFG_MEMBER(F_S_ETAMIN, gm_lr_sched_config, eta_min),
-    GM__CFG_MEMBER(F_S_WARMUP, gm_lr_sched_config, warmup_epochs),
-    GM__CFG_MEMBER(F_S_MODE, gm_lr_sched_config, mode),
-    GM__CFG_MEMBER(F_S_FACTOR, gm_lr_sched_config, factor),
-    GM__CFG_MEMBER(F_S_PATIENCE, gm_lr_sched_config, patience),
-    GM__CFG_MEMBER(F_S_THRESH, gm_lr_sched_config, threshold),
-    GM__CFG_MEMBER(F_S_THMODE, gm_lr_sched_config, threshold_mode),
-    GM__CFG_MEMBER(F_S_COOLDOWN, gm_lr_sched_config, cooldown),
-    GM__CFG_MEMBER(F_S_MINLR, gm_lr_sched_config, min_lr),
-    GM__CFG_MEMBER(F_S_EPS, gm_lr_sched_config, eps),
-};
-#undef GM__CFG_MEMBER
+/* ---- what a change of kind keeps ------------------------------------------------ */
 
 /* A new kind starts from its defaults, but every value given so far (in the
  * file or by an override) that applies to the new kind is kept, so the
  * outcome does not depend on the order of the keys; a given value that no
- * longer applies is dropped with a warning. */
-static void gm__cfg_keep_given(gm__cfg_ctx *c, const gm__cfg_member *members, size_t n,
-                               const void *old, void *fresh, const char *kind_key,
-                               const char *kind, bool (*applies)(gm__cfg_field, const void *)) {
+ * longer applies is dropped with a warning. The keys are the schema's rows
+ * whose members lie in the kind's struct (at `base` in gm_config, `size`
+ * bytes); `cfg` holds the new kind (for gm__cfg_key_applies). */
+static void gm__cfg_keep_given(gm__cfg_ctx *c, size_t base, size_t size, const void *old,
+                               void *fresh, const char *kind_key, const char *kind) {
     gm_config *cfg = c->cfg;
-    for (size_t i = 0; i < n; i++) {
-        const gm__cfg_field f = members[i].field;
+    for (int i = 0; i < gm__cfg_nkeys; i++) {
+        const gm__cfg_key *k = &gm__cfg_keys[i];
+        if (k->alias || k->selector || k->size == 0 || k->off < base || k->off >= base + size)
+            continue;
+        const gm__cfg_field f = k->field;
         if (!cfg->given[f]) continue;
-        if (applies(f, fresh)) {
-            memcpy((char *)fresh + members[i].offset, (const char *)old + members[i].offset,
-                   members[i].size);
+        if (gm__cfg_key_applies(k, cfg)) {
+            memcpy((char *)fresh + (k->off - base), (const char *)old + (k->off - base),
+                   k->size);
+            if (k->type == GM__T_PAIR)
+                memcpy((char *)fresh + (k->off2 - base), (const char *)old + (k->off2 - base),
+                       k->size);
             continue;
         }
-        if (i > 0 && members[i - 1].field == f) continue; /* a pair, reported once */
-        const char *path = gm__cfg_field_path(f);
+        cfg->given[f] = false;
         const char *nm = cfg->str[GM__S_NAME] ? cfg->str[GM__S_NAME] : "<string>";
         if (cfg->line[f] > 0)
             gm_log(GM_LOG_WARN, "config '%s': %s (line %d) does not apply to %s %s; dropped", nm,
-                   path, cfg->line[f], kind_key, kind);
+                   k->path, cfg->line[f], kind_key, kind);
         else
-            gm_log(GM_LOG_WARN, "config '%s': %s does not apply to %s %s; dropped", nm, path,
+            gm_log(GM_LOG_WARN, "config '%s': %s does not apply to %s %s; dropped", nm, k->path,
                    kind_key, kind);
     }
-    for (size_t i = 0; i < n; i++)
-        if (!applies(members[i].field, fresh)) cfg->given[members[i].field] = false;
-}
-
-static bool gm__cfg_optim_applies(gm__cfg_field f, const void *o) {
-    return gm__cfg_optim_key_applies(f, ((const gm_optim_config *)o)->kind);
-}
-
-static bool gm__cfg_sched_applies(gm__cfg_field f, const void *s) {
-    return gm__cfg_sched_key_applies(f, ((const gm_lr_sched_config *)s)->kind);
 }
 
 void gm__cfg_keep_given_optim(gm__cfg_ctx *c, const gm_optim_config *old,
                               gm_optim_config *fresh) {
-    gm__cfg_keep_given(c, gm__cfg_optim_members, (size_t)GM__CFG_LEN(gm__cfg_optim_members), old,
-                       fresh, "optimizer.kind", gm_optim_kind_name(fresh->kind),
-                       gm__cfg_optim_applies);
+    gm__cfg_keep_given(c, offsetof(gm_config, fit.optim), sizeof *fresh, old, fresh,
+                       "optimizer.kind", gm_optim_kind_name(fresh->kind));
 }
 
 void gm__cfg_keep_given_sched(gm__cfg_ctx *c, const gm_lr_sched_config *old,
                               gm_lr_sched_config *fresh) {
-    gm__cfg_keep_given(c, gm__cfg_sched_members, (size_t)GM__CFG_LEN(gm__cfg_sched_members), old,
-                       fresh, "scheduler.kind", gm_lr_sched_kind_name(fresh->kind),
-                       gm__cfg_sched_applies);
+    gm__cfg_keep_given(c, offsetof(gm_config, fit.sched), sizeof *fresh, old, fresh,
+                       "scheduler.kind", gm_lr_sched_kind_name(fresh->kind));
 }
 
 /* ---- validation across fields ----------------------------------------------------- */

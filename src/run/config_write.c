@@ -4,9 +4,11 @@
  * double-quoted; and its atomic write (gm_config_write). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core_internal.h"
 #include "data/data_internal.h"
@@ -52,6 +54,11 @@ static void gm__cfg_put_real(gm__cfg_buf *b, double v) {
     gm__cfg_put(b, "%s%s", s, strpbrk(s, ".eEn") ? "" : ".0");
 }
 
+/* A data path, absolute: a relative one is the working directory's (the
+ * written config may be read from another directory, as a run's own
+ * config.yaml is). */
+static void gm__cfg_put_path(gm__cfg_buf *b, const char *path);
+
 /* Double-quoted YAML string; non-ASCII as \u escapes so any character the
  * parser produced reads back the same. */
 static void gm__cfg_put_str(gm__cfg_buf *b, const char *s) {
@@ -85,7 +92,131 @@ static void gm__cfg_put_str(gm__cfg_buf *b, const char *s) {
     gm__cfg_put(b, "\"");
 }
 
-static const char *gm__cfg_bool_name(bool v) { return v ? "true" : "false"; }
+static void gm__cfg_put_path(gm__cfg_buf *b, const char *path) {
+    char cwd[4096];
+    if (!path[0] || path[0] == '/' || !getcwd(cwd, sizeof cwd)) {
+        gm__cfg_put_str(b, path);
+        return;
+    }
+    const size_t n = strlen(cwd) + strlen(path) + 2;
+    char *full = gm_malloc(n);
+    if (!full) {
+        b->nomem = true;
+        return;
+    }
+    snprintf(full, n, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", path);
+    gm__cfg_put_str(b, full);
+    gm_free(full);
+}
+
+/* The name of a choice's value in cfg (NULL: none, as model.group's when the
+ * group is a spec). */
+static const char *gm__cfg_choice_name(const gm_config *cfg, const gm__cfg_key *k) {
+    const int64_t v = gm__cfg_member_int(cfg, k);
+    for (int i = 0; i < k->nnames; i++)
+        if ((k->values ? k->values[i] : i) == v) return k->names[i];
+    return NULL;
+}
+
+/* The value of key k in cfg, on one line (lists in flow style). */
+static void gm__cfg_put_value(gm__cfg_buf *b, const gm_config *cfg, const gm__cfg_key *k) {
+    const gm_data_config *d = &cfg->data;
+    const gm_model_desc *m = &cfg->model;
+    const char *p = (const char *)cfg + k->off;
+    double x[2];
+    switch (k->type) {
+    case GM__T_I64: gm__cfg_put(b, "%lld", (long long)gm__cfg_member_int(cfg, k)); return;
+    case GM__T_U64: {
+        uint64_t u;
+        memcpy(&u, p, sizeof u);
+        gm__cfg_put(b, "%llu", (unsigned long long)u);
+        return;
+    }
+    case GM__T_REAL:
+        memcpy(&x[0], p, sizeof x[0]);
+        gm__cfg_put_real(b, x[0]);
+        return;
+    case GM__T_FLAG: gm__cfg_put(b, "%s", gm__cfg_member_int(cfg, k) ? "true" : "false"); return;
+    case GM__T_CHOICE: {
+        const char *name = gm__cfg_choice_name(cfg, k);
+        GM_ASSERT(name);
+        gm__cfg_put(b, "%s", name ? name : "?");
+        return;
+    }
+    case GM__T_STR: {
+        const char *v = cfg->str[k->slot] ? cfg->str[k->slot] : "";
+        if (k->is_path)
+            gm__cfg_put_path(b, v);
+        else
+            gm__cfg_put_str(b, v);
+        return;
+    }
+    case GM__T_PAIR:
+        memcpy(&x[0], p, sizeof x[0]);
+        memcpy(&x[1], (const char *)cfg + k->off2, sizeof x[1]);
+        gm__cfg_put(b, "[");
+        gm__cfg_put_real(b, x[0]);
+        gm__cfg_put(b, ", ");
+        gm__cfg_put_real(b, x[1]);
+        gm__cfg_put(b, "]");
+        return;
+    case GM__T_RANGE: {
+        gm_forecast_range r;
+        memcpy(&r, p, sizeof r);
+        gm__cfg_put(b, "[%lld, %lld]", (long long)r.begin, (long long)r.end);
+        return;
+    }
+    case GM__T_SECTION: return;
+    case GM__T_OWN: break;
+    }
+    switch (k->field) {
+    case F_M_BLOCKS:
+        gm__cfg_put(b, "[");
+        for (int64_t i = 0; i < m->nblocks; i++)
+            gm__cfg_put(b, "%s{num_layers: %lld, out_channels: %lld, pool: %s}", i ? ", " : "",
+                        (long long)m->blocks[i].num_layers, (long long)m->blocks[i].out_channels,
+                        m->blocks[i].pool ? "true" : "false");
+        gm__cfg_put(b, "]");
+        return;
+    case F_D_TRAIN:
+        if (d->source != GM_DATA_CIFAR10) {
+            gm__cfg_put_path(b, d->train_images ? d->train_images : "");
+            return;
+        }
+        gm__cfg_put(b, "[");
+        for (int64_t i = 0; i < d->ntrain_files; i++) {
+            gm__cfg_put(b, i ? ", " : "");
+            gm__cfg_put_path(b, d->train_files[i]);
+        }
+        gm__cfg_put(b, "]");
+        return;
+    case F_D_GEN_KIND: gm__cfg_put(b, "%s", d->gen_kind ? d->gen_kind : "rotated"); return;
+    case F_D_GEN_DIGITS: gm__cfg_put(b, "%s", d->gen_digits); return;
+    default: break;
+    }
+    GM_ASSERT(!"a key of its own without a writer");
+}
+
+/* Whether the canonical form holds key k. */
+static bool gm__cfg_written(const gm_config *cfg, const gm__cfg_key *k) {
+    if (k->alias || !gm__cfg_key_applies(k, cfg)) return false;
+    switch (k->write) {
+    case W_ALWAYS: return k->type != GM__T_STR || cfg->str[k->slot]; /* strings when given */
+    case W_NEVER: return false;
+    case W_NONZERO:
+        if (k->type == GM__T_REAL) return *(const double *)(const void *)((const char *)cfg +
+                                                                         k->off) != 0.0;
+        return gm__cfg_member_int(cfg, k) != 0;
+    case W_OWN: break;
+    }
+    switch (k->field) {
+    case F_M_SPEC: return cfg->str[GM__S_RESOLVED] != NULL; /* the spec the model uses */
+    case F_D_VAL: return cfg->data.val_size < 0;
+    case F_D_VALSIZE: return cfg->data.val_size >= 0;
+    case F_D_TRAIN: return cfg->data.train_images || cfg->data.ntrain_files > 0;
+    default: return true;
+    }
+}
 
 gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     GM_RETURN_ERROR_IF(!cfg || !out, GM_ERR_INVALID_ARG,
@@ -93,175 +224,265 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
     *out = NULL;
     gm__cfg_buf b = {.p = gm_malloc(1024), .cap = 1024};
     if (!b.p) return gm__nomem("config text");
-    const gm_model_desc *m = &cfg->model;
-    const gm_fit_options *f = &cfg->fit;
-    const gm_data_config *d = &cfg->data;
-    gm__cfg_put(&b, "# gmcnn config (resolved)\nseed: %llu\n", (unsigned long long)f->seed);
-    gm__cfg_put(&b, "model:\n  kind: %s\n", gm_config_model_kind_name(m->kind));
-    if (cfg->str[GM__S_RESOLVED]) {
-        gm__cfg_put(&b, "  spec: ");
-        gm__cfg_put_str(&b, cfg->str[GM__S_RESOLVED]);
-        gm__cfg_put(&b, "\n");
-    }
-    gm__cfg_put(&b, "  nbr: %lld\n  in_channels: %lld\n  num_classes: %lld\n%s",
-                (long long)m->radius, (long long)m->in_channels, (long long)m->out_dim,
-                m->kind == GM_MODEL_LDR ? "" : "  blocks:\n");
-    for (int64_t i = 0; i < m->nblocks; i++)
-        gm__cfg_put(&b, "    - {num_layers: %lld, out_channels: %lld, pool: %s}\n",
-                    (long long)m->blocks[i].num_layers, (long long)m->blocks[i].out_channels,
-                    gm__cfg_bool_name(m->blocks[i].pool));
-    gm__cfg_put(&b, "  dropout: ");
-    gm__cfg_put_real(&b, m->dropout);
-    gm__cfg_put(&b, "\n  form: %s\n  ldr_rank: %lld\n  modulated: %s\n  pool: %s\n",
-                m->form == GM_CONV_SHARED ? "shared" : "full", (long long)m->ldr_rank,
-                gm__cfg_bool_name(m->modulated), m->pool_mode == GM_REDUCE_MEAN ? "mean" : "max");
-    gm__cfg_put(&b, "  hidden: %lld\n  image_h: %lld\n  image_w: %lld\n", (long long)m->hidden,
-                (long long)m->image_h, (long long)m->image_w);
-    if (m->regressor) gm__cfg_put(&b, "  regressor: true\n");
-    if (m->norm == GM_NORM_BATCH) gm__cfg_put(&b, "  norm: batch\n");
-    if (m->modulated_in_place) gm__cfg_put(&b, "  modulated_in_place: true\n");
-    if (m->center) gm__cfg_put(&b, "  center: true\n");
-    if (m->kind == GM_MODEL_LDR)
-        gm__cfg_put(&b, "  structure: %s\n", gm__cfg_structures[m->structure]);
-
-    gm__cfg_put(&b, "data:\n  source: %s\n  batch_size: %lld\n", gm_data_source_name(d->source),
-                (long long)d->batch_size);
-    if (d->source != GM_DATA_PLUME) {
-        if (d->val_size >= 0) {
-            gm__cfg_put(&b, "  val_size: %lld", (long long)d->val_size);
+    gm__cfg_put(&b, "# gmcnn config (resolved)\n");
+    for (int i = 0; i < gm__cfg_nkeys; i++) {
+        const gm__cfg_key *k = &gm__cfg_keys[i];
+        if (!gm__cfg_written(cfg, k)) continue;
+        const char *dot = strchr(k->path, '.');
+        if (k->type == GM__T_SECTION) {
+            gm__cfg_put(&b, "%s:\n", k->path);
+            continue;
+        }
+        gm__cfg_put(&b, "%s%s:", dot ? "  " : "", dot ? dot + 1 : k->path);
+        const gm_model_desc *m = &cfg->model;
+        const gm_data_config *d = &cfg->data;
+        if (k->field == F_M_SPEC) {
+            gm__cfg_put(&b, " ");
+            gm__cfg_put_str(&b, cfg->str[GM__S_RESOLVED]);
+        } else if (k->field == F_M_BLOCKS) { /* the lists a line each */
+            for (int64_t j = 0; j < m->nblocks; j++)
+                gm__cfg_put(&b, "\n    - {num_layers: %lld, out_channels: %lld, pool: %s}",
+                            (long long)m->blocks[j].num_layers,
+                            (long long)m->blocks[j].out_channels,
+                            m->blocks[j].pool ? "true" : "false");
+        } else if (k->field == F_D_TRAIN && d->source == GM_DATA_CIFAR10) {
+            for (int64_t j = 0; j < d->ntrain_files; j++) {
+                gm__cfg_put(&b, "\n    - ");
+                gm__cfg_put_path(&b, d->train_files[j]);
+            }
         } else {
-            gm__cfg_put(&b, "  val_fraction: ");
-            gm__cfg_put_real(&b, d->val_fraction);
+            gm__cfg_put(&b, " ");
+            gm__cfg_put_value(&b, cfg, k);
         }
-        gm__cfg_put(&b, "\n  normalize: %s\n", gm__cfg_bool_name(d->normalize));
-    }
-    static const char *const names[][4] = {
-        [GM_DATA_IDX] = {"images", "labels", "test_images", "test_labels"},
-        [GM_DATA_NPY] = {"images", "labels", "test_images", "test_labels"},
-        [GM_DATA_AMAT] = {"train", NULL, "test", NULL},
-        [GM_DATA_CIFAR10] = {NULL, NULL, "test", NULL},
-        [GM_DATA_NORB] = {"train_dat", "train_cat", "test_dat", "test_cat"},
-        [GM_DATA_GENERATED] = {NULL, NULL, NULL, NULL},
-        [GM_DATA_PLUME] = {NULL, NULL, NULL, NULL},
-    };
-    const char *vals[4] = {d->train_images, d->train_labels, d->test_images, d->test_labels};
-    if (d->source == GM_DATA_CIFAR10) {
-        gm__cfg_put(&b, "  train:\n");
-        for (int64_t i = 0; i < d->ntrain_files; i++) {
-            gm__cfg_put(&b, "    - ");
-            gm__cfg_put_str(&b, d->train_files[i]);
-            gm__cfg_put(&b, "\n");
-        }
-    }
-    for (int i = 0; i < 4; i++) {
-        if (!names[d->source][i] || !vals[i]) continue;
-        gm__cfg_put(&b, "  %s: ", names[d->source][i]);
-        gm__cfg_put_str(&b, vals[i]);
         gm__cfg_put(&b, "\n");
-    }
-    if (d->source == GM_DATA_GENERATED) {
-        gm__cfg_put(&b, "  kind: %s\n  digits: %s\n  seed: %llu\n  num_train: %lld\n"
-                    "  num_test: %lld\n  path: ",
-                    d->gen_kind ? d->gen_kind : "rotated", d->gen_digits,
-                    (unsigned long long)d->gen_seed,
-                    (long long)d->gen_num_train, (long long)d->gen_num_test);
-        gm__cfg_put_str(&b, d->gen_path ? d->gen_path : "");
-        gm__cfg_put(&b, "\n  split: %s\n", gm__cfg_splits[d->gen_official ? 1 : 0]);
-        if (d->gen_max_angle > 0.0) {
-            gm__cfg_put(&b, "  max_angle: ");
-            gm__cfg_put_real(&b, d->gen_max_angle);
-            gm__cfg_put(&b, "\n");
-        }
-    }
-    if (d->source == GM_DATA_PLUME) {
-        const gm_forecast_protocol *p = &d->forecast;
-        gm__cfg_put(&b, "  path: ");
-        gm__cfg_put_str(&b, d->plume_dir ? d->plume_dir : "");
-        gm__cfg_put(&b, "\n  input_frames: %lld\n  input_offset: %lld\n  rollout_steps: %lld\n"
-                    "  eval_steps: %lld\n", (long long)p->input_frames,
-                    (long long)p->input_offset, (long long)p->rollout_steps,
-                    (long long)p->eval_steps);
-        const char *const rn[4] = {"train", "val", "future", "domain"};
-        const gm_forecast_range *rv[4] = {&p->train, &p->val, &p->future, &p->domain};
-        for (int i = 0; i < 4; i++)
-            gm__cfg_put(&b, "  %s_range: [%lld, %lld]\n", rn[i], (long long)rv[i]->begin,
-                        (long long)rv[i]->end);
-        gm__cfg_put(&b, "  train_stride: %lld\n  eval_stride: %lld\n", (long long)p->train_stride,
-                    (long long)p->eval_stride);
-    }
-
-    gm__cfg_put(&b, "trainer:\n  max_epochs: %lld\n", (long long)f->epochs);
-    if (d->source != GM_DATA_PLUME) {
-        gm__cfg_put(&b, "  label_smoothing: ");
-        gm__cfg_put_real(&b, f->label_smoothing);
-        gm__cfg_put(&b, "\n  select: %s\n", gm__cfg_selects[f->select == GM_SELECT_VAL_ACCURACY]);
-    }
-    const gm_optim_config *o = &f->optim;
-    gm__cfg_put(&b, "optimizer:\n  kind: %s\n  lr: ", gm_optim_kind_name(o->kind));
-    gm__cfg_put_real(&b, o->lr);
-    gm__cfg_put(&b, "\n  weight_decay: ");
-    gm__cfg_put_real(&b, o->weight_decay);
-    if (o->kind == GM_OPTIM_SGD) {
-        gm__cfg_put(&b, "\n  momentum: ");
-        gm__cfg_put_real(&b, o->momentum);
-        gm__cfg_put(&b, "\n  dampening: ");
-        gm__cfg_put_real(&b, o->dampening);
-        gm__cfg_put(&b, "\n  nesterov: %s", gm__cfg_bool_name(o->nesterov));
-    } else {
-        gm__cfg_put(&b, "\n  betas: [");
-        gm__cfg_put_real(&b, o->beta1);
-        gm__cfg_put(&b, ", ");
-        gm__cfg_put_real(&b, o->beta2);
-        gm__cfg_put(&b, "]\n  eps: ");
-        gm__cfg_put_real(&b, o->eps);
-    }
-    gm__cfg_put(&b, "\n  clip_norm: ");
-    gm__cfg_put_real(&b, f->clip_norm);
-    gm__cfg_put(&b, "\n  decay: %s", gm__cfg_decays[o->decay == GM_DECAY_WEIGHTS]);
-
-    const gm_lr_sched_config *s = &f->sched;
-    gm__cfg_put(&b, "\nscheduler:\n  kind: %s\n", gm_lr_sched_kind_name(s->kind));
-    if (s->kind == GM_LR_CONSTANT || s->kind == GM_LR_COSINE)
-        gm__cfg_put(&b, "  warmup_epochs: %lld\n", (long long)s->warmup_epochs);
-    if (s->kind == GM_LR_STEP) {
-        gm__cfg_put(&b, "  step_size: %lld\n  gamma: ", (long long)s->step_size);
-        gm__cfg_put_real(&b, s->gamma);
-        gm__cfg_put(&b, "\n");
-    } else if (s->kind == GM_LR_COSINE) {
-        gm__cfg_put(&b, "  t_max: %lld\n  eta_min: ", (long long)s->t_max);
-        gm__cfg_put_real(&b, s->eta_min);
-        gm__cfg_put(&b, "\n");
-    } else if (s->kind == GM_LR_PLATEAU) {
-        gm__cfg_put(&b, "  mode: %s\n  factor: ", s->mode == GM_SCHED_MAX ? "max" : "min");
-        gm__cfg_put_real(&b, s->factor);
-        gm__cfg_put(&b, "\n  patience: %lld\n  threshold: ", (long long)s->patience);
-        gm__cfg_put_real(&b, s->threshold);
-        gm__cfg_put(&b, "\n  threshold_mode: %s\n  cooldown: %lld\n  min_lr: ",
-                    s->threshold_mode == GM_THRESHOLD_ABS ? "abs" : "rel",
-                    (long long)s->cooldown);
-        gm__cfg_put_real(&b, s->min_lr);
-        gm__cfg_put(&b, "\n  eps: ");
-        gm__cfg_put_real(&b, s->eps);
-        gm__cfg_put(&b, "\n");
-    }
-    gm__cfg_put(&b, "early_stopping:\n  patience: %lld\noutput:\n  dir: ",
-                (long long)f->early_stop_patience);
-    gm__cfg_put_str(&b, cfg->str[GM__S_OUTDIR] ? cfg->str[GM__S_OUTDIR] : "runs");
-    gm__cfg_put(&b, "\n");
-    if (d->source != GM_DATA_PLUME) {
-        const gm_augment *a = &f->augment;
-        gm__cfg_put(&b, "augment:\n  rotate: %s\n", gm__cfg_rotates[a->rotate]);
-        if (a->max_angle > 0.0) {
-            gm__cfg_put(&b, "  max_angle: ");
-            gm__cfg_put_real(&b, a->max_angle);
-            gm__cfg_put(&b, "\n");
-        }
-        gm__cfg_put(&b, "  flip: %s\n  translate: %lld\n", gm__cfg_flips[a->flip],
-                    (long long)a->translate);
     }
     if (b.nomem) {
         gm_free(b.p);
         return gm__nomem("config text");
+    }
+    *out = b.p;
+    return GM_OK;
+}
+
+/* ---- the key reference ------------------------------------------------------------ */
+
+/* A number for the reference: "inf" spelt out. */
+static void gm__cfg_put_bound(gm__cfg_buf *b, double v) {
+    if (isinf(v))
+        gm__cfg_put(b, "%sinf", v < 0 ? "-" : "");
+    else
+        gm__cfg_put_real(b, v);
+}
+
+/* What key k takes. */
+static void gm__cfg_put_takes(gm__cfg_buf *b, const gm__cfg_key *k, gm_config *cfg) {
+    (void)cfg;
+    switch (k->type) {
+    case GM__T_SECTION: gm__cfg_put(b, "a mapping"); return;
+    case GM__T_I64:
+        gm__cfg_put(b, "an integer in [%lld, %lld]", (long long)k->ilo, (long long)k->ihi);
+        return;
+    case GM__T_U64: gm__cfg_put(b, "an integer >= 0"); return;
+    case GM__T_REAL:
+    case GM__T_PAIR:
+        gm__cfg_put(b, k->type == GM__T_PAIR ? "[a, b], each a number in " : "a number in ");
+        gm__cfg_put(b, "%c", k->rlo_open || isinf(k->rlo) ? '(' : '[');
+        gm__cfg_put_bound(b, k->rlo);
+        gm__cfg_put(b, ", ");
+        gm__cfg_put_bound(b, k->rhi);
+        gm__cfg_put(b, "%c", k->rhi_open || isinf(k->rhi) ? ')' : ']');
+        return;
+    case GM__T_FLAG: gm__cfg_put(b, "true | false"); return;
+    case GM__T_CHOICE:
+        for (int i = 0; i < k->nnames; i++) gm__cfg_put(b, "%s%s", i ? " | " : "", k->names[i]);
+        return;
+    case GM__T_STR: gm__cfg_put(b, "a string"); return;
+    case GM__T_RANGE: gm__cfg_put(b, "[begin, end], integers, 0 <= begin < end"); return;
+    case GM__T_OWN: gm__cfg_put(b, "%s", k->takes); return;
+    }
+}
+
+/* The default of key k: its value in a default config whose kinds are the
+ * first the key applies to. */
+static void gm__cfg_put_default(gm__cfg_buf *b, const gm__cfg_key *k, gm_config *cfg) {
+    unsigned first = 0;
+    if (k->optims) {
+        while (!((k->optims >> first) & 1u)) first++;
+        cfg->fit.optim = gm_optim_config_default((gm_optim_kind)first);
+    }
+    if (k->scheds) {
+        for (first = 0; !((k->scheds >> first) & 1u);) first++;
+        cfg->fit.sched = gm_lr_sched_config_default((gm_lr_sched_kind)first);
+    }
+    switch (k->field) {
+    case F_S_TMAX: gm__cfg_put(b, "trainer.max_epochs"); return;
+    case F_D_VALSIZE: gm__cfg_put(b, "none (val_fraction)"); return;
+    case F_D_TRAIN: case F_M_SPEC: gm__cfg_put(b, "none"); return;
+    default: break;
+    }
+    const bool none = (k->type == GM__T_STR && !cfg->str[k->slot]) ||
+                      (k->field == F_D_GEN_KIND && !cfg->str[GM__S_GEN_KIND]) ||
+                      (k->type == GM__T_CHOICE && !gm__cfg_choice_name(cfg, k)) ||
+                      (k->type == GM__T_I64 && gm__cfg_member_int(cfg, k) < k->ilo);
+    if (k->type == GM__T_SECTION)
+        return;
+    if (none)
+        gm__cfg_put(b, "none");
+    else
+        gm__cfg_put_value(b, cfg, k);
+}
+
+/* The kinds of one mask, e.g. "optimizer.kind adam, adamw", or
+ * "data.source other than plume" when only a few are left out. */
+static void gm__cfg_put_kinds(gm__cfg_buf *b, unsigned mask, const char *key,
+                              const char *(*name)(int), int count, bool *first) {
+    if (!mask) return;
+    int n = 0;
+    for (int i = 0; i < count; i++) n += (mask >> i) & 1u;
+    const bool other = 3 * (count - n) < count; /* a few left out: name those */
+    gm__cfg_put(b, "%s%s%s", *first ? "" : "; ", key, other ? " other than" : "");
+    bool any = false;
+    for (int i = 0; i < count; i++) {
+        if (((mask >> i) & 1u) == other) continue;
+        gm__cfg_put(b, "%s %s", any ? "," : "", name(i));
+        any = true;
+    }
+    *first = false;
+}
+
+static const char *gm__cfg_source_name(int i) { return gm__cfg_sources[i]; }
+static const char *gm__cfg_model_kind_name(int i) { return gm__cfg_model_kinds[i]; }
+static const char *gm__cfg_optim_name(int i) { return gm_optim_kind_name((gm_optim_kind)i); }
+static const char *gm__cfg_sched_name(int i) {
+    return gm_lr_sched_kind_name((gm_lr_sched_kind)i);
+}
+
+static void gm__cfg_put_applies(gm__cfg_buf *b, const gm__cfg_key *k, gm_config *cfg) {
+    (void)cfg;
+    bool first = true;
+    gm__cfg_put_kinds(b, k->sources, "data.source", gm__cfg_source_name, GM__CFG_NSOURCES, &first);
+    gm__cfg_put_kinds(b, k->models, "model.kind", gm__cfg_model_kind_name, GM__CFG_NMODEL_KINDS,
+                      &first);
+    gm__cfg_put_kinds(b, k->optims, "optimizer.kind", gm__cfg_optim_name, GM_OPTIM_ADAMW + 1,
+                      &first);
+    gm__cfg_put_kinds(b, k->scheds, "scheduler.kind", gm__cfg_sched_name, GM_LR_PLATEAU + 1,
+                      &first);
+    if (first) gm__cfg_put(b, "all");
+}
+
+/* The other names of key k's field, ", also NAME" each. */
+static void gm__cfg_put_aliases(gm__cfg_buf *b, const gm__cfg_key *k, const char *fmt) {
+    for (int i = 0; i < gm__cfg_nkeys; i++)
+        if (gm__cfg_keys[i].alias && gm__cfg_keys[i].field == k->field)
+            gm__cfg_put(b, fmt, gm__cfg_keys[i].path);
+}
+
+/* Text wrapped at 79 columns: the first line after `lead`, the others
+ * indented as far as lead is long. */
+static void gm__cfg_put_wrapped(gm__cfg_buf *b, const char *lead, const char *text) {
+    const int indent = (int)strlen(lead), width = 79 - indent;
+    gm__cfg_put(b, "%s", lead);
+    for (bool first = true; *text; first = false) {
+        int n = (int)strlen(text);
+        if (n > width) {
+            n = width;
+            while (n > 0 && text[n] != ' ') n--;
+            if (n == 0) n = (int)strcspn(text, " ");
+        }
+        gm__cfg_put(b, "%*s%.*s\n", first ? 0 : indent, "", n, text);
+        text += n;
+        while (*text == ' ') text++;
+    }
+}
+
+/* One cell of the text form: what put writes for key k, wrapped after lead. */
+static void gm__cfg_put_cell(gm__cfg_buf *b, const char *lead,
+                             void (*put)(gm__cfg_buf *, const gm__cfg_key *, gm_config *),
+                             const gm__cfg_key *k, gm_config *cfg) {
+    gm__cfg_buf cell = {.p = gm_malloc(256), .cap = 256};
+    cell.nomem = !cell.p;
+    if (!cell.nomem) {
+        cell.p[0] = '\0';
+        put(&cell, k, cfg);
+    }
+    if (cell.nomem)
+        b->nomem = true;
+    else
+        gm__cfg_put_wrapped(b, lead, cell.p);
+    gm_free(cell.p);
+}
+
+/* Markdown: the '|', '*' and '<' written since `from` escaped, so a cell
+ * stays one cell of plain text. */
+static bool gm__cfg_md_special(char ch) { return ch == '|' || ch == '*' || ch == '<'; }
+
+static void gm__cfg_escape_md(gm__cfg_buf *b, size_t from) {
+    if (b->nomem) return;
+    size_t n = 0;
+    for (size_t i = from; i < b->len; i++) n += gm__cfg_md_special(b->p[i]);
+    if (!n) return;
+    gm__cfg_put(b, "%*s", (int)n, ""); /* room for the backslashes */
+    if (b->nomem) return;
+    size_t dst = b->len;
+    for (size_t src = b->len - n; src-- > from;) {
+        b->p[--dst] = b->p[src];
+        if (gm__cfg_md_special(b->p[src])) b->p[--dst] = '\\';
+    }
+}
+
+gm_status gm_config_reference(bool markdown, char **out) {
+    GM_RETURN_ERROR_IF(!out, GM_ERR_INVALID_ARG, "gm_config_reference: out is required");
+    *out = NULL;
+    gm__cfg_buf b = {.p = gm_malloc(4096), .cap = 4096};
+    if (!b.p) return gm__nomem("config reference");
+    static const char head[] = "| key | takes | default | applies to | meaning |\n"
+                               "|---|---|---|---|---|\n";
+    if (markdown) gm__cfg_put(&b, "%s", head);
+    for (int i = 0; i < gm__cfg_nkeys && !b.nomem; i++) {
+        const gm__cfg_key *k = &gm__cfg_keys[i];
+        if (k->alias) continue;
+        gm_config *cfg = NULL;
+        const gm_status st = gm_config_new_default(&cfg);
+        if (st != GM_OK) {
+            gm_free(b.p);
+            return st;
+        }
+        if (markdown && k->type == GM__T_SECTION) {
+            gm__cfg_put(&b, "\n### `%s`: %s\n\n%s", k->path, k->doc, head);
+        } else if (markdown) {
+            gm__cfg_put(&b, "| `%s`", k->path);
+            gm__cfg_put_aliases(&b, k, " (also `%s`)");
+            gm__cfg_put(&b, " | ");
+            size_t cell = b.len;
+            gm__cfg_put_takes(&b, k, cfg);
+            gm__cfg_escape_md(&b, cell);
+            gm__cfg_put(&b, " | ");
+            cell = b.len;
+            gm__cfg_put_default(&b, k, cfg);
+            gm__cfg_escape_md(&b, cell);
+            gm__cfg_put(&b, " | ");
+            gm__cfg_put_applies(&b, k, cfg);
+            gm__cfg_put(&b, " | ");
+            cell = b.len;
+            gm__cfg_put(&b, "%s", k->doc);
+            gm__cfg_escape_md(&b, cell);
+            gm__cfg_put(&b, " |\n");
+        } else if (k->type == GM__T_SECTION) {
+            gm__cfg_put(&b, "\n%s: %s\n", k->path, k->doc);
+        } else {
+            gm__cfg_put(&b, "\n  %s", k->path);
+            gm__cfg_put_aliases(&b, k, " (also %s)");
+            gm__cfg_put(&b, "\n");
+            gm__cfg_put_cell(&b, "      takes:      ", gm__cfg_put_takes, k, cfg);
+            gm__cfg_put_cell(&b, "      default:    ", gm__cfg_put_default, k, cfg);
+            gm__cfg_put_cell(&b, "      applies to: ", gm__cfg_put_applies, k, cfg);
+            gm__cfg_put_wrapped(&b, "      ", k->doc);
+        }
+        gm_config_free(cfg);
+    }
+    if (b.nomem) {
+        gm_free(b.p);
+        return gm__nomem("config reference");
     }
     *out = b.p;
     return GM_OK;

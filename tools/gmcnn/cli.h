@@ -93,6 +93,12 @@ typedef struct cli_opt {
 #define CLI_CUSTOM(n, p, fn, what) \
     .name = (n), .kind = CLI_KIND_CUSTOM, .dst = (p), .parse = (fn), .need = (what)
 
+/* --set KEY=VALUE, repeatable: config overrides (gm_config_set_all). */
+#define CLI_MAX_SETS 64
+bool cli_parse_set(const char *value, void *dst);
+#define CLI_SET(p, n_items) \
+    CLI_LIST("--set", p, n_items, CLI_MAX_SETS), .parse = cli_parse_set, .need = "KEY=VALUE"
+
 typedef struct cli_pos {
     const char *name; /* "MODEL.safetensors": the usage's word for it */
     const char **dst; /* one string; with count, an array with room for argc */
@@ -158,5 +164,6 @@ int cmd_data(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_rollout(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif

@@ -199,3 +199,9 @@ const cli_opt *cli_args_misplaced(const cli_args *a, unsigned form) {
     }
     return last;
 }
+
+bool cli_parse_set(const char *value, void *dst) {
+    if (value[0] == '=' || !strchr(value, '=')) return false;
+    *(const char **)dst = value;
+    return true;
+}

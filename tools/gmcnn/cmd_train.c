@@ -23,7 +23,8 @@ static const char train_usage[] =
     "                   [--val-fraction F] [--test-images IDX --test-labels IDX]\n"
     "                   [--resume CKPT] [--quiet] [--threads N]\n"
     "\n"
-    "With CONFIG (YAML, see configs/ and gmcnn/config.h): applies the --set\n"
+    "With CONFIG (YAML: configs/ has examples, `gmcnn config keys` every key;\n"
+    "data paths in it are relative to its directory): applies the --set\n"
     "overrides (KEY is a dotted path, VALUE is YAML, e.g. --set\n"
     "trainer.max_epochs=3; kinds first, so the order does not matter: a new\n"
     "optimizer or scheduler kind keeps the values given for keys it takes),\n"
@@ -192,12 +193,11 @@ static void print_step(int64_t epoch, int64_t step, int64_t steps, double loss, 
 
 /* --- train: one run, from a config or from flags -------------------------------- */
 
-#define MAX_SETS 64
 
 typedef struct train_opts {
     /* the config form */
     const char *config;
-    const char *sets[MAX_SETS];
+    const char *sets[CLI_MAX_SETS];
     int64_t nsets;
     /* the flag form: overrides of the default config */
     const char *images, *labels, *test_images, *test_labels, *out, *model, *group;
@@ -384,20 +384,12 @@ static int run_flags(const train_opts *o) {
     return rc;
 }
 
-/* --set KEY=VALUE: a key, then the value. */
-static bool parse_set(const char *value, void *dst) {
-    if (value[0] == '=' || !strchr(value, '=')) return false;
-    *(const char **)dst = value;
-    return true;
-}
-
 /* The two forms of train: a config file first, or flags only. */
 enum { TRAIN_CONFIG = 1, TRAIN_FLAGS = 2 };
 
 static int train_parse(int argc, char **argv, train_opts *o) {
     cli_opt opts[] = {
-        {CLI_LIST("--set", o->sets, &o->nsets, MAX_SETS), .parse = parse_set,
-         .need = "KEY=VALUE", .forms = TRAIN_CONFIG},
+        {CLI_SET(o->sets, &o->nsets), .forms = TRAIN_CONFIG},
         {CLI_STRING("--images", &o->images, NULL), .forms = TRAIN_FLAGS},
         {CLI_STRING("--labels", &o->labels, NULL), .forms = TRAIN_FLAGS},
         {CLI_STRING("--test-images", &o->test_images, NULL), .forms = TRAIN_FLAGS},

