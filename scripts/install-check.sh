@@ -14,9 +14,27 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc -std=c17 "$example" $(pkg-config --cflags --libs gmcnn) -lm -o "$prefix/ex-shared"
 LD_LIBRARY_PATH="$prefix/lib" "$prefix/ex-shared" >/dev/null
-cc -std=c17 "$example" $(pkg-config --cflags gmcnn) "$prefix/lib/libgmcnn.a" \
-  $(pkg-config --static --libs-only-other --libs-only-l gmcnn | sed 's/-lgmcnn//') -lm -o "$prefix/ex-static"
+static_libs=$(pkg-config --static --libs gmcnn | sed 's/-lgmcnn//')
+cc -std=c17 "$example" $(pkg-config --cflags gmcnn) "$prefix/lib/libgmcnn.a" $static_libs -lm \
+  -o "$prefix/ex-static"
 "$prefix/ex-static" >/dev/null
+# The data-parallel layer too (an MPI build links MPI: gmcnn.pc names it).
+cat >"$prefix/dist.c" <<'C'
+#include <stdio.h>
+#include <gmcnn/gmcnn.h>
+int main(void) {
+    if (gm_dist_init(NULL, NULL) != GM_OK) return 1;
+    printf("rank %d of %d\n", gm_dist_rank(), gm_dist_size());
+    gm_dist_finalize();
+    return 0;
+}
+C
+cc -std=c17 "$prefix/dist.c" $(pkg-config --cflags gmcnn) "$prefix/lib/libgmcnn.a" $static_libs \
+  -lm -o "$prefix/dist-static"
+[ "$("$prefix/dist-static")" = "rank 0 of 1" ] || {
+  echo "install check: a static consumer of gm_dist_* did not run as one rank" >&2
+  exit 1
+}
 
 # find_package: a consumer project that knows only the prefix.
 consumer=$prefix/consumer
