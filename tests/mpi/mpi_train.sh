@@ -1,7 +1,7 @@
 #!/bin/sh
 # Data-parallel training under mpirun (gmcnn/dist.h): the final parameters
-# of `mpirun -np 2` and `-np 3` (uneven shards, an uneven last batch) agree
-# with the single-process run's to a relative 1e-6, as do those of a run
+# of `mpirun -np 2`, `-np 3` (uneven shards, an uneven last batch) and `-np 4`
+# agree with the single-process run's to a relative 1e-6, as do those of a run
 # resumed under mpirun; rank 0 alone writes; a global batch smaller than the
 # ranks and a non-finite loss stop every rank with one message naming the
 # rank. Tiny generated IDX data, a small GM-CNN without batch normalisation
@@ -38,7 +38,7 @@ output:
 YAML
 "$gmcnn" train config.yaml --quiet --threads 1 >one.txt 2>&1 || fail "train failed: $(cat one.txt)"
 
-for np in 2 3; do
+for np in 2 3 4; do
   GMCNN_DIST_STATS=1 mpirun $np "$gmcnn" train config.yaml --quiet --threads 1 \
     --set output.dir=run$np >np$np.txt 2>&1 || fail "mpirun -np $np train failed: $(cat np$np.txt)"
   # GMCNN_DIST_STATS: every rank's allreduce time, one line each
@@ -89,5 +89,5 @@ fi
   fail "a non-finite loss on 2 ranks: not one message naming the rank: $(cat nan.txt)"
 if ls nan | grep -q '\.tmp\.'; then fail "a temporary file was left in nan/: $(ls nan)"; fi
 
-echo "mpi train test: P=2 and P=3 agree with one process; resume across P, small batch and" \
+echo "mpi train test: P=2, 3 and 4 agree with one process; resume across P, small batch and" \
   "non-finite loss behave"
