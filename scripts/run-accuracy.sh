@@ -51,8 +51,8 @@ ROW_SPECS=(
   # weights only, label smoothing, 20 epochs.
   "rot|p4m-center-reg|configs/rot-p4m.yaml|42|model.dropout=0.3;optimizer.weight_decay=0.0005;optimizer.decay=weights;trainer.label_smoothing=0.1;trainer.max_epochs=20"
   # Noise digits: the structured-matrix baselines and a GM network 11x smaller.
-  "noise|gm-tiny|configs/noise-gm-tiny.yaml|1|"
-  "noise|ldr-td-r1|configs/baseline-ldr-td.yaml|1|"
+  "noise|gm-tiny|configs/noise-gm-tiny.yaml|1 2 3|"
+  "noise|ldr-td-r1|configs/baseline-ldr-td.yaml|1 2 3|"
   "noise|toeplitz-r4|configs/baseline-toeplitz.yaml|1|"
   "noise|unstructured|configs/baseline-unstructured.yaml|1|"
   # Rotated digits on image backgrounds, the same models.

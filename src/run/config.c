@@ -1,5 +1,6 @@
-/* The YAML run config (gmcnn/config.h): the schema (every accepted key and
- * the values of each choice), defaults, free and clone, the loading of one
+/* The YAML run config (gmcnn/config.h): the schema's rows as a table (the
+ * keys themselves are in config_schema.h) and the values of each choice,
+ * data paths relative to the config file, defaults, free and clone, the loading of one
  * YAML document (a depth pre-scan, libyaml's errors as details), the public
  * parse, load and override API, and the accessors. Setting fields from YAML
  * nodes is config_apply.c's, the rules across fields config_validate.c's,

@@ -1,6 +1,7 @@
 /* Setting a config's fields from YAML nodes: the value parsers (integers,
  * reals, booleans, strings, choices, the block list, batch file lists, window
- * ranges), the per-field apply, and the walk over a mapping of keys. Used by
+ * ranges), the generic setting of a plain value by its schema row, the keys
+ * with rules of their own, and the walk over a mapping of keys. Used by
  * the parser and the overrides of config.c (config_internal.h). */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,11 +1,13 @@
 /* Private to the YAML run config (gmcnn/config.h), shared by its files:
- *   config.c           the schema (keys, the values of each choice), defaults,
- *                      free/clone, document loading, the public parse, load,
- *                      override (set/set_all) and accessor API, details
+ *   config_schema.h    every key, one row each (the one list of the schema)
+ *   config.c           the rows as a table, the values of each choice,
+ *                      defaults, free/clone, document loading, the public
+ *                      parse, load, override (set/set_all) and accessor API,
+ *                      details
  *   config_apply.c     value parsers and the setting of one field from a node
- *   config_validate.c  which keys apply to which kinds, and the validation
+ *   config_validate.c  what a change of kind keeps, and the validation
  *                      across fields that ends every parse and override
- *   config_write.c     the canonical YAML writer */
+ *   config_write.c     the canonical YAML writer and the key reference */
 #ifndef GMCNN_RUN_CONFIG_INTERNAL_H
 #define GMCNN_RUN_CONFIG_INTERNAL_H
 

@@ -1,6 +1,5 @@
-/* The rules of a config across its keys: which keys apply to which data
- * source, optimizer and schedule kind (and what a change of kind keeps), and
- * the validation that ends every parse and every set of overrides: the group
+/* The rules of a config across its keys: what a change of optimizer or
+ * schedule kind keeps (by the schema's rows), and the validation that ends every parse and every set of overrides: the group
  * spec resolved and checked, the model's keys against its kind, each data
  * source's required keys, the plume protocol, the training recipe, and the
  * optimizer's and schedule's own checks (config_internal.h). */

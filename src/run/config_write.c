@@ -1,7 +1,9 @@
 /* The canonical YAML form of a config (gm_config_to_string): every value
- * the run uses, the group as the resolved spec, only the keys that apply to
- * the chosen kinds, reals as the shortest text that reads back, strings
- * double-quoted; and its atomic write (gm_config_write). */
+ * the run uses, in the schema's order, the group as the resolved spec, only
+ * the keys that apply to the chosen kinds, reals as the shortest text that
+ * reads back, strings double-quoted, data paths absolute; its atomic write
+ * (gm_config_write); and the key reference (gm_config_reference), both from
+ * the rows of config_schema.h. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -54,11 +56,6 @@ static void gm__cfg_put_real(gm__cfg_buf *b, double v) {
     gm__cfg_put(b, "%s%s", s, strpbrk(s, ".eEn") ? "" : ".0");
 }
 
-/* A data path, absolute: a relative one is the working directory's (the
- * written config may be read from another directory, as a run's own
- * config.yaml is). */
-static void gm__cfg_put_path(gm__cfg_buf *b, const char *path);
-
 /* Double-quoted YAML string; non-ASCII as \u escapes so any character the
  * parser produced reads back the same. */
 static void gm__cfg_put_str(gm__cfg_buf *b, const char *s) {
@@ -92,6 +89,9 @@ static void gm__cfg_put_str(gm__cfg_buf *b, const char *s) {
     gm__cfg_put(b, "\"");
 }
 
+/* A data path, absolute: a relative one is the working directory's (the
+ * written config may be read from another directory, as a run's own
+ * config.yaml is). */
 static void gm__cfg_put_path(gm__cfg_buf *b, const char *path) {
     char cwd[4096];
     if (!path[0] || path[0] == '/' || !getcwd(cwd, sizeof cwd)) {
