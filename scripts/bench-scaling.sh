@@ -24,8 +24,10 @@ if ! command -v mpirun >/dev/null || ! ldd "$gmcnn" 2>/dev/null | grep -q 'libmp
 fi
 mkdir -p "$out"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/load-start.txt"
+# The models without augmentation and with max pooling, as first measured
+# (configs/rot-p4m.yaml now trains with random rotations and mean pooling).
 common=(--quiet --set data.num_train="$ntrain" --set data.num_test=200
-        --set trainer.max_epochs="$epochs")
+        --set trainer.max_epochs="$epochs" --set augment.rotate=none --set model.pool=max)
 for cfg in default rot-p4m; do
   for rep in $(seq 1 "$reps"); do
     OMP_NUM_THREADS=2 "$gmcnn" train "configs/$cfg.yaml" "${common[@]}" --threads 2 \
