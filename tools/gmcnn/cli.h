@@ -93,6 +93,17 @@ typedef struct cli_opt {
 #define CLI_CUSTOM(n, p, fn, what) \
     .name = (n), .kind = CLI_KIND_CUSTOM, .dst = (p), .parse = (fn), .need = (what)
 
+/* A command of subcommands (group info, gm rank|demo, data make|info|...,
+ * config keys|show): none prints the usage on stderr (CLI_USAGE), -h or
+ * --help on stdout, an unknown one is a usage error; else the subcommand
+ * runs with the arguments after it. */
+typedef struct cli_sub {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} cli_sub;
+int cli_dispatch(const char *command, const char *usage, const cli_sub *subs, int nsubs,
+                 int argc, char **argv);
+
 /* --set KEY=VALUE, repeatable: config overrides (gm_config_set_all). */
 #define CLI_MAX_SETS 64
 bool cli_parse_set(const char *value, void *dst);

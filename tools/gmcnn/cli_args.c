@@ -205,3 +205,15 @@ bool cli_parse_set(const char *value, void *dst) {
     *(const char **)dst = value;
     return true;
 }
+
+int cli_dispatch(const char *command, const char *usage, const cli_sub *subs, int nsubs,
+                 int argc, char **argv) {
+    if (argc < 1 || cli_is_help(argv[0])) {
+        fputs(usage, argc < 1 ? stderr : stdout);
+        return argc < 1 ? CLI_USAGE : CLI_OK;
+    }
+    for (int i = 0; i < nsubs; i++)
+        if (!strcmp(argv[0], subs[i].name)) return subs[i].run(argc - 1, argv + 1);
+    return cli_usage_error(command, "unknown subcommand '%s' (try 'gmcnn %s --help')", argv[0],
+                           command);
+}

@@ -57,12 +57,6 @@ static int config_show(int argc, char **argv) {
 }
 
 int cmd_config(int argc, char **argv) {
-    if (argc < 1 || cli_is_help(argv[0])) {
-        fputs(config_usage, argc < 1 ? stderr : stdout);
-        return argc < 1 ? CLI_USAGE : CLI_OK;
-    }
-    if (!strcmp(argv[0], "keys")) return config_keys(argc - 1, argv + 1);
-    if (!strcmp(argv[0], "show")) return config_show(argc - 1, argv + 1);
-    return cli_usage_error("config", "unknown subcommand '%s' (try 'gmcnn config --help')",
-                           argv[0]);
+    static const cli_sub subs[] = {{"keys", config_keys}, {"show", config_show}};
+    return cli_dispatch("config", config_usage, subs, CLI_COUNT(subs), argc, argv);
 }

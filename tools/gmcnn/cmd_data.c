@@ -333,16 +333,7 @@ static int info(int argc, char **argv) {
 }
 
 int cmd_data(int argc, char **argv) {
-    if (argc < 1) {
-        fputs(data_usage, stderr);
-        return CLI_USAGE;
-    }
-    if (cli_is_help(argv[0])) {
-        fputs(data_usage, stdout);
-        return CLI_OK;
-    }
-    if (!strcmp(argv[0], "make")) return make(argc - 1, argv + 1);
-    if (!strcmp(argv[0], "info")) return info(argc - 1, argv + 1);
-    if (!strcmp(argv[0], "import-mnist-json")) return import_json(argc - 1, argv + 1);
-    return cli_usage_error("data", "unknown subcommand '%s' (try --help)", argv[0]);
+    static const cli_sub subs[] = {
+        {"make", make}, {"info", info}, {"import-mnist-json", import_json}};
+    return cli_dispatch("data", data_usage, subs, CLI_COUNT(subs), argc, argv);
 }

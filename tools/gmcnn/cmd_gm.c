@@ -291,11 +291,6 @@ static int gm_demo(int argc, char **argv) {
 }
 
 int cmd_gm(int argc, char **argv) {
-    if (argc < 1 || cli_is_help(argv[0])) {
-        fputs(gm_usage, argc < 1 ? stderr : stdout);
-        return argc < 1 ? CLI_USAGE : CLI_OK;
-    }
-    if (!strcmp(argv[0], "rank")) return gm_rank(argc - 1, argv + 1);
-    if (!strcmp(argv[0], "demo")) return gm_demo(argc - 1, argv + 1);
-    return cli_usage_error("gm", "unknown subcommand '%s' (try 'gmcnn gm --help')", argv[0]);
+    static const cli_sub subs[] = {{"rank", gm_rank}, {"demo", gm_demo}};
+    return cli_dispatch("gm", gm_usage, subs, CLI_COUNT(subs), argc, argv);
 }

@@ -198,10 +198,6 @@ static int group_info(int argc, char **argv) {
 }
 
 int cmd_group(int argc, char **argv) {
-    if (argc < 1 || cli_is_help(argv[0])) {
-        fputs(group_usage, argc < 1 ? stderr : stdout);
-        return argc < 1 ? CLI_USAGE : CLI_OK;
-    }
-    if (!strcmp(argv[0], "info")) return group_info(argc - 1, argv + 1);
-    return cli_usage_error("group", "unknown subcommand '%s' (try 'gmcnn group --help')", argv[0]);
+    static const cli_sub subs[] = {{"info", group_info}};
+    return cli_dispatch("group", group_usage, subs, CLI_COUNT(subs), argc, argv);
 }
