@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Plume forecasting experiments (the reference protocol): for each smoke-plume dataset, the GM
-# plume regressor with exact GMConv, LDR ranks 1, 2, 4 and the reference's
-# modulated layer, a CNN and an MLP regressor, over several seeds; writes a
+# plume regressor with exact GMConv, LDR ranks 1, 2, 4 and the modulated layer
+# (differentiated through its normalisation), the reference's own model
+# (configs/plume-reference.yaml: its in-place renormalisation), a CNN and an
+# MLP regressor, over several seeds; writes a
 # markdown table of the test RMSE (future and domain, best-validation model,
 # mean ± sample std over seeds), parameter counts and training time, with the
 # persistence forecast (repeat the last input frame) on the same windows as a
@@ -14,7 +16,7 @@
 # (environment, defaults in brackets): EPOCHS [2], TRAIN_STRIDE [16] (every
 # k-th training window), EVAL_STRIDE [10] (every k-th val/test window), BATCH
 # [8], SEEDS ["1 2 3"], DATASETS ["translation rotation scale"], MODELS [all
-# seven], JOBS [2] runs at a time with THREADS [1] threads each.
+# eight], JOBS [2] runs at a time with THREADS [1] threads each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gmcnn=$(realpath "${1:-build/gmcnn}")
@@ -25,7 +27,7 @@ out=${2:-build/plume-experiments.md}
 EPOCHS=${EPOCHS:-2} TRAIN_STRIDE=${TRAIN_STRIDE:-16} EVAL_STRIDE=${EVAL_STRIDE:-10}
 BATCH=${BATCH:-8} SEEDS=${SEEDS:-"1 2 3"} JOBS=${JOBS:-2} THREADS=${THREADS:-1}
 DATASETS=${DATASETS:-"translation rotation scale"}
-MODELS=${MODELS:-"exact ldr1 ldr2 ldr4 modulated cnn mlp"}
+MODELS=${MODELS:-"exact ldr1 ldr2 ldr4 modulated reference cnn mlp"}
 python=/usr/bin/python3
 runs=${RUNS_DIR:-$(mktemp -d)}
 mkdir -p "$runs"
@@ -39,7 +41,8 @@ for ds in $DATASETS; do
 done
 
 # One line per run: dataset model seed. Finished runs (results.json present)
-# are skipped, so an interrupted sweep continues where it stopped.
+# are skipped and interrupted ones resume from their checkpoint, so a sweep
+# can be stopped and started again at any time.
 for ds in $DATASETS; do
     for model in $MODELS; do
         for seed in $SEEDS; do echo "$ds $model $seed"; done
@@ -47,10 +50,13 @@ for ds in $DATASETS; do
 done > "$runs/jobs"
 
 run_one() {
-    local ds=$1 model=$2 seed=$3 dir="$runs/$1-$2-$3" launch
+    local ds=$1 model=$2 seed=$3 dir="$runs/$1-$2-$3" launch resume=()
     read -r -a launch <<<"$LAUNCH"
     [ -f "$dir/results.json" ] && return 0
+    # an interrupted run continues from its last epoch's checkpoint
+    [ -f "$dir/last.safetensors" ] && resume=(--resume "$dir/last.safetensors")
     OMP_NUM_THREADS=$THREADS ${launch[@]+"${launch[@]}"} "$gmcnn" train "configs/plume-$model.yaml" --quiet \
+        ${resume[@]+"${resume[@]}"} \
         --set "seed=$seed" --set "data.path=build/plume/$ds" \
         --set "trainer.max_epochs=$EPOCHS" --set "data.train_stride=$TRAIN_STRIDE" \
         --set "data.eval_stride=$EVAL_STRIDE" --set "data.batch_size=$BATCH" \
