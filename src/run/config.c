@@ -157,7 +157,12 @@ int64_t gm__cfg_member_int(const gm_config *cfg, const gm__cfg_key *k) {
     switch (k->size) {
     case 1: { bool v; memcpy(&v, p, 1); return v; }
     case 4: { int32_t v; memcpy(&v, p, 4); return v; }
-    default: { int64_t v; memcpy(&v, p, 8); return v; }
+    default: {
+        GM_ASSERT(k->size == 8);
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     }
 }
 
@@ -166,7 +171,7 @@ void gm__cfg_member_set_int(gm_config *cfg, const gm__cfg_key *k, int64_t v) {
     switch (k->size) {
     case 1: { const bool b = v != 0; memcpy(p, &b, 1); return; }
     case 4: { const int32_t w = (int32_t)v; memcpy(p, &w, 4); return; }
-    default: memcpy(p, &v, 8); return;
+    default: GM_ASSERT(k->size == 8); memcpy(p, &v, 8); return;
     }
 }
 
