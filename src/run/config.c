@@ -140,11 +140,6 @@ const gm__cfg_key *gm__cfg_lookup(const char *path) {
     return NULL;
 }
 
-const char *gm__cfg_field_path(gm__cfg_field f) {
-    const gm__cfg_key *k = gm__cfg_key_of_field(f);
-    return k ? k->path : "?";
-}
-
 bool gm__cfg_key_applies(const gm__cfg_key *k, const gm_config *cfg) {
     return (!k->sources || (k->sources >> cfg->data.source) & 1u) &&
            (!k->optims || (k->optims >> cfg->fit.optim.kind) & 1u) &&

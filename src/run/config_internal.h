@@ -154,8 +154,6 @@ typedef struct gm__cfg_ctx {
 const gm__cfg_key *gm__cfg_lookup(const char *path);
 /* The row of a field. */
 const gm__cfg_key *gm__cfg_key_of_field(gm__cfg_field f);
-/* The path of a field's key (not an alias). */
-const char *gm__cfg_field_path(gm__cfg_field f);
 /* Whether a row applies to the config's data source, optimizer, schedule and
  * model kinds. */
 bool gm__cfg_key_applies(const gm__cfg_key *k, const gm_config *cfg);

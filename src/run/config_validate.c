@@ -1,8 +1,9 @@
 /* The rules of a config across its keys: what a change of optimizer or
- * schedule kind keeps (by the schema's rows), and the validation that ends every parse and every set of overrides: the group
- * spec resolved and checked, the model's keys against its kind, each data
- * source's required keys, the plume protocol, the training recipe, and the
- * optimizer's and schedule's own checks (config_internal.h). */
+ * schedule kind keeps (by the schema's rows), and the validation that ends
+ * every parse and every set of overrides: the group spec resolved and
+ * checked, the model's keys against its kind, each data source's required
+ * keys, the plume protocol, the training recipe, and the optimizer's and
+ * schedule's own checks (config_internal.h). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stddef.h>

@@ -118,6 +118,13 @@ static const char *gm__cfg_choice_name(const gm_config *cfg, const gm__cfg_key *
     return NULL;
 }
 
+/* One entry of model.blocks, after `lead`. */
+static void gm__cfg_put_block(gm__cfg_buf *b, const char *lead, const gm_block_desc *blk) {
+    gm__cfg_put(b, "%s{num_layers: %lld, out_channels: %lld, pool: %s}", lead,
+                (long long)blk->num_layers, (long long)blk->out_channels,
+                blk->pool ? "true" : "false");
+}
+
 /* The value of key k in cfg, on one line (lists in flow style). */
 static void gm__cfg_put_value(gm__cfg_buf *b, const gm_config *cfg, const gm__cfg_key *k) {
     const gm_data_config *d = &cfg->data;
@@ -172,10 +179,7 @@ static void gm__cfg_put_value(gm__cfg_buf *b, const gm_config *cfg, const gm__cf
     switch (k->field) {
     case F_M_BLOCKS:
         gm__cfg_put(b, "[");
-        for (int64_t i = 0; i < m->nblocks; i++)
-            gm__cfg_put(b, "%s{num_layers: %lld, out_channels: %lld, pool: %s}", i ? ", " : "",
-                        (long long)m->blocks[i].num_layers, (long long)m->blocks[i].out_channels,
-                        m->blocks[i].pool ? "true" : "false");
+        for (int64_t i = 0; i < m->nblocks; i++) gm__cfg_put_block(b, i ? ", " : "", &m->blocks[i]);
         gm__cfg_put(b, "]");
         return;
     case F_D_TRAIN:
@@ -241,10 +245,7 @@ gm_status gm_config_to_string(const gm_config *cfg, char **out) {
             gm__cfg_put_str(&b, cfg->str[GM__S_RESOLVED]);
         } else if (k->field == F_M_BLOCKS) { /* the lists a line each */
             for (int64_t j = 0; j < m->nblocks; j++)
-                gm__cfg_put(&b, "\n    - {num_layers: %lld, out_channels: %lld, pool: %s}",
-                            (long long)m->blocks[j].num_layers,
-                            (long long)m->blocks[j].out_channels,
-                            m->blocks[j].pool ? "true" : "false");
+                gm__cfg_put_block(&b, "\n    - ", &m->blocks[j]);
         } else if (k->field == F_D_TRAIN && d->source == GM_DATA_CIFAR10) {
             for (int64_t j = 0; j < d->ntrain_files; j++) {
                 gm__cfg_put(&b, "\n    - ");
