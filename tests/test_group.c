@@ -710,6 +710,7 @@ Test(group, spec_rejects_malformed_specs) {
         {"C2xS11", GM_ERR_TOO_LARGE, "column 4", "S11"},
         {"C16777217", GM_ERR_TOO_LARGE, "column 1", "exceeds the limit"},
         {"D8388609", GM_ERR_TOO_LARGE, "column 1", "exceeds the limit"},
+        {"D4704950838123036670", GM_ERR_TOO_LARGE, "column 1", "order 2*4704950838123036670"},
         {"p4:5000", GM_ERR_TOO_LARGE, "column 1", "exceeds the limit"},
         {"p4m:2049", GM_ERR_TOO_LARGE, "column 1", "exceeds the limit"},
         {"D3000xD3000", GM_ERR_TOO_LARGE, "column 7", "exceeds the limit"},

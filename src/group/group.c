@@ -257,8 +257,8 @@ gm_status gm_group_dihedral_new(int64_t n, gm_group **out) {
     GM_RETURN_ERROR_IF(n < 1, GM_ERR_INVALID_ARG,
                        "dihedral group D%lld: n must be at least 1 (order 2n)", (long long)n);
     GM_RETURN_ERROR_IF(n > GM_GROUP_MAX_ORDER / 2, GM_ERR_TOO_LARGE,
-                       "dihedral group D%lld: order %lld exceeds the limit %lld", (long long)n,
-                       (long long)(2 * n), (long long)GM_GROUP_MAX_ORDER);
+                       "dihedral group D%lld: order 2*%lld exceeds the limit %lld", (long long)n,
+                       (long long)n, (long long)GM_GROUP_MAX_ORDER);
     gm_group *g = gm__group_alloc(GM_GROUP_DIHEDRAL, 2 * n);
     if (!g) return gm__nomem("dihedral group");
     g->param = n;
