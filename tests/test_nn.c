@@ -1000,6 +1000,12 @@ Test(nn, description_errors) {
     d.modulated = true;
     cr_expect_eq(gm_model_new(&d, 1, &m), GM_ERR_INVALID_ARG);
 
+    /* A radius that (2t+1)^2 would overflow, on the lifting path. */
+    d = deep_desc("p4:4", false, false);
+    d.radius = INT64_MAX / 2;
+    cr_expect_eq(gm_model_new(&d, 1, &m), GM_ERR_INVALID_ARG);
+    cr_expect(strstr(gm_error_detail(), "radius") != NULL, "%s", gm_error_detail());
+
     d = classifier_desc(GM_MODEL_GMCNN, "C4xC4", 1, 1, 2, 4, 1);
     d.dropout = 1.0;
     cr_expect_eq(gm_model_new(&d, 1, &m), GM_ERR_INVALID_ARG);

@@ -25,8 +25,10 @@ static gm_status gm__nn_check_desc(const gm_model_desc *d) {
     const bool gm = gm__nn_is_gm_kind(k);
     GM_RETURN_ERROR_IF(gm && (!d->group || !d->group[0]), GM_ERR_INVALID_ARG,
                        "model: group is required for GM models");
-    GM_RETURN_ERROR_IF(d->radius < 0, GM_ERR_INVALID_ARG, "model: radius %lld must be >= 0",
-                       (long long)d->radius);
+    /* Bounded before any support is formed from it ((2t+1)^2 in int64). */
+    GM_RETURN_ERROR_IF(d->radius < 0 || d->radius > GM_GROUP_MAX_ORDER, GM_ERR_INVALID_ARG,
+                       "model: radius %lld must be in 0..%lld", (long long)d->radius,
+                       (long long)GM_GROUP_MAX_ORDER);
     GM_RETURN_ERROR_IF(d->in_channels < 1, GM_ERR_INVALID_ARG,
                        "model: in_channels %lld must be >= 1", (long long)d->in_channels);
     GM_RETURN_ERROR_IF(d->out_dim < 1, GM_ERR_INVALID_ARG, "model: out_dim %lld must be >= 1",
