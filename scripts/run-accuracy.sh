@@ -42,7 +42,7 @@ ROW_SPECS=(
   "rot|p4m-center|configs/rot-p4m.yaml|42|$P4M_PLAIN"
   "rot|p4m-center-aug|configs/rot-p4m.yaml|42|$P4M_PLAIN;augment.rotate=any"
   "rot|p4m-uncentred|configs/rot-p4m.yaml|42|$P4M_PLAIN;model.center=false;trainer.max_epochs=20"
-  "rot|cnn|configs/rot-cnn.yaml|1|"
+  "rot|cnn|configs/rot-cnn.yaml|1 2 3|"
   "rot|cnn-aug|configs/rot-cnn.yaml|1|augment.rotate=any"
   # Rotated Fashion-MNIST at the rotated digits' protocol (8,000 training
   # images of the training file, each rotated by a seeded uniform angle,
@@ -58,7 +58,9 @@ ROW_SPECS=(
   # rotations and label smoothing for 20 epochs, and as shipped (30 epochs).
   "rot|p4m-center-mean|configs/rot-p4m.yaml|42|model.pool=mean;augment.rotate=none;trainer.label_smoothing=0;trainer.max_epochs=12"
   "rot|p4m-center-mean-aug-20ep|configs/rot-p4m.yaml|42|trainer.max_epochs=20"
-  "rot|p4m-best|configs/rot-p4m.yaml|42|"
+  "rot|p4m-best|configs/rot-p4m.yaml|42 1|"
+  # The best recipe with a second layer before the first pooling.
+  "rot|p4m-deep|configs/rot-p4m.yaml|42|model.blocks=[{num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24}]"
   # Noise digits: the structured-matrix baselines and a GM network 11x smaller.
   "noise|gm-tiny|configs/noise-gm-tiny.yaml|1 2 3|"
   # The same network with max instead of mean pooling (the config before
@@ -75,9 +77,13 @@ ROW_SPECS=(
   "bg-rot|bg-toeplitz-r4|configs/baseline-toeplitz.yaml|1|data.kind=rot-back-image"
   "bg-rot|bg-unstructured|configs/baseline-unstructured.yaml|1|data.kind=rot-back-image"
   # Digits rotated within +-45 degrees: orientation carries information.
-  "partial|partial-p4-exact|configs/partial-p4.yaml|1|"
+  "partial|partial-p4-exact|configs/partial-p4.yaml|1 2 3|"
   "partial|partial-p4-ldr1|configs/partial-p4.yaml|1|model.ldr_rank=1"
-  "partial|partial-cnn|configs/partial-cnn.yaml|1|"
+  "partial|partial-cnn|configs/partial-cnn.yaml|1 2 3|"
+  # Parameter-matched pairs: the LDR model narrowed to the CNN's size, the
+  # CNN widened to the LDR model's.
+  "partial|partial-p4-ldr1-27k|configs/partial-p4.yaml|1 2 3|model.ldr_rank=1;model.blocks=[{num_layers: 1, out_channels: 6, pool: true}, {num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 10}]"
+  "partial|partial-cnn-54k|configs/partial-cnn.yaml|1|model.blocks=[{num_layers: 2, out_channels: 20, pool: true}, {num_layers: 2, out_channels: 32, pool: true}, {num_layers: 2, out_channels: 48}]"
   # Last: the most expensive row.
   "rot|p4m-ldr1|configs/rot-p4m.yaml|1|$P4M_PLAIN;model.ldr_rank=1"
 )
