@@ -60,7 +60,7 @@ ROW_SPECS=(
   "rot|p4m-center-mean-aug-20ep|configs/rot-p4m.yaml|42|trainer.max_epochs=20"
   "rot|p4m-best|configs/rot-p4m.yaml|42 1|"
   # The best recipe with a second layer before the first pooling.
-  "rot|p4m-deep|configs/rot-p4m.yaml|42|model.blocks=[{num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24}]"
+  "rot|p4m-deep|configs/rot-p4m.yaml|42 1|model.blocks=[{num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24}]"
   # Noise digits: the structured-matrix baselines and a GM network 11x smaller.
   "noise|gm-tiny|configs/noise-gm-tiny.yaml|1 2 3|"
   # The same network with max instead of mean pooling (the config before
