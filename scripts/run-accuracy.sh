@@ -61,6 +61,10 @@ ROW_SPECS=(
   "rot|p4m-best|configs/rot-p4m.yaml|42 1|"
   # The best recipe with a second layer before the first pooling.
   "rot|p4m-deep|configs/rot-p4m.yaml|42 1|model.blocks=[{num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24}]"
+  # The shipped recipe at the main job's widths, and the CNN matched to it:
+  # accuracy against parameters on the rotated digits.
+  "rot|p4m-36k|configs/rot-p4m.yaml|42 1|model.blocks=[{num_layers: 1, out_channels: 6, pool: true}, {num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 16}]"
+  "rot|cnn-36k|configs/rot-cnn.yaml|1 2 3|model.blocks=[{num_layers: 2, out_channels: 16, pool: true}, {num_layers: 2, out_channels: 29, pool: true}, {num_layers: 2, out_channels: 36}]"
   # Noise digits: the structured-matrix baselines and a GM network 11x smaller.
   "noise|gm-tiny|configs/noise-gm-tiny.yaml|1 2 3|"
   # The same network with max instead of mean pooling (the config before

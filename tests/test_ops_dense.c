@@ -280,6 +280,8 @@ Test(ops_dense, conv2d_matches_reference_loops) {
         {2, 1, 1, 6, 5, 2, 2, 3, 1, true},   {5, 3, 4, 9, 11, 3, 3, 1, 1, true},
         /* tiles of 256 output positions: a full tile and a partial one */
         {2, 128, 2, 20, 20, 3, 3, 1, 1, true},
+        /* ... with stride 2, the second tile starting inside an output row */
+        {1, 128, 2, 41, 41, 3, 3, 2, 1, false},
         /* one sample is enough work for BLAS to thread */
         {2, 16, 32, 34, 34, 3, 3, 1, 1, false},
     };

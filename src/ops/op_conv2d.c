@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <omp.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ops/ops_internal.h"
 
@@ -25,23 +26,57 @@ typedef struct conv2d_geom {
     int64_t k, p, pt;         /* rows of a column block, positions, positions per tile */
 } conv2d_geom;
 
+/* The output columns [*lo, *hi) of a row whose input column ox*stride+v-pad
+ * lies inside the image (0 <= ix < w); clamped to [0, wo). */
+static void valid_cols(const conv2d_geom *g, int64_t v, int64_t *lo, int64_t *hi) {
+    const int64_t off = v - g->pad;  /* ix = ox*stride + off */
+    int64_t a = off >= 0 ? 0 : (-off + g->stride - 1) / g->stride;
+    int64_t b = g->w - off <= 0 ? 0 : (g->w - off - 1) / g->stride + 1;
+    if (b > g->wo) b = g->wo;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* [lo, hi) intersected with [ox0, ox1), as a <= b inside [ox0, ox1]. */
+static void clamp_range(int64_t lo, int64_t hi, int64_t ox0, int64_t ox1, int64_t *a, int64_t *b) {
+    *a = lo < ox0 ? ox0 : lo > ox1 ? ox1 : lo;
+    *b = hi < *a ? *a : hi > ox1 ? ox1 : hi;
+}
+
 /* col (k x pt) = the input patches of output positions p0 .. p0+pt-1 of one
- * sample xb (I, H, W), zero where the kernel overhangs the padding. */
+ * sample xb (I, H, W), zero where the kernel overhangs the padding. Taken a
+ * row of output positions at a time, so that the inner loops run over a
+ * contiguous range with no bounds test. */
 static void im2col_tile(const conv2d_geom *g, const gm_real *xb, int64_t p0, int64_t pt,
                         gm_real *col) {
-    const int64_t khw = g->kh * g->kw;
+    const int64_t khw = g->kh * g->kw, s = g->stride;
     for (int64_t k = 0; k < g->k; k++) {
         const int64_t i = k / khw, u = (k / g->kw) % g->kh, v = k % g->kw;
         const gm_real *xi = xb + i * g->h * g->w;
         gm_real *dst = col + k * pt;
-        int64_t oy = p0 / g->wo, ox = p0 % g->wo;
-        for (int64_t j = 0; j < pt; j++) {
-            const int64_t iy = oy * g->stride + u - g->pad, ix = ox * g->stride + v - g->pad;
-            dst[j] = (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) ? xi[iy * g->w + ix] : 0;
-            if (++ox == g->wo) {
-                ox = 0;
-                oy++;
+        int64_t lo, hi;
+        valid_cols(g, v, &lo, &hi);
+        for (int64_t j = 0; j < pt;) {
+            const int64_t oy = (p0 + j) / g->wo, ox0 = (p0 + j) % g->wo;
+            const int64_t ox1 = ox0 + (pt - j < g->wo - ox0 ? pt - j : g->wo - ox0);
+            const int64_t iy = oy * s + u - g->pad;
+            gm_real *d = dst + j; /* d[ox - ox0] is output column ox of this row */
+            if (iy < 0 || iy >= g->h) {
+                for (int64_t ox = ox0; ox < ox1; ox++) d[ox - ox0] = 0;
+            } else {
+                const gm_real *xr = xi + iy * g->w; /* input column ox*s + off */
+                const int64_t off = v - g->pad;
+                int64_t a, b;
+                clamp_range(lo, hi, ox0, ox1, &a, &b);
+                for (int64_t ox = ox0; ox < a; ox++) d[ox - ox0] = 0;
+                if (s == 1 && b > a)
+                    memcpy(d + (a - ox0), xr + (a + off), (size_t)(b - a) * sizeof *d);
+                else
+                    for (int64_t ox = a; ox < b; ox++) d[ox - ox0] = xr[ox * s + off];
+                for (int64_t ox = b; ox < ox1; ox++) d[ox - ox0] = 0;
             }
+            j += ox1 - ox0;
         }
     }
 }
@@ -50,19 +85,26 @@ static void im2col_tile(const conv2d_geom *g, const gm_real *xb, int64_t p0, int
  * back to the input positions it was read from (padding drops out). */
 static void col2im_tile_add(const conv2d_geom *g, const gm_real *col, int64_t p0, int64_t pt,
                             gm_real *dxb) {
-    const int64_t khw = g->kh * g->kw;
+    const int64_t khw = g->kh * g->kw, s = g->stride;
     for (int64_t k = 0; k < g->k; k++) {
         const int64_t i = k / khw, u = (k / g->kw) % g->kh, v = k % g->kw;
         gm_real *xi = dxb + i * g->h * g->w;
         const gm_real *src = col + k * pt;
-        int64_t oy = p0 / g->wo, ox = p0 % g->wo;
-        for (int64_t j = 0; j < pt; j++) {
-            const int64_t iy = oy * g->stride + u - g->pad, ix = ox * g->stride + v - g->pad;
-            if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) xi[iy * g->w + ix] += src[j];
-            if (++ox == g->wo) {
-                ox = 0;
-                oy++;
+        int64_t lo, hi;
+        valid_cols(g, v, &lo, &hi);
+        for (int64_t j = 0; j < pt;) {
+            const int64_t oy = (p0 + j) / g->wo, ox0 = (p0 + j) % g->wo;
+            const int64_t ox1 = ox0 + (pt - j < g->wo - ox0 ? pt - j : g->wo - ox0);
+            const int64_t iy = oy * s + u - g->pad;
+            if (iy >= 0 && iy < g->h) {
+                const gm_real *c = src + j; /* c[ox - ox0] */
+                gm_real *xr = xi + iy * g->w;
+                const int64_t off = v - g->pad;
+                int64_t a, b;
+                clamp_range(lo, hi, ox0, ox1, &a, &b);
+                for (int64_t ox = a; ox < b; ox++) xr[ox * s + off] += c[ox - ox0];
             }
+            j += ox1 - ox0;
         }
     }
 }
