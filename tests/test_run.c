@@ -159,6 +159,27 @@ Test(run, train_load_eval_and_predict_agree) {
     }
     cr_assert(fabs(100.0 * right / 30 - r.test_accuracy) < 1e-9, "%d right, %g%%", right,
               r.test_accuracy);
+
+    /* A predictor gives gm_run_predict's numbers bit for bit, call after
+     * call, and once warm allocates only the two arrays of its result. */
+    gm_predictions p1, q;
+    OK(gm_run_predict(&sm, &d, 1, &p1));
+    gm_predictor *pr = NULL;
+    OK(gm_predictor_new(&sm, &pr));
+    for (int call = 0; call < 3; call++) {
+        const int64_t before = gm_alloc_count();
+        OK(gm_predictor_run(pr, &d, 1, &q));
+        if (call > 0) cr_assert_eq(gm_alloc_count() - before, 2, "call %d", call);
+        cr_assert_eq(q.n, 30);
+        cr_assert_eq(q.classes, 3);
+        cr_assert(memcmp(q.logits, p1.logits, 90 * sizeof *q.logits) == 0, "call %d", call);
+        cr_assert(memcmp(q.prob, p1.prob, 90 * sizeof *q.prob) == 0, "call %d", call);
+        for (int j = 0; j < 90; j++)
+            cr_assert(fabs(q.logits[j] - p.logits[j]) < 1e-5, "batch 1 against batch 7");
+        gm_predictions_free(&q);
+    }
+    gm_predictor_free(pr);
+    gm_predictions_free(&p1);
     gm_predictions_free(&p);
     gm_dataset_free(&d);
     gm_saved_model_free(&sm);

@@ -188,10 +188,24 @@ typedef struct gm_predictions {
     double *prob;   /* n * classes */
 } gm_predictions;
 
-/* GM_ERR_UNSUPPORTED for a model that is not a classifier; batch 0 = 64. */
+/* GM_ERR_UNSUPPORTED for a model that is not a classifier; batch 0 = 64.
+ * Each call sets up and gives back its own working memory; for many calls
+ * (one image at a time, say) a gm_predictor is cheaper. */
 GM_NODISCARD gm_status gm_run_predict(const gm_saved_model *s, const gm_dataset *d,
                                       int64_t batch, gm_predictions *out);
 void gm_predictions_free(gm_predictions *p);
+
+/* A saved classifier kept ready for prediction after prediction: the
+ * predictor holds the working memory of the forward pass between calls, so
+ * that once it has seen a batch size, a call allocates only its
+ * gm_predictions. gm_predictor_run gives what gm_run_predict gives, bit for
+ * bit. The saved model must outlive the predictor and must not change while
+ * it is used; a predictor serves one thread at a time. */
+typedef struct gm_predictor gm_predictor;
+GM_NODISCARD gm_status gm_predictor_new(const gm_saved_model *s, gm_predictor **out);
+GM_NODISCARD gm_status gm_predictor_run(gm_predictor *p, const gm_dataset *d, int64_t batch,
+                                        gm_predictions *out);
+void gm_predictor_free(gm_predictor *p);
 /* The k most likely classes of sample i into order[0..k-1], most likely
  * first; the first of equal probabilities wins, as in evaluation. k is at
  * most p->classes. */

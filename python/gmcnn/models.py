@@ -1,6 +1,7 @@
 """Saved models: prediction, evaluation and equivariance."""
 import ctypes
 import os
+import threading
 
 import numpy as np
 
@@ -18,6 +19,10 @@ class Model:
     def __init__(self, path):
         self.path = os.fspath(path)
         self._ptr = ctypes.POINTER(SavedModel)()
+        # a predictor kept between predict calls (its working memory is
+        # reused); one thread at a time, the others take the one-off path
+        self._predictor = ctypes.c_void_p()
+        self._predictor_lock = threading.Lock()
         check(lib.gm_saved_model_open(self.path.encode(), ctypes.byref(self._ptr)))
         s = self._ptr.contents
         c = s.norm_channels
@@ -25,6 +30,9 @@ class Model:
         self.norm_std = np.ctypeslib.as_array(s.norm_std, (c,)).copy() if c else None
 
     def close(self):
+        if getattr(self, "_predictor", None):
+            lib.gm_predictor_free(self._predictor)
+            self._predictor = None
         if getattr(self, "_ptr", None):
             lib.gm_saved_model_close(self._ptr)
             self._ptr = None
@@ -83,9 +91,19 @@ class Model:
         layout), standardised first with the model's statistics unless
         normalize=False (inputs then as the model reads them). With
         probabilities=True, the softmax instead."""
+        self._live()
         d, keep = self._dataset(x, normalize)
         p = Predictions()
-        check(lib.gm_run_predict(self._ptr, ctypes.byref(d), int(batch), ctypes.byref(p)))
+        if self._predictor_lock.acquire(blocking=False):
+            try:
+                if not self._predictor:
+                    check(lib.gm_predictor_new(self._ptr, ctypes.byref(self._predictor)))
+                check(lib.gm_predictor_run(self._predictor, ctypes.byref(d), int(batch),
+                                           ctypes.byref(p)))
+            finally:
+                self._predictor_lock.release()
+        else:
+            check(lib.gm_run_predict(self._ptr, ctypes.byref(d), int(batch), ctypes.byref(p)))
         try:
             src = p.prob if probabilities else p.logits
             return np.ctypeslib.as_array(src, (p.n, p.classes)).copy() if p.n else \

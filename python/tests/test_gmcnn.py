@@ -135,6 +135,14 @@ class Training(unittest.TestCase):
         z = logits - logits.max(1, keepdims=True)
         self.assertTrue(np.allclose(p, np.exp(z) / np.exp(z).sum(1, keepdims=True)))
         self.assertEqual(ev["confusion"].sum(), 60)
+        # the model's kept predictor: the same numbers call after call, one
+        # image at a time or all at once, and after a failed call
+        with self.assertRaises(gmcnn.GmcnnError):
+            self.model.predict(np.zeros((2, 1, 7, 7), np.float32))
+        xs = x.astype(np.float32) / 255
+        self.assertTrue(np.array_equal(self.model.predict(xs), logits))
+        ones = np.concatenate([self.model.predict(xs[i:i + 1], batch=1) for i in range(60)])
+        self.assertTrue(np.allclose(ones, logits, atol=1e-5))
 
     def test_the_p4m_model_is_invariant(self):
         x, _ = shapes(8, 4)

@@ -97,35 +97,69 @@ static gm_status predict_batch(gm_model *m, gm_ctx *ctx, const gm_dataset *d, in
     return GM_OK;
 }
 
-gm_status gm_run_predict(const gm_saved_model *s, const gm_dataset *d, int64_t batch,
-                         gm_predictions *out) {
-    GM_RETURN_ERROR_IF(!s || !s->model || !d || !out || batch < 0, GM_ERR_INVALID_ARG,
-                       "gm_run_predict: NULL argument or negative batch");
+struct gm_predictor {
+    const gm_saved_model *saved;
+    gm_ctx *ctx; /* kept between calls: its arena is reused, not given back */
+};
+
+gm_status gm_predictor_new(const gm_saved_model *s, gm_predictor **out) {
+    GM_RETURN_ERROR_IF(!s || !s->model || !out, GM_ERR_INVALID_ARG,
+                       "gm_predictor_new: NULL argument");
+    *out = NULL;
+    gm_predictor *p = gm_calloc(1, sizeof *p);
+    if (!p) return gm__nomem("predictor");
+    gm_status st = gm_ctx_new(0, 0, &p->ctx);
+    if (st != GM_OK) {
+        gm_free(p);
+        return st;
+    }
+    gm_ctx_set_grad(p->ctx, false);
+    gm_ctx_set_training(p->ctx, false);
+    p->saved = s;
+    *out = p;
+    return GM_OK;
+}
+
+void gm_predictor_free(gm_predictor *p) {
+    if (!p) return;
+    gm_ctx_free(p->ctx);
+    gm_free(p);
+}
+
+gm_status gm_predictor_run(gm_predictor *p, const gm_dataset *d, int64_t batch,
+                           gm_predictions *out) {
+    GM_RETURN_ERROR_IF(!p || !d || !out || batch < 0, GM_ERR_INVALID_ARG,
+                       "gm_predictor_run: NULL argument or negative batch");
     memset(out, 0, sizeof *out);
     if (batch == 0) batch = 64;
-    const int64_t k = gm_model_description(s->model)->out_dim;
+    gm_model *m = p->saved->model;
+    const int64_t k = gm_model_description(m)->out_dim;
     const size_t total = (size_t)(d->n > 0 ? d->n : 1) * (size_t)k;
     out->n = d->n;
     out->classes = k;
     out->logits = gm_malloc_array(total, sizeof *out->logits);
     out->prob = gm_malloc_array(total, sizeof *out->prob);
-    gm_ctx *ctx = NULL;
-    gm_status st = out->logits && out->prob
-                       ? gm_ctx_new(0, 0, &ctx)
-                       : gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
-    if (st == GM_OK) {
-        gm_ctx_set_grad(ctx, false);
-        gm_ctx_set_training(ctx, false);
-    }
+    gm_status st =
+        out->logits && out->prob ? GM_OK : gm_error_set(GM_ERR_NOMEM, "predict: out of memory");
     for (int64_t start = 0; start < d->n && st == GM_OK; start += batch) {
-        st = predict_batch(s->model, ctx, d, start, d->n - start < batch ? d->n - start : batch,
-                           out);
-        gm_ctx_reset(ctx);
+        st = predict_batch(m, p->ctx, d, start, d->n - start < batch ? d->n - start : batch, out);
+        gm_ctx_reset(p->ctx);
     }
     for (int64_t i = 0; i < d->n && st == GM_OK; i++)
         softmax(out->logits + i * k, k, out->prob + i * k);
-    gm_ctx_free(ctx);
     if (st != GM_OK) gm_predictions_free(out);
+    return st;
+}
+
+gm_status gm_run_predict(const gm_saved_model *s, const gm_dataset *d, int64_t batch,
+                         gm_predictions *out) {
+    GM_RETURN_ERROR_IF(!s || !s->model || !d || !out || batch < 0, GM_ERR_INVALID_ARG,
+                       "gm_run_predict: NULL argument or negative batch");
+    memset(out, 0, sizeof *out);
+    gm_predictor *p = NULL;
+    GM_FORWARD_IF_ERROR(gm_predictor_new(s, &p));
+    const gm_status st = gm_predictor_run(p, d, batch, out);
+    gm_predictor_free(p);
     return st;
 }
 
