@@ -65,6 +65,16 @@ ROW_SPECS=(
   # accuracy against parameters on the rotated digits.
   "rot|p4m-36k|configs/rot-p4m.yaml|42 1|model.blocks=[{num_layers: 1, out_channels: 6, pool: true}, {num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 16}]"
   "rot|cnn-36k|configs/rot-cnn.yaml|1 2 3|model.blocks=[{num_layers: 2, out_channels: 16, pool: true}, {num_layers: 2, out_channels: 29, pool: true}, {num_layers: 2, out_channels: 36}]"
+  # The other families on the rotated digits: the reference GM-CNN (channel-
+  # shared GMConv on D14xD14, exact, LDR rank 1, modulated; its own recipe,
+  # 30 of its 60 epochs), the single-hidden-layer structured-matrix
+  # baselines and the dense hidden layer (an MLP).
+  "rot|ref-gm-exact|configs/mnist-rot-10k.yaml|1|trainer.max_epochs=30"
+  "rot|ref-gm-ldr1|configs/mnist-rot-10k.yaml|1|trainer.max_epochs=30;model.ldr_rank=1"
+  "rot|ref-gm-modulated|configs/mnist-rot-10k.yaml|1|trainer.max_epochs=30;model.modulated=true"
+  "rot|rot-ldr-td-r1|configs/baseline-ldr-td.yaml|1|data.kind=rotated"
+  "rot|rot-toeplitz-r4|configs/baseline-toeplitz.yaml|1|data.kind=rotated"
+  "rot|rot-unstructured|configs/baseline-unstructured.yaml|1|data.kind=rotated"
   # Noise digits: the structured-matrix baselines and a GM network 11x smaller.
   "noise|gm-tiny|configs/noise-gm-tiny.yaml|1 2 3|"
   # The same network with max instead of mean pooling (the config before
