@@ -38,10 +38,22 @@ static void valid_cols(const conv2d_geom *g, int64_t v, int64_t *lo, int64_t *hi
     *hi = b;
 }
 
-/* [lo, hi) intersected with [ox0, ox1), as a <= b inside [ox0, ox1]. */
-static void clamp_range(int64_t lo, int64_t hi, int64_t ox0, int64_t ox1, int64_t *a, int64_t *b) {
-    *a = lo < ox0 ? ox0 : lo > ox1 ? ox1 : lo;
-    *b = hi < *a ? *a : hi > ox1 ? ox1 : hi;
+/* The part of one output row that a tile covers, for kernel row u: output
+ * columns [ox0, ox1) starting at output position q (at most n of them),
+ * input row iy, and [a, b) the columns among them whose input column
+ * ox*stride + v - pad lies inside the image ([lo, hi) of valid_cols). */
+typedef struct tile_row {
+    int64_t ox0, ox1, iy, a, b;
+} tile_row;
+
+static tile_row tile_row_at(const conv2d_geom *g, int64_t q, int64_t n, int64_t u, int64_t lo,
+                            int64_t hi) {
+    tile_row r = {.ox0 = q % g->wo};
+    r.ox1 = r.ox0 + (n < g->wo - r.ox0 ? n : g->wo - r.ox0);
+    r.iy = (q / g->wo) * g->stride + u - g->pad;
+    r.a = lo < r.ox0 ? r.ox0 : lo > r.ox1 ? r.ox1 : lo;
+    r.b = hi < r.a ? r.a : hi > r.ox1 ? r.ox1 : hi;
+    return r;
 }
 
 /* col (k x pt) = the input patches of output positions p0 .. p0+pt-1 of one
@@ -52,31 +64,25 @@ static void im2col_tile(const conv2d_geom *g, const gm_real *xb, int64_t p0, int
                         gm_real *col) {
     const int64_t khw = g->kh * g->kw, s = g->stride;
     for (int64_t k = 0; k < g->k; k++) {
-        const int64_t i = k / khw, u = (k / g->kw) % g->kh, v = k % g->kw;
+        const int64_t i = k / khw, u = (k / g->kw) % g->kh, v = k % g->kw, off = v - g->pad;
         const gm_real *xi = xb + i * g->h * g->w;
-        gm_real *dst = col + k * pt;
         int64_t lo, hi;
         valid_cols(g, v, &lo, &hi);
         for (int64_t j = 0; j < pt;) {
-            const int64_t oy = (p0 + j) / g->wo, ox0 = (p0 + j) % g->wo;
-            const int64_t ox1 = ox0 + (pt - j < g->wo - ox0 ? pt - j : g->wo - ox0);
-            const int64_t iy = oy * s + u - g->pad;
-            gm_real *d = dst + j; /* d[ox - ox0] is output column ox of this row */
-            if (iy < 0 || iy >= g->h) {
-                for (int64_t ox = ox0; ox < ox1; ox++) d[ox - ox0] = 0;
+            const tile_row r = tile_row_at(g, p0 + j, pt - j, u, lo, hi);
+            gm_real *d = col + k * pt + j; /* d[ox - ox0] is output column ox of this row */
+            if (r.iy < 0 || r.iy >= g->h) {
+                memset(d, 0, (size_t)(r.ox1 - r.ox0) * sizeof *d);
             } else {
-                const gm_real *xr = xi + iy * g->w; /* input column ox*s + off */
-                const int64_t off = v - g->pad;
-                int64_t a, b;
-                clamp_range(lo, hi, ox0, ox1, &a, &b);
-                for (int64_t ox = ox0; ox < a; ox++) d[ox - ox0] = 0;
-                if (s == 1 && b > a)
-                    memcpy(d + (a - ox0), xr + (a + off), (size_t)(b - a) * sizeof *d);
+                const gm_real *xr = xi + r.iy * g->w; /* input column ox*s + off */
+                for (int64_t ox = r.ox0; ox < r.a; ox++) d[ox - r.ox0] = 0;
+                if (s == 1 && r.b > r.a)
+                    memcpy(d + (r.a - r.ox0), xr + (r.a + off), (size_t)(r.b - r.a) * sizeof *d);
                 else
-                    for (int64_t ox = a; ox < b; ox++) d[ox - ox0] = xr[ox * s + off];
-                for (int64_t ox = b; ox < ox1; ox++) d[ox - ox0] = 0;
+                    for (int64_t ox = r.a; ox < r.b; ox++) d[ox - r.ox0] = xr[ox * s + off];
+                for (int64_t ox = r.b; ox < r.ox1; ox++) d[ox - r.ox0] = 0;
             }
-            j += ox1 - ox0;
+            j += r.ox1 - r.ox0;
         }
     }
 }
@@ -87,24 +93,18 @@ static void col2im_tile_add(const conv2d_geom *g, const gm_real *col, int64_t p0
                             gm_real *dxb) {
     const int64_t khw = g->kh * g->kw, s = g->stride;
     for (int64_t k = 0; k < g->k; k++) {
-        const int64_t i = k / khw, u = (k / g->kw) % g->kh, v = k % g->kw;
+        const int64_t i = k / khw, u = (k / g->kw) % g->kh, v = k % g->kw, off = v - g->pad;
         gm_real *xi = dxb + i * g->h * g->w;
-        const gm_real *src = col + k * pt;
         int64_t lo, hi;
         valid_cols(g, v, &lo, &hi);
         for (int64_t j = 0; j < pt;) {
-            const int64_t oy = (p0 + j) / g->wo, ox0 = (p0 + j) % g->wo;
-            const int64_t ox1 = ox0 + (pt - j < g->wo - ox0 ? pt - j : g->wo - ox0);
-            const int64_t iy = oy * s + u - g->pad;
-            if (iy >= 0 && iy < g->h) {
-                const gm_real *c = src + j; /* c[ox - ox0] */
-                gm_real *xr = xi + iy * g->w;
-                const int64_t off = v - g->pad;
-                int64_t a, b;
-                clamp_range(lo, hi, ox0, ox1, &a, &b);
-                for (int64_t ox = a; ox < b; ox++) xr[ox * s + off] += c[ox - ox0];
+            const tile_row r = tile_row_at(g, p0 + j, pt - j, u, lo, hi);
+            if (r.iy >= 0 && r.iy < g->h) {
+                const gm_real *c = col + k * pt + j; /* c[ox - ox0] */
+                gm_real *xr = xi + r.iy * g->w;
+                for (int64_t ox = r.a; ox < r.b; ox++) xr[ox * s + off] += c[ox - r.ox0];
             }
-            j += ox1 - ox0;
+            j += r.ox1 - r.ox0;
         }
     }
 }
