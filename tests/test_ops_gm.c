@@ -141,6 +141,62 @@ static gm_group *group_p4(int64_t n, bool mirror) {
     return g;
 }
 
+/* The runs a plan lists are exactly the maximal runs of consecutive entries
+ * of each row: a column starts a run if and only if its entry is not the
+ * entry before it plus one. */
+static int64_t assert_runs_describe(const gm_gmat_plan *p, bool inverse, const char *what) {
+    const int64_t rows = gm_gmat_plan_support_size(p), cols = gm_gmat_plan_order(p);
+    const int32_t *t = inverse ? gm_gmat_plan_table_inverse(p) : gm_gmat_plan_table(p);
+    const int64_t *off;
+    const int32_t *start;
+    gm_gmat_plan_table_runs(p, inverse, &off, &start);
+    if (!t) {
+        cr_assert(off == NULL && start == NULL, "%s: runs of a missing table", what);
+        return 0;
+    }
+    cr_assert(off && start, "%s: no runs", what);
+    cr_assert_eq(off[0], 0, "%s", what);
+    for (int64_t r = 0; r < rows; r++) {
+        const int32_t *row = t + r * cols;
+        int64_t q = off[r];
+        for (int64_t c = 0; c < cols; c++) {
+            const bool begins = c == 0 || row[c] != row[c - 1] + 1;
+            cr_assert_eq(q < off[r + 1] && start[q] == c, begins,
+                         "%s: row %lld column %lld %s a run", what, (long long)r, (long long)c,
+                         begins ? "begins" : "does not begin");
+            q += begins;
+        }
+        cr_assert_eq(q, off[r + 1], "%s: row %lld lists %lld runs too many", what, (long long)r,
+                     (long long)(off[r + 1] - q));
+    }
+    return off[rows];
+}
+
+Test(plans, table_runs_are_the_runs_of_consecutive_entries) {
+    /* on p4m:6 the translations along a row of pixels give runs of 6 */
+    gm_group *g = ts_group("p4m:6"), *d = ts_group("D6"), *c = ts_group("C8xC8");
+    gm_gmat_plan *conv[] = {conv_plan(g, 1), conv_plan(d, 2), conv_plan(c, 1)};
+    for (int i = 0; i < 3; i++) {
+        const int64_t runs = assert_runs_describe(conv[i], false, "conv plan");
+        assert_runs_describe(conv[i], true, "conv plan, inverse");
+        cr_assert_lt(runs, gm_gmat_plan_support_size(conv[i]) * gm_gmat_plan_order(conv[i]),
+                     "conv plan %d: no runs longer than one entry", i);
+        gm_gmat_plan_free(conv[i]);
+    }
+    gm_subgroup *h = ts_subgroup(c, 2, (int32_t[]){16, 2}), *k = ts_subgroup(d, 1, (int32_t[]){6});
+    gm_gmat_plan *homog[] = {pool_plan(h), lift_plan(k, 1), project_plan(k)};
+    for (int i = 0; i < 3; i++) {
+        assert_runs_describe(homog[i], false, "pool / lift / projection plan");
+        assert_runs_describe(homog[i], true, "pool / lift / projection plan, no inverse");
+        gm_gmat_plan_free(homog[i]);
+    }
+    gm_subgroup_free(h);
+    gm_subgroup_free(k);
+    gm_group_free(g);
+    gm_group_free(d);
+    gm_group_free(c);
+}
+
 Test(plans, pool_windows_are_right_cosets_covering_once) {
     /* C4xC4: (2,0) = 8, (0,2) = 2; D6: r^2 = 2, f = 6; C8xD3: (2, e) and
      * (0, f) = 3; S4: a subgroup from two elements. */
@@ -656,6 +712,8 @@ static const conv_case conv_cases[] = {
     {"D3xD5", 1, false, 0, 2, 3, 2}, {"S4", 2, false, 0, 5, 2, 3},
     {"D7", 3, false, 0, 1, 9, 4},    {"C9xD2", 1, true, 3, 3, 2, 5},
     {"S4", 1, true, 1, 2, 3, 3},     {"C12xC10", 2, false, 0, 4, 6, 5},
+    /* rows of long runs, copied a run at a time, split by the blocks */
+    {"C16xC16", 1, false, 0, 2, 3, 2},
 };
 
 static gm_gmat_plan *case_plan(const conv_case *c, gm_group **gout) {

@@ -19,6 +19,7 @@
 #ifndef GMCNN_GMAT_H
 #define GMCNN_GMAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gmcnn/core.h"
@@ -46,6 +47,13 @@ int64_t gm_gmat_plan_input_size(const gm_gmat_plan *p);
 const int32_t *gm_gmat_plan_table(const gm_gmat_plan *p);
 /* Tinv for convolution plans (each row a permutation); NULL for the others. */
 const int32_t *gm_gmat_plan_table_inverse(const gm_gmat_plan *p);
+/* The rows of the table (inverse: of Tinv) as runs of consecutive entries,
+ * so that gathers can copy whole runs: row r's runs begin at the columns
+ * starts[offsets[r]] < ... < starts[offsets[r + 1] - 1] (the first is 0), and
+ * within a run T[r][c + 1] = T[r][c] + 1. offsets has rows + 1 entries. Both
+ * NULL for the inverse of a plan without one. */
+void gm_gmat_plan_table_runs(const gm_gmat_plan *p, bool inverse, const int64_t **offsets,
+                             const int32_t **starts);
 
 /* --- plans between a group, its subgroups and homogeneous spaces ----------
  * Pooling onto H <= G with the right-coset window R = (r_0 = e, r_1, ...)

@@ -35,6 +35,33 @@ gm_status gm__gmat_plan_alloc(const char *what, int64_t rows, int64_t cols, int6
     return GM_OK;
 }
 
+/* The runs of the rows of a rows x cols table: *off (rows + 1) and *col. */
+static bool index_runs(const int32_t *t, int64_t rows, int64_t cols, int64_t **off,
+                       int32_t **col) {
+    int64_t total = 0;
+    for (int64_t k = 0; k < rows * cols; k++) total += k % cols == 0 || t[k] != t[k - 1] + 1;
+    *off = gm_malloc_array((size_t)rows + 1, sizeof **off);
+    *col = gm_malloc_array((size_t)total, sizeof **col);
+    if (!*off || !*col) return false;
+    int64_t r = 0;
+    for (int64_t k = 0; k < rows; k++) {
+        const int32_t *row = t + k * cols;
+        (*off)[k] = r;
+        for (int64_t j = 0; j < cols; j++)
+            if (j == 0 || row[j] != row[j - 1] + 1) (*col)[r++] = (int32_t)j;
+    }
+    (*off)[rows] = r;
+    return true;
+}
+
+gm_status gm__gmat_plan_finish(const char *what, gm_gmat_plan *p) {
+    if (index_runs(p->t, p->k, p->n, &p->run_off, &p->run_col) &&
+        (!p->tinv || index_runs(p->tinv, p->k, p->n, &p->runinv_off, &p->runinv_col)))
+        return GM_OK;
+    gm_gmat_plan_free(p);
+    return gm__nomem(what);
+}
+
 gm_status gm__gmat_check_order(const char *what, const gm_group *g) {
     const int64_t n = gm_group_order(g);
     GM_RETURN_ERROR_IF(n > INT32_MAX, GM_ERR_TOO_LARGE, "%s: group %s (order %lld) is too large",
@@ -67,6 +94,7 @@ gm_status gm_gmat_plan_new(const gm_group *g, const gm_nbhd *s, gm_gmat_plan **o
             rowinv[x] = gm_group_mul(g, (int32_t)x, sk);
         }
     }
+    GM_FORWARD_IF_ERROR(gm__gmat_plan_finish("gmat plan", p));
     *out = p;
     return GM_OK;
 }
@@ -75,6 +103,10 @@ void gm_gmat_plan_free(gm_gmat_plan *p) {
     if (!p) return;
     gm_free(p->t);
     gm_free(p->tinv);
+    gm_free(p->run_off);
+    gm_free(p->run_col);
+    gm_free(p->runinv_off);
+    gm_free(p->runinv_col);
     gm_free(p);
 }
 
@@ -83,6 +115,12 @@ int64_t gm_gmat_plan_order(const gm_gmat_plan *p) { return p->n; }
 int64_t gm_gmat_plan_input_size(const gm_gmat_plan *p) { return p->in; }
 const int32_t *gm_gmat_plan_table(const gm_gmat_plan *p) { return p->t; }
 const int32_t *gm_gmat_plan_table_inverse(const gm_gmat_plan *p) { return p->tinv; }
+
+void gm_gmat_plan_table_runs(const gm_gmat_plan *p, bool inverse, const int64_t **offsets,
+                             const int32_t **starts) {
+    *offsets = inverse ? p->runinv_off : p->run_off;
+    *starts = inverse ? p->runinv_col : p->run_col;
+}
 
 /* Offset-major order: each pass streams one table row and y, which is the
  * access pattern the optimized ops kernels use too. */

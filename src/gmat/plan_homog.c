@@ -44,6 +44,7 @@ gm_status gm_gmat_plan_pool_new(const gm_subgroup *h, gm_gmat_plan **out) {
     for (int64_t c = 0; c < rows; c++)
         for (int64_t j = 0; j < m; j++) p->t[c * m + j] = gm_group_mul(g, hel[j], reps[c]);
     gm_cosets_free(cos);
+    GM_FORWARD_IF_ERROR(gm__gmat_plan_finish("gmat pool plan", p));
     *out = p;
     return GM_OK;
 }
@@ -72,6 +73,7 @@ gm_status gm_gmat_plan_lift_new(const gm_subgroup *k, const gm_nbhd *s, gm_gmat_
         for (int64_t x = 0; x < n; x++) row[x] = coset[gm_group_mul(g, (int32_t)x, skinv)];
     }
     gm_cosets_free(cos);
+    GM_FORWARD_IF_ERROR(gm__gmat_plan_finish("gmat lift plan", p));
     *out = p;
     return GM_OK;
 }
@@ -93,6 +95,7 @@ gm_status gm_gmat_plan_project_new(const gm_subgroup *k, gm_gmat_plan **out) {
     for (int64_t j = 0; j < m; j++)
         for (int64_t c = 0; c < cols; c++) p->t[j * cols + c] = gm_group_mul(g, reps[c], kel[j]);
     gm_cosets_free(cos);
+    GM_FORWARD_IF_ERROR(gm__gmat_plan_finish("gmat projection plan", p));
     *out = p;
     return GM_OK;
 }

@@ -38,13 +38,16 @@
 #define PARALLEL_WORK ((int64_t)1 << 17)
 
 gm__gm_table gm__gm_table_of(const gm_gmat_plan *plan) {
-    return (gm__gm_table){
+    gm__gm_table tb = {
         .t = gm_gmat_plan_table(plan),
         .tinv = gm_gmat_plan_table_inverse(plan),
         .rows = gm_gmat_plan_support_size(plan),
         .cols = gm_gmat_plan_order(plan),
         .n_in = gm_gmat_plan_input_size(plan),
     };
+    gm_gmat_plan_table_runs(plan, false, &tb.t_run_off, &tb.t_run_col);
+    gm_gmat_plan_table_runs(plan, true, &tb.tinv_run_off, &tb.tinv_run_col);
+    return tb;
 }
 
 int gm__gm_threads(int64_t work) {
@@ -68,16 +71,56 @@ static int64_t block_cols(int64_t rows, int64_t cols, int64_t batch, int nt, int
     return min64(nb, cols);
 }
 
+/* One of a plan's tables with its runs (off NULL: none known). */
+typedef struct gather_table {
+    const int32_t *t;
+    const int64_t *off;
+    const int32_t *col;
+} gather_table;
+
+static gather_table table_t(const gm__gm_table *tb) {
+    return (gather_table){tb->t, tb->t_run_off, tb->t_run_col};
+}
+static gather_table table_tinv(const gm__gm_table *tb) {
+    return (gather_table){tb->tinv, tb->tinv_run_off, tb->tinv_run_col};
+}
+
+/* Rows whose runs average fewer entries than this are gathered entry by
+ * entry: a copy per run only pays for itself on longer runs. */
+#define RUN_MIN_MEAN 4
+
 /* dst[r - r0][jj] = src[c][T[k][j0 + jj]] for r = c * rows + k in [r0, r1):
- * rows of a gathered block, channel-major. */
-static void gather_rows(const gm_real *src, int64_t src_len, const int32_t *t, int64_t rows,
+ * rows of a gathered block, channel-major. Rows made of long runs of
+ * consecutive entries (the translations of an image group along a row of
+ * pixels) are copied a run at a time. */
+static void gather_rows(const gm_real *src, int64_t src_len, gather_table tab, int64_t rows,
                         int64_t cols, int64_t r0, int64_t r1, int64_t j0, int64_t jn,
                         gm_real *dst) {
+    const int64_t j1 = j0 + jn;
     for (int64_t r = r0; r < r1; r++) {
+        const int64_t k = r % rows;
         const gm_real *s = src + (r / rows) * src_len;
-        const int32_t *tk = t + (r % rows) * cols + j0;
+        const int32_t *tk = tab.t + k * cols;
         gm_real *d = dst + (r - r0) * jn;
-        for (int64_t jj = 0; jj < jn; jj++) d[jj] = s[tk[jj]];
+        const int64_t nq = tab.off ? tab.off[k + 1] - tab.off[k] : cols;
+        if (nq * RUN_MIN_MEAN > cols) {
+            for (int64_t jj = 0; jj < jn; jj++) d[jj] = s[tk[j0 + jj]];
+            continue;
+        }
+        /* the last run that begins at or before j0, then every run up to j1 */
+        const int32_t *c = tab.col + tab.off[k];
+        int64_t lo = 0, hi = nq - 1;
+        while (lo < hi) {
+            const int64_t mid = (lo + hi + 1) / 2;
+            if (c[mid] <= j0) lo = mid;
+            else hi = mid - 1;
+        }
+        for (int64_t q = lo; q < nq && c[q] < j1; q++) {
+            const int64_t a = max64(c[q], j0), e = min64(q + 1 < nq ? c[q + 1] : cols, j1);
+            gm_real *restrict dd = d + (a - j0);
+            const gm_real *restrict ss = s + tk[a];
+            for (int64_t u = 0; u < e - a; u++) dd[u] = ss[u];
+        }
     }
 }
 
@@ -208,7 +251,8 @@ void gm__gmconv_forward(const gm__gmconv_dims *d, int nthreads, void *scratch, c
     for (int64_t task = 0; task < tasks; task++) {
         const int64_t b = task / nblk, j0 = (task % nblk) * nb, jn = min64(nb, cols - j0);
         gm_real *col = (gm_real *)(base + l.off_thr + (size_t)omp_get_thread_num() * l.per_thread);
-        gather_rows(xin + b * l.ie * n_in, n_in, tb->t, tb->rows, cols, 0, l.ik, j0, jn, col);
+        gather_rows(xin + b * l.ie * n_in, n_in, table_t(tb), tb->rows, cols, 0, l.ik, j0, jn,
+                    col);
         gm_real *yb = y + b * no * cols + j0;
         gm__gemm(false, false, no, jn, l.ik, 1, w, l.ik, col, jn, 0, yb, cols);
         if (bias)
@@ -247,7 +291,8 @@ void gm__gmconv_backward(const gm__gmconv_dims *d, int nthreads, void *scratch, 
             for (int64_t b = 0; b < nbatch; b++)
                 for (int64_t blk = 0; blk < nblk; blk++) {
                     const int64_t j0 = blk * nb, jn = min64(nb, cols - j0);
-                    gather_rows(xin + b * l.ie * n_in, n_in, tb->t, kk, cols, r0, r1, j0, jn, part);
+                    gather_rows(xin + b * l.ie * n_in, n_in, table_t(tb), kk, cols, r0, r1, j0, jn,
+                                part);
                     gm__gemm(false, true, no, r1 - r0, jn, 1, dy + b * no * cols + j0, cols, part,
                              jn, 1, dw + r0, l.ik);
                 }
@@ -275,7 +320,8 @@ void gm__gmconv_backward(const gm__gmconv_dims *d, int nthreads, void *scratch, 
                 const int64_t b = task / nblk, j0 = (task % nblk) * nb;
                 const int64_t jn = min64(nb, cols - j0);
                 gm_real *dcol = THREAD_BUF;
-                gather_rows(dy + b * no * cols, cols, tb->tinv, kk, cols, 0, l.ok, j0, jn, dcol);
+                gather_rows(dy + b * no * cols, cols, table_tinv(tb), kk, cols, 0, l.ok, j0, jn,
+                            dcol);
                 gm__gemm(false, false, ti, jn, l.ok, 1, wt, l.ok, dcol, jn, 1,
                          target + b * ti * n_in + j0, n_in);
             }

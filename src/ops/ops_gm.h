@@ -23,6 +23,10 @@ typedef struct gm__gm_table {
     const int32_t *t;
     const int32_t *tinv;
     int64_t rows, cols, n_in;
+    /* the rows' runs of consecutive entries (gm_gmat_plan_table_runs), or
+     * NULL: the gathers then go entry by entry */
+    const int64_t *t_run_off, *tinv_run_off;
+    const int32_t *t_run_col, *tinv_run_col;
 } gm__gm_table;
 
 gm__gm_table gm__gm_table_of(const gm_gmat_plan *plan);
