@@ -89,6 +89,38 @@ static gather_table table_tinv(const gm__gm_table *tb) {
  * entry: a copy per run only pays for itself on longer runs. */
 #define RUN_MIN_MEAN 4
 
+/* Row k of a table in runs: the runs' start columns c[0..nq), or nq = 0 for
+ * a row gathered entry by entry. */
+typedef struct row_runs {
+    const int32_t *c;
+    int64_t nq;
+} row_runs;
+
+static row_runs runs_of(gather_table tab, int64_t k, int64_t cols) {
+    if (!tab.off) return (row_runs){NULL, 0};
+    const int64_t nq = tab.off[k + 1] - tab.off[k];
+    if (nq * RUN_MIN_MEAN > cols) return (row_runs){NULL, 0};
+    return (row_runs){tab.col + tab.off[k], nq};
+}
+
+/* The last run that begins at or before column j0. */
+static int64_t run_at(row_runs rr, int64_t j0) {
+    int64_t lo = 0, hi = rr.nq - 1;
+    while (lo < hi) {
+        const int64_t mid = (lo + hi + 1) / 2;
+        if (rr.c[mid] <= j0) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* The columns [*a, *e) of run q inside [j0, j1). */
+static void run_span(row_runs rr, int64_t q, int64_t cols, int64_t j0, int64_t j1, int64_t *a,
+                     int64_t *e) {
+    *a = max64(rr.c[q], j0);
+    *e = min64(q + 1 < rr.nq ? rr.c[q + 1] : cols, j1);
+}
+
 /* dst[r - r0][jj] = src[c][T[k][j0 + jj]] for r = c * rows + k in [r0, r1):
  * rows of a gathered block, channel-major. Rows made of long runs of
  * consecutive entries (the translations of an image group along a row of
@@ -102,21 +134,14 @@ static void gather_rows(const gm_real *src, int64_t src_len, gather_table tab, i
         const gm_real *s = src + (r / rows) * src_len;
         const int32_t *tk = tab.t + k * cols;
         gm_real *d = dst + (r - r0) * jn;
-        const int64_t nq = tab.off ? tab.off[k + 1] - tab.off[k] : cols;
-        if (nq * RUN_MIN_MEAN > cols) {
+        const row_runs rr = runs_of(tab, k, cols);
+        if (!rr.nq) {
             for (int64_t jj = 0; jj < jn; jj++) d[jj] = s[tk[j0 + jj]];
             continue;
         }
-        /* the last run that begins at or before j0, then every run up to j1 */
-        const int32_t *c = tab.col + tab.off[k];
-        int64_t lo = 0, hi = nq - 1;
-        while (lo < hi) {
-            const int64_t mid = (lo + hi + 1) / 2;
-            if (c[mid] <= j0) lo = mid;
-            else hi = mid - 1;
-        }
-        for (int64_t q = lo; q < nq && c[q] < j1; q++) {
-            const int64_t a = max64(c[q], j0), e = min64(q + 1 < nq ? c[q + 1] : cols, j1);
+        for (int64_t q = run_at(rr, j0); q < rr.nq && rr.c[q] < j1; q++) {
+            int64_t a, e;
+            run_span(rr, q, cols, j0, j1, &a, &e);
             gm_real *restrict dd = d + (a - j0);
             const gm_real *restrict ss = s + tk[a];
             for (int64_t u = 0; u < e - a; u++) dd[u] = ss[u];
@@ -125,16 +150,29 @@ static void gather_rows(const gm_real *src, int64_t src_len, gather_table tab, i
 }
 
 /* t[i][m] += sum_k P[(i,k)][Tinv[k][m]] for m in [m0, m1): the gather-sum of
- * DX_GATHER_PRODUCT, k in order for every position. */
+ * DX_GATHER_PRODUCT, k in order for every position (a run at a time where
+ * the rows have long runs). */
 static void product_gather(const gm__gm_table *tb, int64_t ti, const gm_real *prod, int64_t m0,
                            int64_t m1, gm_real *target) {
     const int64_t kk = tb->rows, cols = tb->cols, n_in = tb->n_in;
+    const gather_table tab = table_tinv(tb);
     for (int64_t i = 0; i < ti; i++) {
         gm_real *t = target + i * n_in;
         for (int64_t k = 0; k < kk; k++) {
             const gm_real *pk = prod + (i * kk + k) * cols;
-            const int32_t *tk = tb->tinv + k * cols;
-            for (int64_t m = m0; m < m1; m++) t[m] += pk[tk[m]];
+            const int32_t *tk = tab.t + k * cols;
+            const row_runs rr = runs_of(tab, k, cols);
+            if (!rr.nq) {
+                for (int64_t m = m0; m < m1; m++) t[m] += pk[tk[m]];
+                continue;
+            }
+            for (int64_t q = run_at(rr, m0); q < rr.nq && rr.c[q] < m1; q++) {
+                int64_t a, e;
+                run_span(rr, q, cols, m0, m1, &a, &e);
+                gm_real *restrict tt = t + a;
+                const gm_real *restrict pp = pk + tk[a];
+                for (int64_t u = 0; u < e - a; u++) tt[u] += pp[u];
+            }
         }
     }
 }
