@@ -79,8 +79,10 @@ $(STATIC_BUILD)/build.ninja:
 static: setup $(STATIC_BUILD)/build.ninja
 	ninja -C $(STATIC_BUILD) gmcnn_cli
 
+# also a program of one's own, linked -static through pkg-config
 test-static: static
 	tests/static/smoke.sh $(STATIC_BUILD)/gmcnn
+	tests/static/consumer.sh $(STATIC_BUILD)
 
 test: test-fast test-sanitize install-check test-fuzz test-slim test-static
 

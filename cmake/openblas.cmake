@@ -23,6 +23,12 @@
 #     /usr/include/<multiarch>/openblas-openmp/.
 # Anything else fails configuration: a BLAS that is not the OpenMP build of
 # OpenBLAS must be asked for by path (step 1).
+#
+# Also sets, for static links (cmake/static.cmake, gmcnn.pc's Libs.private):
+# GM_OPENBLAS_DIR (its directory), GM_OPENBLAS_NAME (for -l: openblas) and
+# GM_OPENBLAS_NEEDS (the -l flags of what it needs itself: its .pc file's
+# Libs.private where that file is beside it, else -lgfortran; without itself
+# and libgomp, which -fopenmp brings).
 
 function(gm_find_openblas)
   if(GM_OPENBLAS AND GM_OPENBLAS_INCLUDE)
@@ -92,3 +98,17 @@ function(gm_find_openblas)
 endfunction()
 
 gm_find_openblas()
+
+get_filename_component(GM_OPENBLAS_DIR ${GM_OPENBLAS} DIRECTORY)
+get_filename_component(GM_OPENBLAS_NAME ${GM_OPENBLAS} NAME)
+string(REGEX REPLACE "^lib|\\.(so|a|dylib)(\\..*)?$" "" GM_OPENBLAS_NAME ${GM_OPENBLAS_NAME})
+set(GM_OPENBLAS_NEEDS -lgfortran)
+if(EXISTS ${GM_OPENBLAS_DIR}/pkgconfig/openblas.pc AND PKG_CONFIG_EXECUTABLE)
+  execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --static --libs-only-l
+                          ${GM_OPENBLAS_DIR}/pkgconfig/openblas.pc
+                  OUTPUT_VARIABLE needs ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+  separate_arguments(needs UNIX_COMMAND "${needs}")
+  list(REMOVE_ITEM needs -lopenblas -l${GM_OPENBLAS_NAME} -lgomp)
+  list(REMOVE_DUPLICATES needs)
+  set(GM_OPENBLAS_NEEDS ${needs})
+endif()

@@ -71,7 +71,6 @@ set(GM_STATIC_SYSTEM_LIBS m pthread dl rt c)
 # alternatives link) are OpenBLAS's own, linked by path below, unless that
 # build has no LAPACK.
 set(GM_STATIC_FROM_OPENBLAS blas cblas openblas lapack)
-get_filename_component(GM_OPENBLAS_DIR ${GM_OPENBLAS} DIRECTORY)
 if(EXISTS ${GM_OPENBLAS_DIR}/pkgconfig/openblas.pc AND PKG_CONFIG_EXECUTABLE)
   execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --variable=openblas_config
                           ${GM_OPENBLAS_DIR}/pkgconfig/openblas.pc
@@ -104,19 +103,10 @@ foreach(dep IN LISTS GM_LINK_LIBS)
     set(dir ${GM_OPENBLAS_DIR})
     gm_static_archive(openblas ${dir} "OpenBLAS (${GM_OPENBLAS})" archive)
     list(APPEND GM_STATIC_ARCHIVES ${archive})
-    # What OpenBLAS needs: its .pc file says (Libs.private), else gfortran.
-    set(extra -lgfortran)
-    if(EXISTS ${dir}/pkgconfig/openblas.pc AND PKG_CONFIG_EXECUTABLE)
-      execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --static --libs-only-l
-                              ${dir}/pkgconfig/openblas.pc
-                      OUTPUT_VARIABLE extra ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
-      separate_arguments(extra UNIX_COMMAND "${extra}")
-    endif()
-    foreach(flag IN LISTS extra)
+    # what OpenBLAS needs itself (cmake/openblas.cmake)
+    foreach(flag IN LISTS GM_OPENBLAS_NEEDS)
       string(REGEX REPLACE "^-l" "" name "${flag}")
-      if(name STREQUAL "openblas" OR name STREQUAL "gomp")
-        continue() # itself; libgomp comes with -fopenmp
-      elseif(name IN_LIST GM_STATIC_SYSTEM_LIBS)
+      if(name IN_LIST GM_STATIC_SYSTEM_LIBS)
         list(APPEND GM_STATIC_SYSTEM -l${name})
       else()
         gm_static_archive(${name} ${dir} "OpenBLAS" archive)

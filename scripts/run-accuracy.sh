@@ -58,7 +58,7 @@ ROW_SPECS=(
   # rotations and label smoothing for 20 epochs, and as shipped (30 epochs).
   "rot|p4m-center-mean|configs/rot-p4m.yaml|42|model.pool=mean;augment.rotate=none;trainer.label_smoothing=0;trainer.max_epochs=12"
   "rot|p4m-center-mean-aug-20ep|configs/rot-p4m.yaml|42|trainer.max_epochs=20"
-  "rot|p4m-best|configs/rot-p4m.yaml|42 1|"
+  "rot|p4m-best|configs/rot-p4m.yaml|42 1 2|"
   # The best recipe with a second layer before the first pooling.
   "rot|p4m-deep|configs/rot-p4m.yaml|42 1|model.blocks=[{num_layers: 2, out_channels: 8, pool: true}, {num_layers: 2, out_channels: 12, pool: true}, {num_layers: 2, out_channels: 24}]"
   # The shipped recipe at the main job's widths, and the CNN matched to it:
