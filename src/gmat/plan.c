@@ -35,20 +35,23 @@ gm_status gm__gmat_plan_alloc(const char *what, int64_t rows, int64_t cols, int6
     return GM_OK;
 }
 
+/* Whether column j of a table row begins a run of consecutive entries. */
+static bool begins_run(const int32_t *row, int64_t j) { return j == 0 || row[j] != row[j - 1] + 1; }
+
 /* The runs of the rows of a rows x cols table: *off (rows + 1) and *col. */
 static bool index_runs(const int32_t *t, int64_t rows, int64_t cols, int64_t **off,
                        int32_t **col) {
     int64_t total = 0;
-    for (int64_t k = 0; k < rows * cols; k++) total += k % cols == 0 || t[k] != t[k - 1] + 1;
+    for (int64_t k = 0; k < rows; k++)
+        for (int64_t j = 0; j < cols; j++) total += begins_run(t + k * cols, j);
     *off = gm_malloc_array((size_t)rows + 1, sizeof **off);
     *col = gm_malloc_array((size_t)total, sizeof **col);
     if (!*off || !*col) return false;
     int64_t r = 0;
     for (int64_t k = 0; k < rows; k++) {
-        const int32_t *row = t + k * cols;
         (*off)[k] = r;
         for (int64_t j = 0; j < cols; j++)
-            if (j == 0 || row[j] != row[j - 1] + 1) (*col)[r++] = (int32_t)j;
+            if (begins_run(t + k * cols, j)) (*col)[r++] = (int32_t)j;
     }
     (*off)[rows] = r;
     return true;
